@@ -1,0 +1,676 @@
+/*
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "sasync_apply.h"
+#include "sasync_msg.h"
+#include "sasync_kex.h"
+#include "sasync_capture.h"
+
+#include <inttypes.h>
+
+#include <daemon.h>
+#include <collections/array.h>
+#include <threading/mutex.h>
+#include <sa/ikev2/keymat_v2.h>
+
+typedef struct private_sasync_apply_t private_sasync_apply_t;
+
+struct private_sasync_apply_t {
+
+	/** public interface */
+	sasync_apply_t public;
+
+	/** node role */
+	sasync_role_t *role;
+
+	/** counters */
+	sasync_counters_t *counters;
+
+	/** outbound guard */
+	sasync_outbound_t *outbound;
+
+	/** CHILD_ADD records (sasync_msg_t*) waiting for their IKE SA */
+	array_t *waiting;
+
+	/** serializes applying records */
+	mutex_t *mutex;
+};
+
+static void apply_failed(private_sasync_apply_t *this)
+{
+	this->counters->inc(this->counters, SASYNC_CTR_APPLY_FAILED);
+}
+
+/**
+ * IKE SA id of a record, NULL if it has none
+ */
+static ike_sa_id_t *get_ike_id(sasync_msg_t *msg, sasync_attr_t attr_i,
+							   sasync_attr_t attr_r)
+{
+	uint64_t spi_i, spi_r, initiator = 0;
+
+	if (!msg->get_int(msg, attr_i, &spi_i) ||
+		!msg->get_int(msg, attr_r, &spi_r))
+	{
+		return NULL;
+	}
+	msg->get_int(msg, SASYNC_ATTR_IKE_INITIATOR, &initiator);
+	return ike_sa_id_create(IKEV2_MAJOR_VERSION, spi_i, spi_r, initiator);
+}
+
+static ike_sa_t *checkout(sasync_msg_t *msg, sasync_attr_t attr_i,
+						  sasync_attr_t attr_r)
+{
+	ike_sa_id_t *id;
+	ike_sa_t *ike_sa = NULL;
+
+	id = get_ike_id(msg, attr_i, attr_r);
+	if (id)
+	{
+		ike_sa = charon->ike_sa_manager->checkout(charon->ike_sa_manager, id);
+		id->destroy(id);
+	}
+	return ike_sa;
+}
+
+/**
+ * Derive the IKE keys from the synced key exchange secret and nonces
+ */
+static bool derive_ike_keys(ike_sa_t *ike_sa, sasync_msg_t *msg,
+							proposal_t *proposal)
+{
+	keymat_v2_t *keymat = (keymat_v2_t*)ike_sa->get_keymat(ike_sa);
+	chunk_t secret, nonce_i, nonce_r, old_skd = chunk_empty;
+	uint64_t old_prf = PRF_UNDEFINED;
+	uint16_t method = 0;
+	key_exchange_t *kex;
+	bool ok;
+
+	if (!msg->get_chunk(msg, SASYNC_ATTR_SECRET, &secret) ||
+		!msg->get_chunk(msg, SASYNC_ATTR_NONCE_I, &nonce_i) ||
+		!msg->get_chunk(msg, SASYNC_ATTR_NONCE_R, &nonce_r))
+	{
+		return FALSE;
+	}
+	if (msg->get_chunk(msg, SASYNC_ATTR_OLD_SKD, &old_skd))
+	{
+		msg->get_int(msg, SASYNC_ATTR_OLD_PRF, &old_prf);
+	}
+	proposal->get_algorithm(proposal, KEY_EXCHANGE_METHOD, &method, NULL);
+	kex = sasync_kex_create(method, secret);
+	ok = keymat->derive_ike_keys(keymat, proposal, kex, nonce_i, nonce_r,
+								 ike_sa->get_id(ike_sa), old_prf, old_skd);
+	kex->destroy(kex);
+	return ok;
+}
+
+static void set_bits(ike_sa_t *ike_sa, sasync_msg_t *msg)
+{
+	uint64_t ext = 0, cond = 0;
+	int i;
+
+	msg->get_int(msg, SASYNC_ATTR_EXTENSIONS, &ext);
+	msg->get_int(msg, SASYNC_ATTR_CONDITIONS, &cond);
+	for (i = 0; i < 32; i++)
+	{
+		if (ext & (1U << i))
+		{
+			ike_sa->enable_extension(ike_sa, 1U << i);
+		}
+		ike_sa->set_condition(ike_sa, 1U << i, (cond & (1U << i)) != 0);
+	}
+}
+
+/**
+ * Update what may change during the life of an IKE SA
+ */
+static void update_ike(ike_sa_t *ike_sa, sasync_msg_t *msg)
+{
+	enumerator_t *enumerator;
+	uint64_t mid;
+	host_t *host;
+
+	host = msg->get_host(msg, SASYNC_ATTR_LOCAL_HOST);
+	if (host)
+	{
+		ike_sa->set_my_host(ike_sa, host);
+	}
+	host = msg->get_host(msg, SASYNC_ATTR_REMOTE_HOST);
+	if (host)
+	{
+		ike_sa->set_other_host(ike_sa, host);
+	}
+	set_bits(ike_sa, msg);
+	if (msg->get_int(msg, SASYNC_ATTR_MID_I, &mid))
+	{
+		ike_sa->set_message_id(ike_sa, TRUE, mid);
+	}
+	if (msg->get_int(msg, SASYNC_ATTR_MID_R, &mid))
+	{
+		ike_sa->set_message_id(ike_sa, FALSE, mid);
+	}
+	/* remote virtual IPs only: local ones would be installed on an interface */
+	ike_sa->clear_virtual_ips(ike_sa, FALSE);
+	enumerator = msg->create_host_enumerator(msg, SASYNC_ATTR_REMOTE_VIP);
+	while (enumerator->enumerate(enumerator, &host))
+	{
+		ike_sa->add_virtual_ip(ike_sa, FALSE, host);
+	}
+	enumerator->destroy(enumerator);
+}
+
+/**
+ * Build a passive IKE SA from an IKE_ADD record, checked in on success
+ */
+static bool create_ike(private_sasync_apply_t *this, sasync_msg_t *msg,
+					   ike_sa_id_t *id)
+{
+	identification_t *me, *other;
+	proposal_t *proposal;
+	peer_cfg_t *peer_cfg;
+	ike_sa_t *ike_sa;
+	char *name;
+
+	name = msg->get_string(msg, SASYNC_ATTR_NAME);
+	peer_cfg = name ? charon->backends->get_peer_cfg_by_name(charon->backends,
+															 name) : NULL;
+	proposal = msg->get_proposal(msg, SASYNC_ATTR_PROPOSAL);
+	if (!peer_cfg || !proposal)
+	{
+		DBG1(DBG_CFG, "sasync: IKE_SA record for unknown connection '%s', "
+			 "not applied", name ?: "");
+		DESTROY_IF(peer_cfg);
+		DESTROY_IF(proposal);
+		free(name);
+		return FALSE;
+	}
+	ike_sa = ike_sa_create(id, id->is_initiator(id), IKEV2);
+	charon->bus->set_sa(charon->bus, ike_sa);
+	ike_sa->set_peer_cfg(ike_sa, peer_cfg);
+	peer_cfg->destroy(peer_cfg);
+	ike_sa->set_proposal(ike_sa, proposal);
+	if (!derive_ike_keys(ike_sa, msg, proposal))
+	{
+		DBG1(DBG_CFG, "sasync: deriving keys of IKE_SA '%s' failed, not "
+			 "applied", name);
+		proposal->destroy(proposal);
+		ike_sa->destroy(ike_sa);
+		charon->bus->set_sa(charon->bus, NULL);
+		free(name);
+		return FALSE;
+	}
+	proposal->destroy(proposal);
+	me = msg->get_id(msg, SASYNC_ATTR_LOCAL_ID);
+	other = msg->get_id(msg, SASYNC_ATTR_REMOTE_ID);
+	if (me)
+	{
+		ike_sa->set_my_id(ike_sa, me);
+	}
+	if (other)
+	{
+		ike_sa->set_other_id(ike_sa, other);
+	}
+	update_ike(ike_sa, msg);
+	ike_sa->set_state(ike_sa, IKE_PASSIVE);
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
+	DBG1(DBG_CFG, "sasync: restored passive IKE_SA '%s' %.16"PRIx64"_i "
+		 "%.16"PRIx64"_r", name, be64toh(id->get_initiator_spi(id)),
+		 be64toh(id->get_responder_spi(id)));
+	free(name);
+	return TRUE;
+}
+
+static void apply_child_add(private_sasync_apply_t *this, sasync_msg_t *msg);
+
+/**
+ * Apply CHILD SAs that waited for this IKE SA
+ */
+static void release_waiting(private_sasync_apply_t *this)
+{
+	array_t *waiting = this->waiting;
+	sasync_msg_t *msg;
+
+	this->waiting = array_create(0, 0);
+	while (array_remove(waiting, ARRAY_HEAD, &msg))
+	{
+		apply_child_add(this, msg);
+		msg->destroy(msg);
+	}
+	array_destroy(waiting);
+}
+
+static void apply_ike_add(private_sasync_apply_t *this, sasync_msg_t *msg)
+{
+	ike_sa_id_t *id;
+	ike_sa_t *ike_sa;
+	uint64_t version = 0;
+
+	msg->get_int(msg, SASYNC_ATTR_IKE_VERSION, &version);
+	id = get_ike_id(msg, SASYNC_ATTR_IKE_SPI_I, SASYNC_ATTR_IKE_SPI_R);
+	if (!id || version != IKEV2)
+	{
+		DBG1(DBG_CFG, "sasync: IKE_SA record without IKEv2 SPIs, ignored");
+		DESTROY_IF(id);
+		apply_failed(this);
+		return;
+	}
+	ike_sa = charon->ike_sa_manager->checkout(charon->ike_sa_manager, id);
+	if (ike_sa)
+	{
+		update_ike(ike_sa, msg);
+		charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
+	}
+	else if (create_ike(this, msg, id))
+	{
+		this->counters->inc(this->counters, SASYNC_CTR_VIKE_SYNC);
+		release_waiting(this);
+	}
+	else
+	{
+		apply_failed(this);
+	}
+	id->destroy(id);
+}
+
+static void apply_ike_mid(private_sasync_apply_t *this, sasync_msg_t *msg)
+{
+	ike_sa_t *ike_sa;
+	uint64_t mid;
+
+	ike_sa = checkout(msg, SASYNC_ATTR_IKE_SPI_I, SASYNC_ATTR_IKE_SPI_R);
+	if (!ike_sa)
+	{
+		apply_failed(this);
+		return;
+	}
+	if (msg->get_int(msg, SASYNC_ATTR_MID_I, &mid))
+	{
+		ike_sa->set_message_id(ike_sa, TRUE, mid);
+	}
+	if (msg->get_int(msg, SASYNC_ATTR_MID_R, &mid))
+	{
+		ike_sa->set_message_id(ike_sa, FALSE, mid);
+	}
+	this->counters->inc(this->counters, SASYNC_CTR_MID_SYNC);
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
+}
+
+static void apply_ike_rekeyed(private_sasync_apply_t *this, sasync_msg_t *msg)
+{
+	enumerator_t *enumerator;
+	array_t *children;
+	child_sa_t *child_sa;
+	ike_sa_t *old, *new;
+
+	old = checkout(msg, SASYNC_ATTR_OLD_SPI_I, SASYNC_ATTR_OLD_SPI_R);
+	if (!old)
+	{
+		apply_failed(this);
+		return;
+	}
+	children = array_create(0, 0);
+	enumerator = old->create_child_sa_enumerator(old);
+	while (enumerator->enumerate(enumerator, &child_sa))
+	{
+		old->remove_child_sa(old, enumerator);
+		array_insert(children, ARRAY_TAIL, child_sa);
+	}
+	enumerator->destroy(enumerator);
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, old);
+
+	new = checkout(msg, SASYNC_ATTR_IKE_SPI_I, SASYNC_ATTR_IKE_SPI_R);
+	if (!new)
+	{
+		DBG1(DBG_CFG, "sasync: rekeyed IKE_SA unknown, dropping %u CHILD_SAs",
+			 array_count(children));
+		array_destroy_offset(children, offsetof(child_sa_t, destroy));
+		apply_failed(this);
+		return;
+	}
+	while (array_remove(children, ARRAY_HEAD, &child_sa))
+	{
+		new->add_child_sa(new, child_sa);
+	}
+	array_destroy(children);
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, new);
+}
+
+static void apply_ike_delete(private_sasync_apply_t *this, sasync_msg_t *msg)
+{
+	ike_sa_t *ike_sa;
+
+	ike_sa = checkout(msg, SASYNC_ATTR_IKE_SPI_I, SASYNC_ATTR_IKE_SPI_R);
+	if (!ike_sa)
+	{
+		apply_failed(this);
+		return;
+	}
+	DBG1(DBG_CFG, "sasync: deleting synced IKE_SA %s[%u]",
+		 ike_sa->get_name(ike_sa), ike_sa->get_unique_id(ike_sa));
+	this->counters->inc(this->counters, SASYNC_CTR_DELETE_SYNC);
+	charon->ike_sa_manager->checkin_and_destroy(charon->ike_sa_manager, ike_sa);
+}
+
+static child_cfg_t *find_child_cfg(ike_sa_t *ike_sa, char *name)
+{
+	peer_cfg_t *peer_cfg = ike_sa->get_peer_cfg(ike_sa);
+	enumerator_t *enumerator;
+	child_cfg_t *cfg, *found = NULL;
+
+	if (!peer_cfg || !name)
+	{
+		return NULL;
+	}
+	enumerator = peer_cfg->create_child_cfg_enumerator(peer_cfg);
+	while (enumerator->enumerate(enumerator, &cfg))
+	{
+		if (streq(cfg->get_name(cfg), name))
+		{
+			found = cfg->get_ref(cfg);
+			break;
+		}
+	}
+	enumerator->destroy(enumerator);
+	return found;
+}
+
+static linked_list_t *ts_list(sasync_msg_t *msg, sasync_attr_t attr)
+{
+	enumerator_t *enumerator;
+	traffic_selector_t *ts;
+	linked_list_t *list = linked_list_create();
+
+	enumerator = msg->create_ts_enumerator(msg, attr);
+	while (enumerator->enumerate(enumerator, &ts))
+	{
+		list->insert_last(list, ts->clone(ts));
+	}
+	enumerator->destroy(enumerator);
+	return list;
+}
+
+/**
+ * Install the restored CHILD SA: inbound SA and policies, but the outbound
+ * SA only long enough for the CHILD SA to know it (see sasync_outbound_t)
+ */
+static bool install_child(private_sasync_apply_t *this, ike_sa_t *ike_sa,
+						  child_sa_t *child_sa, sasync_msg_t *msg)
+{
+	chunk_t encr_in = chunk_empty, integ_in = chunk_empty;
+	chunk_t encr_out = chunk_empty, integ_out = chunk_empty;
+	uint64_t spi_in = 0, spi_out = 0, cpi_in = 0, cpi_out = 0, initiator = 0;
+	linked_list_t *my_ts, *other_ts;
+	status_t status;
+
+	msg->get_chunk(msg, SASYNC_ATTR_ENCR_IN, &encr_in);
+	msg->get_chunk(msg, SASYNC_ATTR_INTEG_IN, &integ_in);
+	msg->get_chunk(msg, SASYNC_ATTR_ENCR_OUT, &encr_out);
+	msg->get_chunk(msg, SASYNC_ATTR_INTEG_OUT, &integ_out);
+	msg->get_int(msg, SASYNC_ATTR_SPI_IN, &spi_in);
+	msg->get_int(msg, SASYNC_ATTR_SPI_OUT, &spi_out);
+	msg->get_int(msg, SASYNC_ATTR_CPI_IN, &cpi_in);
+	msg->get_int(msg, SASYNC_ATTR_CPI_OUT, &cpi_out);
+	msg->get_int(msg, SASYNC_ATTR_CHILD_INITIATOR, &initiator);
+
+	my_ts = ts_list(msg, SASYNC_ATTR_LOCAL_TS);
+	other_ts = ts_list(msg, SASYNC_ATTR_REMOTE_TS);
+	child_sa->set_policies(child_sa, my_ts, other_ts);
+	my_ts->destroy_offset(my_ts, offsetof(traffic_selector_t, destroy));
+	other_ts->destroy_offset(other_ts, offsetof(traffic_selector_t, destroy));
+
+	child_sa->set_state(child_sa, CHILD_INSTALLING);
+	status = child_sa->install(child_sa, encr_in, integ_in, spi_in, cpi_in,
+							   initiator, TRUE, FALSE);
+	if (status == SUCCESS)
+	{
+		/* no policy refers to it yet, so it never carries a packet */
+		status = child_sa->install(child_sa, encr_out, integ_out, spi_out,
+								   cpi_out, initiator, FALSE, FALSE);
+	}
+	if (status == SUCCESS)
+	{
+		kernel_ipsec_sa_id_t id = {
+			.src = ike_sa->get_my_host(ike_sa),
+			.dst = ike_sa->get_other_host(ike_sa),
+			.spi = spi_out,
+			.proto = child_sa->get_protocol(child_sa) == PROTO_AH ?
+												IPPROTO_AH : IPPROTO_ESP,
+			.mark = child_sa->get_mark(child_sa, FALSE),
+			.if_id = child_sa->get_if_id(child_sa, FALSE),
+		};
+		kernel_ipsec_del_sa_t sa = { .cpi = cpi_out };
+
+		charon->kernel->del_sa(charon->kernel, &id, &sa);
+		status = child_sa->install_policies(child_sa);
+	}
+	if (status != SUCCESS ||
+		!this->outbound->restore(this->outbound, ike_sa, child_sa,
+								 encr_out.len, integ_out.len))
+	{
+		return FALSE;
+	}
+	child_sa->set_state(child_sa, CHILD_INSTALLED);
+	return TRUE;
+}
+
+static child_sa_t *create_child(ike_sa_t *ike_sa, child_cfg_t *cfg,
+								sasync_msg_t *msg)
+{
+	child_sa_create_t data = {};
+	proposal_t *proposal;
+	child_sa_t *child_sa;
+	uint64_t value = 0;
+	mark_t mark;
+
+	if (msg->get_mark(msg, SASYNC_ATTR_MARK_IN, &mark))
+	{
+		data.mark_in = mark.value;
+	}
+	if (msg->get_mark(msg, SASYNC_ATTR_MARK_OUT, &mark))
+	{
+		data.mark_out = mark.value;
+	}
+	if (msg->get_int(msg, SASYNC_ATTR_IF_ID_IN, &value))
+	{
+		data.if_id_in = value;
+	}
+	if (msg->get_int(msg, SASYNC_ATTR_IF_ID_OUT, &value))
+	{
+		data.if_id_out = value;
+	}
+	value = 0;
+	msg->get_int(msg, SASYNC_ATTR_ENCAP, &value);
+	data.encap = value;
+	child_sa = child_sa_create(ike_sa->get_my_host(ike_sa),
+							   ike_sa->get_other_host(ike_sa), cfg, &data);
+	if (msg->get_int(msg, SASYNC_ATTR_MODE, &value))
+	{
+		child_sa->set_mode(child_sa, value);
+	}
+	if (msg->get_int(msg, SASYNC_ATTR_PROTOCOL, &value))
+	{
+		child_sa->set_protocol(child_sa, value);
+	}
+	if (msg->get_int(msg, SASYNC_ATTR_IPCOMP, &value))
+	{
+		child_sa->set_ipcomp(child_sa, value);
+	}
+	proposal = msg->get_proposal(msg, SASYNC_ATTR_PROPOSAL);
+	if (proposal)
+	{
+		child_sa->set_proposal(child_sa, proposal);
+		proposal->destroy(proposal);
+	}
+	return child_sa;
+}
+
+static void apply_child_add(private_sasync_apply_t *this, sasync_msg_t *msg)
+{
+	child_cfg_t *cfg;
+	child_sa_t *child_sa;
+	ike_sa_t *ike_sa;
+	char *name;
+
+	ike_sa = checkout(msg, SASYNC_ATTR_IKE_SPI_I, SASYNC_ATTR_IKE_SPI_R);
+	if (!ike_sa)
+	{	/* its IKE SA may still come; never drop it */
+		DBG1(DBG_CFG, "sasync: CHILD_SA record before its IKE_SA, waiting");
+		array_insert(this->waiting, ARRAY_TAIL,
+					 sasync_msg_parse(msg->get_encoding(msg)));
+		this->counters->inc(this->counters, SASYNC_CTR_CHILD_WAITING);
+		return;
+	}
+	name = msg->get_string(msg, SASYNC_ATTR_CHILD_NAME);
+	cfg = find_child_cfg(ike_sa, name);
+	if (!cfg)
+	{
+		DBG1(DBG_CFG, "sasync: CHILD_SA record for unknown child config '%s', "
+			 "not applied", name ?: "");
+		charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
+		apply_failed(this);
+		free(name);
+		return;
+	}
+	child_sa = create_child(ike_sa, cfg, msg);
+	cfg->destroy(cfg);
+	if (install_child(this, ike_sa, child_sa, msg))
+	{
+		ike_sa->add_child_sa(ike_sa, child_sa);
+		this->counters->inc(this->counters, SASYNC_CTR_CONN_SYNC);
+		DBG1(DBG_CFG, "sasync: restored CHILD_SA %s{%u} SPIs %.8x_i %.8x_o",
+			 name, child_sa->get_unique_id(child_sa),
+			 ntohl(child_sa->get_spi(child_sa, TRUE)),
+			 ntohl(child_sa->get_spi(child_sa, FALSE)));
+	}
+	else
+	{
+		DBG1(DBG_CFG, "sasync: installing CHILD_SA '%s' failed", name);
+		child_sa->destroy(child_sa);
+		apply_failed(this);
+	}
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
+	free(name);
+}
+
+static void apply_child_delete(private_sasync_apply_t *this, sasync_msg_t *msg)
+{
+	uint64_t protocol = PROTO_ESP, spi = 0;
+	ike_sa_t *ike_sa;
+
+	ike_sa = checkout(msg, SASYNC_ATTR_IKE_SPI_I, SASYNC_ATTR_IKE_SPI_R);
+	if (!ike_sa)
+	{
+		apply_failed(this);
+		return;
+	}
+	msg->get_int(msg, SASYNC_ATTR_PROTOCOL, &protocol);
+	msg->get_int(msg, SASYNC_ATTR_SPI_IN, &spi);
+	if (ike_sa->destroy_child_sa(ike_sa, protocol, spi) == SUCCESS)
+	{
+		this->counters->inc(this->counters, SASYNC_CTR_DELETE_SYNC);
+	}
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
+}
+
+static void record_lag(private_sasync_apply_t *this, sasync_msg_t *msg)
+{
+	uint64_t sent, now = sasync_now_ms();
+
+	if (msg->get_int(msg, SASYNC_ATTR_TIMESTAMP, &sent))
+	{
+		this->counters->record_lag(this->counters,
+								   now > sent ? min(now - sent, UINT32_MAX) : 0);
+	}
+}
+
+METHOD(sasync_apply_t, receive, void,
+	private_sasync_apply_t *this, host_t *peer, chunk_t data)
+{
+	sasync_msg_t *msg;
+
+	msg = sasync_msg_parse(data);
+	if (!msg)
+	{
+		DBG1(DBG_CFG, "sasync: malformed record from %H, not applied", peer);
+		this->counters->inc(this->counters, SASYNC_CTR_SYNC_RX_LEN_BAD);
+		return;
+	}
+	if (this->role->get(this->role) != SASYNC_ROLE_STANDBY)
+	{
+		DBG1(DBG_CFG, "sasync: %N record from %H ignored, we are primary",
+			 sasync_msg_type_names, msg->get_type(msg), peer);
+		msg->destroy(msg);
+		return;
+	}
+	record_lag(this, msg);
+	this->mutex->lock(this->mutex);
+	switch (msg->get_type(msg))
+	{
+		case SASYNC_MSG_IKE_ADD:
+			apply_ike_add(this, msg);
+			break;
+		case SASYNC_MSG_IKE_MID:
+			apply_ike_mid(this, msg);
+			break;
+		case SASYNC_MSG_IKE_REKEYED:
+			apply_ike_rekeyed(this, msg);
+			break;
+		case SASYNC_MSG_IKE_DELETE:
+			apply_ike_delete(this, msg);
+			break;
+		case SASYNC_MSG_CHILD_ADD:
+			apply_child_add(this, msg);
+			break;
+		case SASYNC_MSG_CHILD_DELETE:
+			apply_child_delete(this, msg);
+			break;
+		default:
+			break;
+	}
+	this->mutex->unlock(this->mutex);
+	msg->destroy(msg);
+}
+
+METHOD(sasync_apply_t, get_waiting, u_int,
+	private_sasync_apply_t *this)
+{
+	u_int count;
+
+	this->mutex->lock(this->mutex);
+	count = array_count(this->waiting);
+	this->mutex->unlock(this->mutex);
+	return count;
+}
+
+METHOD(sasync_apply_t, destroy, void,
+	private_sasync_apply_t *this)
+{
+	array_destroy_offset(this->waiting, offsetof(sasync_msg_t, destroy));
+	this->mutex->destroy(this->mutex);
+	free(this);
+}
+
+/*
+ * Described in header
+ */
+sasync_apply_t *sasync_apply_create(sasync_role_t *role,
+									sasync_counters_t *counters,
+									sasync_outbound_t *outbound)
+{
+	private_sasync_apply_t *this;
+
+	INIT(this,
+		.public = {
+			.receive = _receive,
+			.get_waiting = _get_waiting,
+			.destroy = _destroy,
+		},
+		.role = role,
+		.counters = counters,
+		.outbound = outbound,
+		.waiting = array_create(0, 0),
+		.mutex = mutex_create(MUTEX_TYPE_RECURSIVE),
+	);
+	return &this->public;
+}

@@ -1,0 +1,113 @@
+/*
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+/**
+ * @defgroup sasync_counters sasync_counters
+ * @{ @ingroup sasync
+ */
+
+#ifndef SASYNC_COUNTERS_H_
+#define SASYNC_COUNTERS_H_
+
+#include <library.h>
+
+typedef enum sasync_counter_t sasync_counter_t;
+typedef struct sasync_counters_t sasync_counters_t;
+
+/**
+ * Plugin counters, shown in the "ha" section of the plugin's vici stats.
+ */
+enum sasync_counter_t {
+	/** bulk resyncs completed, sent or received */
+	SASYNC_CTR_RESYNC,
+	/** IKE/ISAKMP SA records synced (sent on the active, applied on a standby) */
+	SASYNC_CTR_VIKE_SYNC,
+	/** CHILD/IPsec SA records synced (sent on the active, applied on a standby) */
+	SASYNC_CTR_CONN_SYNC,
+	/** frames sent on the sync channel */
+	SASYNC_CTR_SYNC_TX,
+	/** frames received and accepted on the sync channel */
+	SASYNC_CTR_SYNC_RX,
+	/** frames rejected for a bad length or a malformed body */
+	SASYNC_CTR_SYNC_RX_LEN_BAD,
+	/** frames rejected because authentication/decryption failed */
+	SASYNC_CTR_SYNC_RX_AUTH_BAD,
+	/** frames rejected as replayed or reordered */
+	SASYNC_CTR_SYNC_RX_REPLAY,
+	/** IKEv2 message ID updates synced */
+	SASYNC_CTR_MID_SYNC,
+	/** RFC 6311 message ID synchronisations completed after promotion */
+	SASYNC_CTR_MID_SYNC_RFC6311,
+	/** IKE or CHILD SA deletes synced */
+	SASYNC_CTR_DELETE_SYNC,
+	/** promotions to the active role */
+	SASYNC_CTR_PROMOTIONS,
+	/** demotions to the standby role */
+	SASYNC_CTR_DEMOTIONS,
+	/** CHILD SA rekeys forced by the first outbound use after promotion */
+	SASYNC_CTR_FORCED_REKEYS,
+	/** records that could not be applied (unknown config, missing IKE SA...) */
+	SASYNC_CTR_APPLY_FAILED,
+	/** CHILD SA records waiting for their IKE SA */
+	SASYNC_CTR_CHILD_WAITING,
+	SASYNC_CTR_MAX,
+};
+
+/**
+ * Names of the counters, as shown over vici ("vike-sync", ...).
+ */
+extern enum_name_t *sasync_counter_names;
+
+/**
+ * Thread-safe counter set, plus gauges that are set rather than counted.
+ */
+struct sasync_counters_t {
+
+	/**
+	 * Increment a counter by one.
+	 */
+	void (*inc)(sasync_counters_t *this, sasync_counter_t counter);
+
+	/**
+	 * Get the current value of a counter.
+	 */
+	uint64_t (*get)(sasync_counters_t *this, sasync_counter_t counter);
+
+	/**
+	 * Set the current depth of the send queue (gauge).
+	 */
+	void (*set_queue_depth)(sasync_counters_t *this, u_int depth);
+
+	/**
+	 * Get the current depth of the send queue.
+	 */
+	u_int (*get_queue_depth)(sasync_counters_t *this);
+
+	/**
+	 * Record the lag of a received record, in ms (updates last and max).
+	 */
+	void (*record_lag)(sasync_counters_t *this, uint32_t ms);
+
+	/**
+	 * Get the last and maximum lag in ms.
+	 */
+	void (*get_lag)(sasync_counters_t *this, uint32_t *last, uint32_t *max);
+
+	/**
+	 * Reset all counters (not gauges) to zero.
+	 */
+	void (*reset)(sasync_counters_t *this);
+
+	/**
+	 * Destroy a sasync_counters_t.
+	 */
+	void (*destroy)(sasync_counters_t *this);
+};
+
+/**
+ * Create a counter set, all zero.
+ */
+sasync_counters_t *sasync_counters_create();
+
+#endif /** SASYNC_COUNTERS_H_ @}*/

@@ -1,0 +1,252 @@
+/*
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "sasync_midsync.h"
+
+#include <daemon.h>
+#include <bio/bio_reader.h>
+#include <bio/bio_writer.h>
+#include <encoding/payloads/notify_payload.h>
+#include <processing/jobs/callback_job.h>
+
+typedef struct private_midsync_task_t private_midsync_task_t;
+
+/**
+ * The initiator task of the exchange.
+ */
+struct private_midsync_task_t {
+
+	/** task interface */
+	task_t public;
+
+	/** IKE SA */
+	ike_sa_t *ike_sa;
+
+	/** counters */
+	sasync_counters_t *counters;
+
+	/** our nonce */
+	uint32_t nonce;
+
+	/** our next request ID, and the next one we expect */
+	uint32_t send;
+	uint32_t recv;
+
+	/** the exchange is complete, the task only waits to be dropped */
+	bool done;
+};
+
+METHOD(task_t, build, status_t,
+	private_midsync_task_t *this, message_t *message)
+{
+	bio_writer_t *writer;
+
+	if (this->done)
+	{	/* requeued by the reset in process(): drop out without a message */
+		message->set_exchange_type(message, EXCHANGE_TYPE_UNDEFINED);
+		return SUCCESS;
+	}
+	writer = bio_writer_create(12);
+	writer->write_uint32(writer, this->nonce);
+	writer->write_uint32(writer, this->send);
+	writer->write_uint32(writer, this->recv);
+	message->set_message_id(message, 0);
+	message->add_notify(message, FALSE, IKEV2_MESSAGE_ID_SYNC,
+						writer->get_buf(writer));
+	writer->destroy(writer);
+	return NEED_MORE;
+}
+
+METHOD(task_t, pre_process, status_t,
+	private_midsync_task_t *this, message_t *message)
+{
+	return SUCCESS;
+}
+
+/**
+ * Parse the peer's answer: its next request ID and the one it expects
+ */
+static bool parse_answer(private_midsync_task_t *this, message_t *message,
+						 uint32_t *peer_send, uint32_t *peer_recv)
+{
+	notify_payload_t *notify;
+	bio_reader_t *reader;
+	uint32_t nonce;
+	bool ok;
+
+	notify = message->get_notify(message, IKEV2_MESSAGE_ID_SYNC);
+	if (!notify)
+	{
+		return FALSE;
+	}
+	reader = bio_reader_create(notify->get_notification_data(notify));
+	ok = reader->read_uint32(reader, &nonce) &&
+		 reader->read_uint32(reader, peer_send) &&
+		 reader->read_uint32(reader, peer_recv) &&
+		 !reader->remaining(reader) && nonce == this->nonce;
+	reader->destroy(reader);
+	return ok;
+}
+
+METHOD(task_t, process, status_t,
+	private_midsync_task_t *this, message_t *message)
+{
+	uint32_t peer_send, peer_recv;
+
+	if (!parse_answer(this, message, &peer_send, &peer_recv) ||
+		peer_recv < this->send)
+	{
+		DBG1(DBG_IKE, "sasync: invalid %N answer, keeping synced message IDs",
+			 notify_type_names, IKEV2_MESSAGE_ID_SYNC);
+		peer_recv = this->send;
+		peer_send = this->recv;
+	}
+	else
+	{
+		DBG1(DBG_IKE, "sasync: RFC 6311 message ID sync: initiating %u[%u], "
+			 "responding %u[%u]", peer_recv, this->send, peer_send, this->recv);
+		this->counters->inc(this->counters, SASYNC_CTR_MID_SYNC_RFC6311);
+	}
+	/* setting the IDs resets the task manager, which requeues this task and
+	 * restarts with the next one: so mark it done and keep it alive */
+	this->done = TRUE;
+	this->ike_sa->set_message_id(this->ike_sa, TRUE, peer_recv);
+	this->ike_sa->set_message_id(this->ike_sa, FALSE, peer_send);
+	return NEED_MORE;
+}
+
+METHOD(task_t, get_type, task_type_t,
+	private_midsync_task_t *this)
+{
+	/* charon sends queued tasks of known types only; a DPD is an
+	 * INFORMATIONAL like ours */
+	return TASK_IKE_DPD;
+}
+
+METHOD(task_t, migrate, void,
+	private_midsync_task_t *this, ike_sa_t *ike_sa)
+{
+	this->ike_sa = ike_sa;
+}
+
+METHOD(task_t, destroy, void,
+	private_midsync_task_t *this)
+{
+	free(this);
+}
+
+static task_t *midsync_task_create(ike_sa_t *ike_sa,
+								   sasync_counters_t *counters)
+{
+	private_midsync_task_t *this;
+	rng_t *rng;
+
+	INIT(this,
+		.public = {
+			.build = _build,
+			.pre_process = _pre_process,
+			.process = _process,
+			.get_type = _get_type,
+			.migrate = _migrate,
+			.destroy = _destroy,
+		},
+		.ike_sa = ike_sa,
+		.counters = counters,
+		.send = ike_sa->get_message_id(ike_sa, TRUE),
+		.recv = ike_sa->get_message_id(ike_sa, FALSE),
+	);
+	rng = lib->crypto->create_rng(lib->crypto, RNG_WEAK);
+	if (!rng || !rng->get_bytes(rng, sizeof(this->nonce), (void*)&this->nonce))
+	{
+		this->nonce = random();
+	}
+	DESTROY_IF(rng);
+	return &this->public;
+}
+
+typedef struct {
+	ike_sa_id_t *id;
+	sasync_counters_t *counters;
+	u_int tries;
+} midsync_job_t;
+
+static void midsync_job_destroy(midsync_job_t *job)
+{
+	job->id->destroy(job->id);
+	free(job);
+}
+
+/** how often a sync waits for other exchanges to finish first */
+#define MIDSYNC_TRIES 50
+
+/**
+ * Whether the IKE SA has tasks active or queued
+ */
+static bool has_tasks(ike_sa_t *ike_sa)
+{
+	task_queue_t queues[] = { TASK_QUEUE_ACTIVE, TASK_QUEUE_QUEUED };
+	enumerator_t *enumerator;
+	task_t *task;
+	bool found = FALSE;
+	int i;
+
+	for (i = 0; i < countof(queues) && !found; i++)
+	{
+		enumerator = ike_sa->create_task_enumerator(ike_sa, queues[i]);
+		found = enumerator->enumerate(enumerator, &task);
+		enumerator->destroy(enumerator);
+	}
+	return found;
+}
+
+static job_requeue_t run_midsync(midsync_job_t *job)
+{
+	ike_sa_t *ike_sa;
+	task_t *task;
+
+	ike_sa = charon->ike_sa_manager->checkout(charon->ike_sa_manager, job->id);
+	if (!ike_sa)
+	{
+		return JOB_REQUEUE_NONE;
+	}
+	if (ike_sa->get_state(ike_sa) != IKE_ESTABLISHED)
+	{
+		charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
+		return JOB_REQUEUE_NONE;
+	}
+	if (has_tasks(ike_sa))
+	{	/* ID 0 must be the only exchange in flight: let others finish */
+		charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
+		return job->tries++ < MIDSYNC_TRIES ? JOB_RESCHEDULE_MS(100)
+											: JOB_REQUEUE_NONE;
+	}
+	task = midsync_task_create(ike_sa, job->counters);
+	/* RFC 6311 requests use message ID 0 */
+	ike_sa->set_message_id(ike_sa, TRUE, 0);
+	ike_sa->queue_task(ike_sa, task);
+	if (ike_sa->initiate(ike_sa, NULL, NULL) == DESTROY_ME)
+	{
+		charon->ike_sa_manager->checkin_and_destroy(charon->ike_sa_manager,
+													ike_sa);
+		return JOB_REQUEUE_NONE;
+	}
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
+	return JOB_REQUEUE_NONE;
+}
+
+/*
+ * Described in header
+ */
+void sasync_midsync_start(ike_sa_t *ike_sa, sasync_counters_t *counters)
+{
+	midsync_job_t *job;
+
+	INIT(job,
+		.id = ike_sa->get_id(ike_sa)->clone(ike_sa->get_id(ike_sa)),
+		.counters = counters,
+	);
+	lib->processor->queue_job(lib->processor,
+			(job_t*)callback_job_create((callback_job_cb_t)run_midsync, job,
+							(callback_job_cleanup_t)midsync_job_destroy, NULL));
+}

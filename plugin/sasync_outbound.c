@@ -1,0 +1,428 @@
+/*
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "sasync_outbound.h"
+
+#include <daemon.h>
+#include <collections/array.h>
+#include <processing/jobs/callback_job.h>
+#include <threading/mutex.h>
+
+typedef struct private_sasync_outbound_t private_sasync_outbound_t;
+
+/**
+ * A restored CHILD SA whose outbound direction is guarded.
+ */
+typedef struct {
+	/** IKE SA it belongs to */
+	ike_sa_id_t *ike_id;
+	/** CHILD SA unique id on this node */
+	uint32_t unique;
+	/** protocol and inbound SPI, to find it for the rekey */
+	protocol_id_t protocol;
+	uint32_t spi_in;
+	/** reqid of its policies, for acquires */
+	uint32_t reqid;
+	/** sentinel SA, if one is installed (SPI 0 if not) */
+	uint32_t sentinel;
+	host_t *src;
+	host_t *dst;
+	mark_t mark;
+	uint32_t if_id;
+	/** the first outbound packet was seen */
+	bool triggered;
+} guard_t;
+
+struct private_sasync_outbound_t {
+
+	/** public interface */
+	sasync_outbound_t public;
+
+	/** node role */
+	sasync_role_t *role;
+
+	/** counters */
+	sasync_counters_t *counters;
+
+	/** guard_t */
+	array_t *guards;
+
+	/** protects guards */
+	mutex_t *mutex;
+};
+
+static void remove_sentinel(guard_t *guard)
+{
+	kernel_ipsec_sa_id_t id = {
+		.src = guard->src,
+		.dst = guard->dst,
+		.spi = guard->sentinel,
+		.proto = IPPROTO_ESP,
+		.mark = guard->mark,
+		.if_id = guard->if_id,
+	};
+	kernel_ipsec_del_sa_t sa = {};
+
+	if (guard->sentinel)
+	{
+		charon->kernel->del_sa(charon->kernel, &id, &sa);
+		guard->sentinel = 0;
+	}
+}
+
+static void guard_destroy(guard_t *guard)
+{
+	remove_sentinel(guard);
+	guard->ike_id->destroy(guard->ike_id);
+	guard->src->destroy(guard->src);
+	guard->dst->destroy(guard->dst);
+	free(guard);
+}
+
+/**
+ * Data of a queued forced rekey
+ */
+typedef struct {
+	ike_sa_id_t *ike_id;
+	protocol_id_t protocol;
+	uint32_t spi_in;
+} rekey_data_t;
+
+static void rekey_data_destroy(rekey_data_t *data)
+{
+	data->ike_id->destroy(data->ike_id);
+	free(data);
+}
+
+static job_requeue_t rekey_now(rekey_data_t *data)
+{
+	ike_sa_t *ike_sa;
+
+	ike_sa = charon->ike_sa_manager->checkout(charon->ike_sa_manager,
+											  data->ike_id);
+	if (!ike_sa)
+	{
+		DBG1(DBG_CHD, "sasync: IKE_SA of restored CHILD_SA 0x%08x gone, no "
+			 "rekey", ntohl(data->spi_in));
+		return JOB_REQUEUE_NONE;
+	}
+	DBG1(DBG_CHD, "sasync: first outbound packet on restored CHILD_SA "
+		 "0x%08x, forcing a rekey", ntohl(data->spi_in));
+	if (ike_sa->rekey_child_sa(ike_sa, data->protocol,
+							   data->spi_in) == DESTROY_ME)
+	{
+		charon->ike_sa_manager->checkin_and_destroy(charon->ike_sa_manager,
+													ike_sa);
+		return JOB_REQUEUE_NONE;
+	}
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
+	return JOB_REQUEUE_NONE;
+}
+
+static void queue_rekey(private_sasync_outbound_t *this, guard_t *guard)
+{
+	rekey_data_t *data;
+
+	INIT(data,
+		.ike_id = guard->ike_id->clone(guard->ike_id),
+		.protocol = guard->protocol,
+		.spi_in = guard->spi_in,
+	);
+	this->counters->inc(this->counters, SASYNC_CTR_FORCED_REKEYS);
+	/* never from the kernel's event thread, which may be libipsec's */
+	lib->processor->queue_job(lib->processor,
+			(job_t*)callback_job_create((callback_job_cb_t)rekey_now, data,
+							(callback_job_cleanup_t)rekey_data_destroy, NULL));
+}
+
+/**
+ * Handle the first outbound use of a guarded CHILD SA
+ */
+static void trigger(private_sasync_outbound_t *this, guard_t *guard)
+{
+	if (guard->triggered)
+	{
+		return;
+	}
+	guard->triggered = TRUE;
+	if (this->role->get(this->role) == SASYNC_ROLE_PRIMARY)
+	{
+		queue_rekey(this, guard);
+	}
+}
+
+METHOD(kernel_listener_t, acquire, bool,
+	private_sasync_outbound_t *this, uint32_t reqid,
+	kernel_acquire_data_t *data)
+{
+	enumerator_t *enumerator;
+	guard_t *guard;
+
+	this->mutex->lock(this->mutex);
+	enumerator = array_create_enumerator(this->guards);
+	while (enumerator->enumerate(enumerator, &guard))
+	{
+		if (guard->reqid == reqid)
+		{
+			trigger(this, guard);
+		}
+	}
+	enumerator->destroy(enumerator);
+	this->mutex->unlock(this->mutex);
+	return TRUE;
+}
+
+METHOD(kernel_listener_t, expire, bool,
+	private_sasync_outbound_t *this, uint8_t protocol, uint32_t spi,
+	host_t *dst, bool hard)
+{
+	enumerator_t *enumerator;
+	guard_t *guard;
+
+	this->mutex->lock(this->mutex);
+	enumerator = array_create_enumerator(this->guards);
+	while (enumerator->enumerate(enumerator, &guard))
+	{
+		if (guard->sentinel && guard->sentinel == spi)
+		{
+			trigger(this, guard);
+		}
+	}
+	enumerator->destroy(enumerator);
+	this->mutex->unlock(this->mutex);
+	return TRUE;
+}
+
+/**
+ * Install a sentinel SA in place of the real outbound SA
+ */
+static bool add_sentinel(guard_t *guard, child_sa_t *child_sa,
+						 size_t encr_len, size_t integ_len)
+{
+	proposal_t *proposal = child_sa->get_proposal(child_sa);
+	uint16_t enc_alg = ENCR_UNDEFINED, int_alg = AUTH_UNDEFINED;
+	linked_list_t *src_ts, *dst_ts;
+	chunk_t enc_key, int_key;
+	rng_t *rng;
+	status_t status = FAILED;
+	lifetime_cfg_t lifetime = {
+		.packets = { .life = 1, .rekey = 1 },
+	};
+
+	rng = lib->crypto->create_rng(lib->crypto, RNG_WEAK);
+	if (!rng)
+	{
+		return FALSE;
+	}
+	proposal->get_algorithm(proposal, ENCRYPTION_ALGORITHM, &enc_alg, NULL);
+	proposal->get_algorithm(proposal, INTEGRITY_ALGORITHM, &int_alg, NULL);
+	enc_key = chunk_alloca(encr_len);
+	int_key = chunk_alloca(integ_len);
+	if (rng->get_bytes(rng, sizeof(guard->sentinel), (void*)&guard->sentinel) &&
+		rng->get_bytes(rng, enc_key.len, enc_key.ptr) &&
+		rng->get_bytes(rng, int_key.len, int_key.ptr))
+	{
+		/* SPIs below 256 are reserved */
+		guard->sentinel |= htonl(0x100);
+		src_ts = linked_list_create_from_enumerator(
+							child_sa->create_ts_enumerator(child_sa, TRUE));
+		dst_ts = linked_list_create_from_enumerator(
+							child_sa->create_ts_enumerator(child_sa, FALSE));
+		kernel_ipsec_sa_id_t id = {
+			.src = guard->src,
+			.dst = guard->dst,
+			.spi = guard->sentinel,
+			.proto = IPPROTO_ESP,
+			.mark = guard->mark,
+			.if_id = guard->if_id,
+		};
+		kernel_ipsec_add_sa_t sa = {
+			.reqid = guard->reqid,
+			.mode = child_sa->get_mode(child_sa),
+			.src_ts = src_ts,
+			.dst_ts = dst_ts,
+			.lifetime = &lifetime,
+			.enc_alg = enc_alg,
+			.enc_key = enc_key,
+			.int_alg = int_alg,
+			.int_key = int_key,
+			.encap = child_sa->has_encap(child_sa),
+			.mark = guard->mark,
+			.inbound = FALSE,
+		};
+		status = charon->kernel->add_sa(charon->kernel, &id, &sa);
+		src_ts->destroy(src_ts);
+		dst_ts->destroy(dst_ts);
+	}
+	memwipe(enc_key.ptr, enc_key.len);
+	memwipe(int_key.ptr, int_key.len);
+	rng->destroy(rng);
+	if (status != SUCCESS)
+	{
+		guard->sentinel = 0;
+		return FALSE;
+	}
+	return TRUE;
+}
+
+METHOD(sasync_outbound_t, restore, bool,
+	private_sasync_outbound_t *this, ike_sa_t *ike_sa, child_sa_t *child_sa,
+	size_t encr_len, size_t integ_len)
+{
+	guard_t *guard;
+	bool needs_sentinel;
+
+	INIT(guard,
+		.ike_id = ike_sa->get_id(ike_sa)->clone(ike_sa->get_id(ike_sa)),
+		.unique = child_sa->get_unique_id(child_sa),
+		.protocol = child_sa->get_protocol(child_sa),
+		.spi_in = child_sa->get_spi(child_sa, TRUE),
+		.reqid = child_sa->get_reqid(child_sa),
+		.src = ike_sa->get_my_host(ike_sa)->clone(ike_sa->get_my_host(ike_sa)),
+		.dst = ike_sa->get_other_host(ike_sa)->clone(
+											ike_sa->get_other_host(ike_sa)),
+		.mark = child_sa->get_mark(child_sa, FALSE),
+		.if_id = child_sa->get_if_id(child_sa, FALSE),
+	);
+	needs_sentinel = !(charon->kernel->get_features(charon->kernel) &
+					   KERNEL_POLICY_SPI);
+	if (needs_sentinel && !add_sentinel(guard, child_sa, encr_len, integ_len))
+	{
+		DBG1(DBG_CHD, "sasync: installing sentinel SA for CHILD_SA %s "
+			 "0x%08x failed", child_sa->get_name(child_sa),
+			 ntohl(guard->spi_in));
+		guard_destroy(guard);
+		return FALSE;
+	}
+	this->mutex->lock(this->mutex);
+	array_insert(this->guards, ARRAY_TAIL, guard);
+	this->mutex->unlock(this->mutex);
+	return TRUE;
+}
+
+METHOD(listener_t, child_state_change, bool,
+	private_sasync_outbound_t *this, ike_sa_t *ike_sa, child_sa_t *child_sa,
+	child_sa_state_t state)
+{
+	enumerator_t *enumerator;
+	guard_t *guard, *gone = NULL;
+
+	if (state != CHILD_DESTROYING && state != CHILD_DELETED)
+	{
+		return TRUE;
+	}
+	this->mutex->lock(this->mutex);
+	enumerator = array_create_enumerator(this->guards);
+	while (enumerator->enumerate(enumerator, &guard))
+	{
+		if (guard->unique == child_sa->get_unique_id(child_sa))
+		{
+			array_remove_at(this->guards, enumerator);
+			gone = guard;
+			break;
+		}
+	}
+	enumerator->destroy(enumerator);
+	this->mutex->unlock(this->mutex);
+	/* outside the lock: libipsec may be in expire() with the SA checked out */
+	if (gone)
+	{
+		guard_destroy(gone);
+	}
+	return TRUE;
+}
+
+/**
+ * Act on triggers that came while we were a standby
+ */
+static void role_changed(private_sasync_outbound_t *this,
+						 sasync_role_state_t role, char *reason)
+{
+	enumerator_t *enumerator;
+	guard_t *guard;
+
+	if (role != SASYNC_ROLE_PRIMARY)
+	{
+		return;
+	}
+	this->mutex->lock(this->mutex);
+	enumerator = array_create_enumerator(this->guards);
+	while (enumerator->enumerate(enumerator, &guard))
+	{
+		if (guard->triggered)
+		{
+			queue_rekey(this, guard);
+		}
+	}
+	enumerator->destroy(enumerator);
+	this->mutex->unlock(this->mutex);
+}
+
+METHOD(sasync_outbound_t, get_pending, u_int,
+	private_sasync_outbound_t *this)
+{
+	u_int count;
+
+	this->mutex->lock(this->mutex);
+	count = array_count(this->guards);
+	this->mutex->unlock(this->mutex);
+	return count;
+}
+
+METHOD(sasync_outbound_t, is_pending, bool,
+	private_sasync_outbound_t *this, uint32_t unique)
+{
+	enumerator_t *enumerator;
+	guard_t *guard;
+	bool found = FALSE;
+
+	this->mutex->lock(this->mutex);
+	enumerator = array_create_enumerator(this->guards);
+	while (enumerator->enumerate(enumerator, &guard))
+	{
+		found = found || guard->unique == unique;
+	}
+	enumerator->destroy(enumerator);
+	this->mutex->unlock(this->mutex);
+	return found;
+}
+
+METHOD(sasync_outbound_t, destroy, void,
+	private_sasync_outbound_t *this)
+{
+	array_destroy_function(this->guards, (void*)guard_destroy, NULL);
+	this->mutex->destroy(this->mutex);
+	free(this);
+}
+
+/*
+ * Described in header
+ */
+sasync_outbound_t *sasync_outbound_create(sasync_role_t *role,
+										  sasync_counters_t *counters)
+{
+	private_sasync_outbound_t *this;
+
+	INIT(this,
+		.public = {
+			.kernel = {
+				.acquire = _acquire,
+				.expire = _expire,
+			},
+			.bus = {
+				.child_state_change = _child_state_change,
+			},
+			.restore = _restore,
+			.get_pending = _get_pending,
+			.is_pending = _is_pending,
+			.destroy = _destroy,
+		},
+		.role = role,
+		.counters = counters,
+		.guards = array_create(0, 0),
+		.mutex = mutex_create(MUTEX_TYPE_RECURSIVE),
+	);
+	role->add_listener(role, (void*)role_changed, this);
+	return &this->public;
+}

@@ -1,0 +1,380 @@
+/*
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "sasync_plugin.h"
+#include "sasync_counters.h"
+#include "sasync_role.h"
+#include "sasync_link.h"
+#include "sasync_crypt.h"
+#include "sasync_capture.h"
+#include "sasync_apply.h"
+#include "sasync_outbound.h"
+#include "sasync_promote.h"
+#include "sasync_vici.h"
+
+#include <daemon.h>
+
+/** default URI of the plugin's vici socket */
+#define SASYNC_DEFAULT_SOCKET "unix:///var/run/charon-sasync.vici"
+
+typedef struct private_sasync_plugin_t private_sasync_plugin_t;
+
+struct private_sasync_plugin_t {
+
+	/** public interface */
+	sasync_plugin_t public;
+
+	/** counters */
+	sasync_counters_t *counters;
+
+	/** node role */
+	sasync_role_t *role;
+
+	/** sync channel, NULL if sync is disabled */
+	sasync_link_t *link;
+
+	/** why sync is disabled, NULL if it is enabled */
+	char *disabled;
+
+	/** active side */
+	sasync_capture_t *capture;
+
+	/** standby side */
+	sasync_apply_t *apply;
+
+	/** outbound guard of restored CHILD SAs */
+	sasync_outbound_t *outbound;
+
+	/** promotion */
+	sasync_promote_t *promote;
+
+	/** control socket */
+	sasync_vici_t *vici;
+};
+
+METHOD(plugin_t, get_name, char*,
+	private_sasync_plugin_t *this)
+{
+	return "sasync";
+}
+
+static char *setting(char *key, char *def)
+{
+	return lib->settings->get_str(lib->settings, "%s.plugins.sasync.%s", def,
+								  lib->ns, key);
+}
+
+/**
+ * Parse the initial role, FALSE if the setting is invalid (logged)
+ */
+static bool parse_role(sasync_role_state_t *role)
+{
+	char *value = setting("role", "standby");
+
+	if (strcaseeq(value, "primary"))
+	{
+		*role = SASYNC_ROLE_PRIMARY;
+		return TRUE;
+	}
+	if (strcaseeq(value, "standby"))
+	{
+		*role = SASYNC_ROLE_STANDBY;
+		return TRUE;
+	}
+	DBG1(DBG_CFG, "sasync: invalid role '%s' (expected primary or standby), "
+		 "SA sync disabled", value);
+	return FALSE;
+}
+
+/**
+ * Create the sync link from the settings, NULL and a reason if they are bad
+ */
+static sasync_link_t *create_link(private_sasync_plugin_t *this)
+{
+	char *secret = setting("secret", NULL), *peers = setting("peers", NULL);
+	char *local = setting("local", "0.0.0.0");
+
+	if (!secret || strlen(secret) < SASYNC_SECRET_MIN)
+	{
+		DBG1(DBG_CFG, "sasync: charon.plugins.sasync.secret %s (at least %d "
+			 "characters needed), SA sync disabled",
+			 secret ? "too short" : "missing", SASYNC_SECRET_MIN);
+		this->disabled = "no valid secret";
+		return NULL;
+	}
+	if (!peers || !strlen(peers))
+	{
+		DBG1(DBG_CFG, "sasync: charon.plugins.sasync.peers missing, SA sync "
+			 "disabled");
+		this->disabled = "no peers";
+		return NULL;
+	}
+	return sasync_link_create(local, peers, chunk_from_str(secret),
+							  this->counters);
+}
+
+/**
+ * Count IKE and CHILD SAs by state
+ */
+static void count_sas(u_int *ike_passive, u_int *ike_active,
+					  u_int *child_passive, u_int *child_active)
+{
+	enumerator_t *enumerator;
+	ike_sa_t *ike_sa;
+	u_int children;
+
+	*ike_passive = *ike_active = *child_passive = *child_active = 0;
+	enumerator = charon->ike_sa_manager->create_enumerator(
+												charon->ike_sa_manager, TRUE);
+	while (enumerator->enumerate(enumerator, &ike_sa))
+	{
+		children = ike_sa->get_child_count(ike_sa);
+		if (ike_sa->get_state(ike_sa) == IKE_PASSIVE)
+		{
+			(*ike_passive)++;
+			*child_passive += children;
+		}
+		else
+		{
+			(*ike_active)++;
+			*child_active += children;
+		}
+	}
+	enumerator->destroy(enumerator);
+}
+
+static void add_peers(private_sasync_plugin_t *this,
+					  sasync_vici_builder_t *builder)
+{
+	enumerator_t *enumerator;
+	sasync_link_peer_t *peer;
+
+	builder->begin_section(builder, "peers");
+	if (this->link)
+	{
+		enumerator = this->link->create_peer_enumerator(this->link);
+		while (enumerator->enumerate(enumerator, &peer))
+		{
+			builder->begin_section(builder, "peer");
+			builder->add_kv(builder, "address", "%#H", peer->peer);
+			builder->add_kv(builder, "out", "%s", peer->out_up ? "up" : "down");
+			builder->add_kv(builder, "in", "%s", peer->in_up ? "up" : "down");
+			builder->add_kv(builder, "queued", "%u", peer->queued);
+			builder->end_section(builder);
+		}
+		enumerator->destroy(enumerator);
+	}
+	builder->end_section(builder);
+}
+
+static sasync_vici_msg_t *cmd_status(private_sasync_plugin_t *this,
+									 sasync_vici_msg_t *request, u_int client)
+{
+	sasync_vici_builder_t *builder = sasync_vici_builder_create();
+	u_int ike_passive, ike_active, child_passive, child_active;
+
+	count_sas(&ike_passive, &ike_active, &child_passive, &child_active);
+	builder->add_kv(builder, "role", "%N", sasync_role_names,
+					this->role->get(this->role));
+	builder->add_kv(builder, "sync", "%s", this->disabled ? "disabled"
+														  : "enabled");
+	if (this->disabled)
+	{
+		builder->add_kv(builder, "sync-disabled", "%s", this->disabled);
+	}
+	builder->add_kv(builder, "ike-sas-passive", "%u", ike_passive);
+	builder->add_kv(builder, "ike-sas-active", "%u", ike_active);
+	builder->add_kv(builder, "child-sas-passive", "%u", child_passive);
+	builder->add_kv(builder, "child-sas-active", "%u", child_active);
+	builder->add_kv(builder, "forced-rekeys-pending", "%u",
+					this->outbound->get_pending(this->outbound));
+	builder->add_kv(builder, "child-sas-waiting", "%u",
+					this->apply->get_waiting(this->apply));
+	add_peers(this, builder);
+	return builder->finish(builder);
+}
+
+static sasync_vici_msg_t *cmd_promote(private_sasync_plugin_t *this,
+									  sasync_vici_msg_t *request, u_int client)
+{
+	u_int count = 0;
+
+	if (!this->promote->promote(this->promote, "ha-promote command", &count))
+	{
+		return sasync_vici_msg_create_reply(FALSE, "already primary");
+	}
+	return sasync_vici_msg_create_reply(TRUE, NULL);
+}
+
+static sasync_vici_msg_t *cmd_demote(private_sasync_plugin_t *this,
+									 sasync_vici_msg_t *request, u_int client)
+{
+	if (!this->promote->demote(this->promote, "ha-demote command"))
+	{
+		return sasync_vici_msg_create_reply(FALSE, "already standby");
+	}
+	return sasync_vici_msg_create_reply(TRUE, NULL);
+}
+
+/**
+ * Announce role changes on the vici socket
+ */
+static void raise_role(private_sasync_plugin_t *this, sasync_role_state_t role,
+					   char *reason)
+{
+	sasync_vici_builder_t *builder;
+
+	if (!this->vici || !this->vici->has_listeners(this->vici, "ha-role"))
+	{
+		return;
+	}
+	builder = sasync_vici_builder_create();
+	builder->add_kv(builder, "role", "%N", sasync_role_names, role);
+	builder->add_kv(builder, "reason", "%s", reason);
+	this->vici->raise_event(this->vici, "ha-role", builder->finish(builder));
+}
+
+static void create_vici(private_sasync_plugin_t *this)
+{
+	this->vici = sasync_vici_create(setting("socket", SASYNC_DEFAULT_SOCKET),
+									this->counters);
+	if (!this->vici)
+	{
+		return;
+	}
+	this->vici->add_command(this->vici, "ha-status", (void*)cmd_status, this);
+	this->vici->add_command(this->vici, "ha-promote", (void*)cmd_promote, this);
+	this->vici->add_command(this->vici, "ha-demote", (void*)cmd_demote, this);
+	this->vici->add_event(this->vici, "ha-role");
+	this->vici->add_event(this->vici, "ha-sync-error");
+}
+
+static void receive_record(private_sasync_plugin_t *this, host_t *peer,
+						   chunk_t data)
+{
+	this->apply->receive(this->apply, peer, data);
+}
+
+static bool start(private_sasync_plugin_t *this)
+{
+	sasync_role_state_t initial = SASYNC_ROLE_STANDBY;
+
+	if (!parse_role(&initial))
+	{
+		this->disabled = "invalid role";
+	}
+	this->role = sasync_role_create(initial);
+	this->outbound = sasync_outbound_create(this->role, this->counters);
+	this->apply = sasync_apply_create(this->role, this->counters,
+									  this->outbound);
+	this->promote = sasync_promote_create(this->role, this->counters);
+	this->role->add_listener(this->role, (void*)raise_role, this);
+	charon->kernel->add_listener(charon->kernel, &this->outbound->kernel);
+	charon->bus->add_listener(charon->bus, &this->outbound->bus);
+	if (!this->disabled)
+	{
+		this->link = create_link(this);
+		if (!this->link && !this->disabled)
+		{
+			this->disabled = "invalid local or peers";
+		}
+	}
+	if (this->link)
+	{
+		this->capture = sasync_capture_create(this->link, this->role,
+											  this->counters);
+		charon->bus->add_listener(charon->bus, &this->capture->listener);
+		this->link->set_receiver(this->link, (void*)receive_record, this);
+	}
+	create_vici(this);
+	DBG1(DBG_CFG, "sasync: started as %N, SA sync %s%s", sasync_role_names,
+		 initial, this->disabled ? "disabled: " : "enabled",
+		 this->disabled ?: "");
+	return TRUE;
+}
+
+static void stop(private_sasync_plugin_t *this)
+{
+	DESTROY_IF(this->vici);
+	this->vici = NULL;
+	if (this->capture)
+	{
+		charon->bus->remove_listener(charon->bus, &this->capture->listener);
+	}
+	DESTROY_IF(this->link);
+	this->link = NULL;
+	DESTROY_IF(this->capture);
+	this->capture = NULL;
+	if (this->outbound)
+	{
+		charon->bus->remove_listener(charon->bus, &this->outbound->bus);
+		charon->kernel->remove_listener(charon->kernel,
+										&this->outbound->kernel);
+	}
+	DESTROY_IF(this->promote);
+	DESTROY_IF(this->apply);
+	DESTROY_IF(this->outbound);
+	DESTROY_IF(this->role);
+	this->promote = NULL;
+	this->apply = NULL;
+	this->outbound = NULL;
+	this->role = NULL;
+}
+
+static bool plugin_cb(private_sasync_plugin_t *this,
+					  plugin_feature_t *feature, bool reg, void *cb_data)
+{
+	if (reg)
+	{
+		return start(this);
+	}
+	stop(this);
+	return TRUE;
+}
+
+METHOD(plugin_t, get_features, int,
+	private_sasync_plugin_t *this, plugin_feature_t *features[])
+{
+	static plugin_feature_t f[] = {
+		PLUGIN_CALLBACK((plugin_feature_callback_t)plugin_cb, NULL),
+			PLUGIN_PROVIDE(CUSTOM, "sasync"),
+				PLUGIN_SDEPEND(CUSTOM, "kernel-ipsec"),
+				PLUGIN_SDEPEND(CUSTOM, "kernel-net"),
+	};
+	*features = f;
+	return countof(f);
+}
+
+METHOD(plugin_t, destroy, void,
+	private_sasync_plugin_t *this)
+{
+	stop(this);
+	this->counters->destroy(this->counters);
+	free(this);
+}
+
+/*
+ * See header
+ */
+plugin_t *sasync_plugin_create()
+{
+	private_sasync_plugin_t *this;
+
+	if (!lib->caps->keep(lib->caps, CAP_NET_ADMIN))
+	{
+		DBG1(DBG_CFG, "sasync: plugin requires CAP_NET_ADMIN capability");
+		return NULL;
+	}
+	INIT(this,
+		.public = {
+			.plugin = {
+				.get_name = _get_name,
+				.get_features = _get_features,
+				.destroy = _destroy,
+			},
+		},
+		.counters = sasync_counters_create(),
+	);
+	return &this->public.plugin;
+}
