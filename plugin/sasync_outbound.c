@@ -302,9 +302,12 @@ METHOD(sasync_outbound_t, restore, bool,
 }
 
 METHOD(listener_t, child_state_change, bool,
-	private_sasync_outbound_t *this, ike_sa_t *ike_sa, child_sa_t *child_sa,
+	listener_t *listener, ike_sa_t *ike_sa, child_sa_t *child_sa,
 	child_sa_state_t state)
 {
+	/* the bus listener is not the first member */
+	private_sasync_outbound_t *this = (void*)((char*)listener -
+							offsetof(private_sasync_outbound_t, public.bus));
 	enumerator_t *enumerator;
 	guard_t *guard, *gone = NULL;
 

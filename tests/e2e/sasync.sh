@@ -1,0 +1,103 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Helpers for end-to-end tests of the sasync plugin, on top of lib.sh: a
+# two-node cluster (a primary, b standby) syncing over the LAN segment.
+
+# shellcheck source=tests/e2e/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+: "${SASYNC_SECRET:=e2e-sync-secret-0123456789}"
+: "${SASYNC_CTL:=$E2E_LIB_DIR/../../tools/sasyncctl}"
+SASYNC_URI=unix:///run/charon-sasync.vici
+
+# sasync_conf NODE ROLE [SECRET] [PEERS]: the plugin's strongswan.conf snippet
+sasync_conf() {
+	local node=$1 role=$2 secret=${3-$SASYNC_SECRET} peers=${4:-} local_ip
+	if [ "$node" = a ]; then
+		local_ip=$E2E_A_LAN
+		peers=${peers:-$E2E_B_LAN}
+	else
+		local_ip=$E2E_B_LAN
+		peers=${peers:-$E2E_A_LAN}
+	fi
+	cat <<EOF2
+plugins {
+	sasync {
+		local = $local_ip
+		peers = $peers
+		role = $role
+		socket = $SASYNC_URI
+$( [ -n "$secret" ] && echo "		secret = $secret")
+	}
+}
+EOF2
+}
+
+# sasync_start NODE ROLE [SECRET] [PEERS]: charon with the plugin, conn loaded
+sasync_start() {
+	local node=$1
+	e2e_charon_start "$node" "$(sasync_conf "$@")" || return 1
+	e2e_swanctl_load "$node" cluster.conf
+}
+
+# sasync_ctl NODE ARGS...: sasyncctl against NODE's plugin socket
+sasync_ctl() {
+	local node=$1
+	shift
+	e2e_exec "$node" "$SASYNC_CTL" --uri "$SASYNC_URI" "$@"
+}
+
+# sasync_status NODE KEY: a value from ha-status
+sasync_status() {
+	sasync_ctl "$1" --raw status | grep -oE "(^|[ {])$2=[^ }]*" | head -n 1 |
+		sed 's/.*=//'
+}
+
+# sasync_stat NODE COUNTER: a counter from the ha section of stats
+sasync_stat() {
+	sasync_ctl "$1" --raw stats | grep -oE "ha \{.*" |
+		grep -oE "(^|[ {])$2=[^ }]*" | head -n 1 | sed 's/.*=//'
+}
+
+# sasync_cluster_up: topology, peer, a (primary), b (standby), tunnel up
+sasync_cluster_up() {
+	e2e_topo_up || e2e_fail "topology up"
+	e2e_charon_start peer || e2e_fail "charon on peer"
+	e2e_swanctl_load peer peer.conf || e2e_fail "load peer.conf"
+	sasync_start a primary || e2e_fail "charon with sasync on a"
+	sasync_start b standby || e2e_fail "charon with sasync on b"
+	e2e_initiate peer || e2e_fail "initiate from peer"
+	e2e_wait_for "SA up on peer" 10 e2e_sa_up peer || e2e_fail "SA up on peer"
+	e2e_wait_for "SA up on a" 10 e2e_sa_up a || e2e_fail "SA up on a"
+}
+
+# sasync_synced NODE_FROM NODE_TO: NODE_TO lists the same IKE and CHILD SPIs
+sasync_synced() {
+	local ike child
+	ike=$(e2e_ike_spis "$1")
+	child=$(e2e_child_spis "$1")
+	[ -n "$ike" ] && [ -n "$child" ] &&
+		[ "$(e2e_ike_spis "$2")" = "$ike" ] &&
+		[ "$(e2e_child_spis "$2")" = "$child" ]
+}
+
+# sasync_failover: kill -9 a's charon, move the VIPs to b, promote b
+sasync_failover() {
+	e2e_charon_kill a KILL
+	e2e_vip_move a b
+	sasync_ctl b promote >/dev/null
+}
+
+# sasync_esp_reuse PCAP SRC: ESP (SPI, sequence) pairs sent by SRC that
+# appear more than once, one per line ("spi seq count")
+sasync_esp_reuse() {
+	tshark -r "$1" -n -d udp.port==4500,udpencap -Y "esp && ip.src==$2" \
+		-T fields -e esp.spi -e esp.sequence 2>/dev/null |
+		sort | uniq -c | awk '$1 > 1 { print $2, $3, $1 }'
+}
+
+# sasync_esp_spis PCAP SRC: distinct ESP SPIs sent by SRC
+sasync_esp_spis() {
+	tshark -r "$1" -n -d udp.port==4500,udpencap -Y "esp && ip.src==$2" \
+		-T fields -e esp.spi 2>/dev/null | sort -u
+}

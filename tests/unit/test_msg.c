@@ -1,0 +1,300 @@
+/*
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include <check.h>
+
+#include "sasync_msg.h"
+
+#include <library.h>
+
+/**
+ * A record of the given type with one attribute of every kind
+ */
+static sasync_msg_t *build_full(sasync_msg_type_t type)
+{
+	sasync_msg_t *msg = sasync_msg_create(type);
+	host_t *host4 = host_create_from_string("198.18.0.100", 4500);
+	host_t *host6 = host_create_from_string("2001:db8::1", 500);
+	identification_t *id = identification_create_from_string("cluster@test");
+	proposal_t *proposal = proposal_create_from_string(PROTO_IKE,
+											"aes256-sha256-modp2048");
+	traffic_selector_t *ts = traffic_selector_create_from_cidr(
+											"198.18.2.0/24", 0, 0, 65535);
+	mark_t mark = { .value = 42, .mask = 0xffffffff };
+
+	msg->add_int(msg, SASYNC_ATTR_IKE_SPI_I, 0x1122334455667788ULL);
+	msg->add_int(msg, SASYNC_ATTR_IKE_VERSION, 2);
+	msg->add_int(msg, SASYNC_ATTR_OLD_PRF, 0xbeef);
+	msg->add_int(msg, SASYNC_ATTR_MID_I, 0xdeadbeef);
+	msg->add_mark(msg, SASYNC_ATTR_MARK_IN, mark);
+	msg->add_chunk(msg, SASYNC_ATTR_NAME, chunk_from_str("site"));
+	msg->add_chunk(msg, SASYNC_ATTR_SECRET, chunk_from_chars(1, 2, 3, 4));
+	msg->add_host(msg, SASYNC_ATTR_LOCAL_HOST, host4);
+	msg->add_host(msg, SASYNC_ATTR_REMOTE_HOST, host6);
+	msg->add_id(msg, SASYNC_ATTR_LOCAL_ID, id);
+	msg->add_proposal(msg, SASYNC_ATTR_PROPOSAL, proposal);
+	msg->add_ts(msg, SASYNC_ATTR_LOCAL_TS, ts);
+	msg->add_ts(msg, SASYNC_ATTR_LOCAL_TS, ts);
+	host4->destroy(host4);
+	host6->destroy(host6);
+	id->destroy(id);
+	proposal->destroy(proposal);
+	ts->destroy(ts);
+	return msg;
+}
+
+static void check_full(sasync_msg_t *msg)
+{
+	enumerator_t *enumerator;
+	traffic_selector_t *ts;
+	identification_t *id;
+	proposal_t *proposal;
+	uint64_t value;
+	host_t *host;
+	mark_t mark;
+	chunk_t chunk;
+	char *name;
+	uint16_t alg;
+	int count = 0;
+
+	ck_assert(msg->get_int(msg, SASYNC_ATTR_IKE_SPI_I, &value));
+	ck_assert(value == 0x1122334455667788ULL);
+	ck_assert(msg->get_int(msg, SASYNC_ATTR_IKE_VERSION, &value));
+	ck_assert_int_eq(value, 2);
+	ck_assert(msg->get_int(msg, SASYNC_ATTR_OLD_PRF, &value));
+	ck_assert_int_eq(value, 0xbeef);
+	ck_assert(msg->get_int(msg, SASYNC_ATTR_MID_I, &value));
+	ck_assert(value == 0xdeadbeef);
+	ck_assert(!msg->get_int(msg, SASYNC_ATTR_MID_R, &value));
+	ck_assert(msg->get_mark(msg, SASYNC_ATTR_MARK_IN, &mark));
+	ck_assert_int_eq(mark.value, 42);
+	ck_assert(mark.mask == 0xffffffff);
+	name = msg->get_string(msg, SASYNC_ATTR_NAME);
+	ck_assert_str_eq(name, "site");
+	free(name);
+	ck_assert(msg->get_chunk(msg, SASYNC_ATTR_SECRET, &chunk));
+	ck_assert(chunk_equals(chunk, chunk_from_chars(1, 2, 3, 4)));
+	host = msg->get_host(msg, SASYNC_ATTR_LOCAL_HOST);
+	ck_assert(host);
+	ck_assert_int_eq(host->get_port(host), 4500);
+	ck_assert(chunk_equals(host->get_address(host),
+						   chunk_from_chars(198, 18, 0, 100)));
+	host->destroy(host);
+	host = msg->get_host(msg, SASYNC_ATTR_REMOTE_HOST);
+	ck_assert(host && host->get_family(host) == AF_INET6);
+	ck_assert_int_eq(host->get_port(host), 500);
+	host->destroy(host);
+	id = msg->get_id(msg, SASYNC_ATTR_LOCAL_ID);
+	ck_assert(id && id->get_type(id) == ID_RFC822_ADDR);
+	ck_assert(chunk_equals(id->get_encoding(id),
+						   chunk_from_str("cluster@test")));
+	id->destroy(id);
+	proposal = msg->get_proposal(msg, SASYNC_ATTR_PROPOSAL);
+	ck_assert(proposal);
+	ck_assert(proposal->get_algorithm(proposal, ENCRYPTION_ALGORITHM, &alg,
+									  NULL));
+	ck_assert_int_eq(alg, ENCR_AES_CBC);
+	ck_assert(proposal->get_algorithm(proposal, KEY_EXCHANGE_METHOD, &alg,
+									  NULL));
+	ck_assert_int_eq(alg, MODP_2048_BIT);
+	proposal->destroy(proposal);
+	enumerator = msg->create_ts_enumerator(msg, SASYNC_ATTR_LOCAL_TS);
+	while (enumerator->enumerate(enumerator, &ts))
+	{
+		ck_assert(ts->get_type(ts) == TS_IPV4_ADDR_RANGE);
+		ck_assert(chunk_equals(ts->get_to_address(ts),
+							   chunk_from_chars(198, 18, 2, 255)));
+		count++;
+	}
+	enumerator->destroy(enumerator);
+	ck_assert_int_eq(count, 2);
+}
+
+START_TEST(test_round_trip)
+{
+	sasync_msg_t *msg, *parsed;
+
+	msg = build_full(_i);
+	parsed = sasync_msg_parse(msg->get_encoding(msg));
+	ck_assert(parsed);
+	ck_assert_int_eq(parsed->get_type(parsed), _i);
+	check_full(parsed);
+	ck_assert(chunk_equals(msg->get_encoding(msg),
+						   parsed->get_encoding(parsed)));
+	msg->destroy(msg);
+	parsed->destroy(parsed);
+}
+END_TEST
+
+START_TEST(test_empty)
+{
+	sasync_msg_t *msg, *parsed;
+
+	msg = sasync_msg_create(SASYNC_MSG_RESYNC_REQUEST);
+	parsed = sasync_msg_parse(msg->get_encoding(msg));
+	ck_assert(parsed);
+	ck_assert_int_eq(parsed->get_type(parsed), SASYNC_MSG_RESYNC_REQUEST);
+	parsed->destroy(parsed);
+	msg->destroy(msg);
+}
+END_TEST
+
+START_TEST(test_truncated)
+{
+	sasync_msg_t *msg;
+	chunk_t data;
+	size_t len;
+
+	msg = build_full(SASYNC_MSG_IKE_ADD);
+	data = msg->get_encoding(msg);
+	for (len = 0; len < data.len; len++)
+	{
+		ck_assert(!sasync_msg_parse(chunk_create(data.ptr, len)));
+	}
+	msg->destroy(msg);
+}
+END_TEST
+
+/**
+ * Offsets of all attribute length fields in an encoding
+ */
+static int length_offsets(chunk_t data, size_t *offsets, int max)
+{
+	size_t pos = 4;
+	int count = 0;
+
+	while (pos + 4 <= data.len && count < max)
+	{
+		offsets[count++] = pos + 2;
+		pos += 4 + untoh16(data.ptr + pos + 2);
+	}
+	return count;
+}
+
+START_TEST(test_length_off_by_one)
+{
+	sasync_msg_t *msg;
+	size_t offsets[64];
+	chunk_t data, copy;
+	int count, i, delta;
+
+	msg = build_full(SASYNC_MSG_CHILD_ADD);
+	data = msg->get_encoding(msg);
+	count = length_offsets(data, offsets, countof(offsets));
+	ck_assert(count > 10);
+	for (i = 0; i < count; i++)
+	{
+		for (delta = -1; delta <= 1; delta += 2)
+		{
+			copy = chunk_clone(data);
+			htoun16(copy.ptr + offsets[i],
+					untoh16(copy.ptr + offsets[i]) + delta);
+			ck_assert(!sasync_msg_parse(copy));
+			chunk_free(&copy);
+		}
+	}
+	/* the attribute count, too */
+	for (delta = -1; delta <= 1; delta += 2)
+	{
+		copy = chunk_clone(data);
+		htoun16(copy.ptr + 2, untoh16(copy.ptr + 2) + delta);
+		ck_assert(!sasync_msg_parse(copy));
+		chunk_free(&copy);
+	}
+	msg->destroy(msg);
+}
+END_TEST
+
+START_TEST(test_unknown_types)
+{
+	sasync_msg_t *msg;
+	chunk_t copy;
+
+	msg = build_full(SASYNC_MSG_IKE_ADD);
+	copy = chunk_clone(msg->get_encoding(msg));
+	copy.ptr[1] = SASYNC_MSG_TYPE_MAX;
+	ck_assert(!sasync_msg_parse(copy));
+	copy.ptr[1] = 0;
+	ck_assert(!sasync_msg_parse(copy));
+	copy.ptr[1] = SASYNC_MSG_IKE_ADD;
+	copy.ptr[0] = SASYNC_MSG_VERSION + 1;
+	ck_assert(!sasync_msg_parse(copy));
+	copy.ptr[0] = SASYNC_MSG_VERSION;
+	/* first attribute type */
+	htoun16(copy.ptr + 4, SASYNC_ATTR_MAX);
+	ck_assert(!sasync_msg_parse(copy));
+	htoun16(copy.ptr + 4, 0);
+	ck_assert(!sasync_msg_parse(copy));
+	chunk_free(&copy);
+	msg->destroy(msg);
+}
+END_TEST
+
+START_TEST(test_wrong_value_size)
+{
+	sasync_msg_t *msg;
+	chunk_t data;
+
+	/* an u32 attribute with 3 bytes, lengths otherwise consistent */
+	data = chunk_from_chars(SASYNC_MSG_VERSION, SASYNC_MSG_IKE_MID, 0, 1,
+							0, SASYNC_ATTR_MID_I, 0, 3, 1, 2, 3);
+	ck_assert(!sasync_msg_parse(data));
+	/* a host with a bad family */
+	data = chunk_from_chars(SASYNC_MSG_VERSION, SASYNC_MSG_IKE_ADD, 0, 1,
+							0, SASYNC_ATTR_LOCAL_HOST, 0, 7,
+							5, 1, 2, 3, 4, 0, 1);
+	msg = sasync_msg_parse(data);
+	ck_assert(msg);
+	ck_assert(!msg->get_host(msg, SASYNC_ATTR_LOCAL_HOST));
+	msg->destroy(msg);
+}
+END_TEST
+
+START_TEST(test_garbage)
+{
+	sasync_msg_t *msg;
+	rng_t *rng;
+	chunk_t data;
+	int i, accepted = 0;
+
+	rng = lib->crypto->create_rng(lib->crypto, RNG_WEAK);
+	ck_assert(rng);
+	for (i = 0; i < 5000; i++)
+	{
+		ck_assert(rng->allocate_bytes(rng, 1 + i % 300, &data));
+		msg = sasync_msg_parse(data);
+		if (msg)
+		{	/* only possible if the bytes happen to be well-formed */
+			accepted++;
+			msg->destroy(msg);
+		}
+		chunk_free(&data);
+	}
+	ck_assert(accepted < 50);
+	rng->destroy(rng);
+}
+END_TEST
+
+Suite *msg_suite_create(void)
+{
+	Suite *s;
+	TCase *tc;
+
+	s = suite_create("msg");
+
+	tc = tcase_create("round trip");
+	tcase_add_loop_test(tc, test_round_trip, SASYNC_MSG_IKE_ADD,
+						SASYNC_MSG_TYPE_MAX);
+	tcase_add_test(tc, test_empty);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("malformed");
+	tcase_add_test(tc, test_truncated);
+	tcase_add_test(tc, test_length_off_by_one);
+	tcase_add_test(tc, test_unknown_types);
+	tcase_add_test(tc, test_wrong_value_size);
+	tcase_add_test(tc, test_garbage);
+	suite_add_tcase(s, tc);
+	return s;
+}
