@@ -101,3 +101,11 @@ sasync_esp_spis() {
 	tshark -r "$1" -n -d udp.port==4500,udpencap -Y "esp && ip.src==$2" \
 		-T fields -e esp.spi 2>/dev/null | sort -u
 }
+
+# sasync_reset: tear the run down and start afresh in the same test script
+# (keeps the prefix lock that e2e_init took)
+sasync_reset() {
+	e2e_teardown
+	E2E_DIR=$(mktemp -d /tmp/sasync-e2e.XXXXXX)
+	mkdir -p "$E2E_DIR/pids"
+}

@@ -1,0 +1,42 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Bad settings (no secret, a different secret on each node, an unreachable
+# partner) leave charon running on both nodes with one clear log line, sync
+# nothing, and the active node keeps serving its tunnel.
+set -uo pipefail
+
+# shellcheck source=tests/e2e/sasync.sh
+. "$(dirname "$0")/sasync.sh"
+
+# run_case NAME A_SECRET B_SECRET A_PEERS LOG_NODE LOG_PATTERN
+run_case() {
+	local name=$1
+	e2e_topo_up || e2e_fail "$name: topology up"
+	e2e_charon_start peer || e2e_fail "$name: charon on peer"
+	e2e_swanctl_load peer peer.conf || e2e_fail "$name: load peer.conf"
+	sasync_start a primary "$2" "$4" || e2e_fail "$name: charon on a"
+	sasync_start b standby "$3" || e2e_fail "$name: charon on b"
+	e2e_initiate peer || e2e_fail "$name: initiate from peer"
+	e2e_wait_for "$name: SA up on a" 10 e2e_sa_up a || e2e_fail "$name: SA on a"
+	e2e_check "$name: a serves the tunnel" \
+		e2e_wait_ping lan "$E2E_LAN_HOST" "$E2E_PEER_HOST" 5
+	log_node=$5 log_pattern=$6
+	e2e_wait_for "$name: log line on $5" 10 \
+		eval '[ "$(e2e_count_in_log "$log_node" "$log_pattern")" -ge 1 ]' ||
+		e2e_fail "$name: log line '$6' on $5"
+	e2e_check "$name: nothing synced to b" e2e_sa_none b
+	e2e_check "$name: charon still runs on a and b" \
+		eval 'e2e_charon_pid a >/dev/null && e2e_charon_pid b >/dev/null'
+	e2e_check "$name: b's plugin socket answers" \
+		eval '[ "$(sasync_status b role)" = standby ]'
+	sasync_reset
+}
+
+e2e_init
+run_case "no secret" "" "" "" a "sasync: .*secret missing.*SA sync disabled"
+run_case "different secrets" "$SASYNC_SECRET" "another-secret-0123456789" "" \
+	b "sasync: sync peer .* failed authentication"
+run_case "unreachable peer" "$SASYNC_SECRET" "$SASYNC_SECRET" "198.18.2.99" \
+	a "sasync: sync peer 198.18.2.99.* unreachable"
+e2e_summary
