@@ -412,6 +412,34 @@ METHOD(listener_t, ike_rekey, bool,
 	return TRUE;
 }
 
+/**
+ * charon announces and learns RFC 6311 support only as IKE_AUTH initiator;
+ * a cluster is mostly the responder, so do both here: a promoted standby
+ * can then resync message IDs with the peer
+ */
+static void negotiate_midsync(ike_sa_t *ike_sa, message_t *message,
+							  bool incoming)
+{
+	if (message->get_exchange_type(message) != IKE_AUTH ||
+		message->get_request(message) != incoming)
+	{
+		return;
+	}
+	if (incoming)
+	{
+		if (message->get_notify(message, IKEV2_MESSAGE_ID_SYNC_SUPPORTED))
+		{
+			ike_sa->enable_extension(ike_sa, EXT_IKE_MESSAGE_ID_SYNC);
+		}
+	}
+	else if (!message->get_notify(message, IKEV2_MESSAGE_ID_SYNC_SUPPORTED) &&
+			 message->get_payload(message, PLV2_AUTH))
+	{
+		message->add_notify(message, FALSE, IKEV2_MESSAGE_ID_SYNC_SUPPORTED,
+							chunk_empty);
+	}
+}
+
 METHOD(listener_t, message_hook, bool,
 	private_sasync_capture_t *this, ike_sa_t *ike_sa, message_t *message,
 	bool incoming, bool plain)
@@ -421,6 +449,10 @@ METHOD(listener_t, message_hook, bool,
 	sasync_attr_t attr;
 	uint32_t next;
 
+	if (plain && ike_sa->get_version(ike_sa) == IKEV2)
+	{
+		negotiate_midsync(ike_sa, message, incoming);
+	}
 	if (!plain || !message->get_request(message) ||
 		ike_sa->get_version(ike_sa) != IKEV2 ||
 		message->get_exchange_type(message) == IKE_SA_INIT)

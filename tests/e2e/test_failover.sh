@@ -41,6 +41,9 @@ for name in l2p p2l; do
 		"longest gap=$(e2e_ping_max_gap "$name")ms"
 done
 
+e2e_wait_for "b resynced message IDs with the peer (RFC 6311)" 10 \
+	eval '[ "$(sasync_stat b mid-sync-rfc6311)" -ge 1 ] && [ "$(e2e_count_in_log peer "responder requested MID sync")" -ge 1 ]' ||
+	e2e_fail "RFC 6311 message ID sync"
 e2e_check "peer kept its IKE SA (same SPIs)" \
 	eval '[ "$(e2e_ike_spis peer)" = "$ike_before" ]'
 e2e_check "peer sent IKE_SA_INIT only once" \
