@@ -11,6 +11,7 @@
 #define SASYNC_LINK_H_
 
 #include "sasync_counters.h"
+#include "sasync_crypt.h"
 
 #include <library.h>
 
@@ -18,6 +19,51 @@ typedef struct sasync_link_t sasync_link_t;
 
 /** default TCP port of the sync channel */
 #define SASYNC_DEFAULT_PORT 4510
+
+/*
+ * Wire protocol, per TCP connection (all fixed-size parts strictly parsed):
+ *   connector -> acceptor: HELLO = "SASY" | u8 version 1 | nonce_i (32)
+ *   acceptor -> connector: HELLO = "SASY" | u8 version 1 | nonce_r (32)
+ *   connector -> acceptor: AUTH frame with payload SASYNC_AUTH_I
+ *   acceptor -> connector: AUTH frame with payload SASYNC_AUTH_R
+ *   connector -> acceptor: DATA frames, one per record
+ * Frames are sasync_crypt_t frames, keyed with the secret and both nonces.
+ * The acceptor sends nothing after its AUTH frame.
+ */
+
+/** magic at the start of a HELLO */
+#define SASYNC_HELLO_MAGIC "SASY"
+
+/** protocol version in a HELLO */
+#define SASYNC_HELLO_VERSION 1
+
+/** length of a HELLO: magic, version, nonce */
+#define SASYNC_HELLO_LEN (4 + 1 + SASYNC_NONCE_LEN)
+
+/** frame type of the handshake confirmations */
+#define SASYNC_FRAME_AUTH 1
+
+/** frame type of records */
+#define SASYNC_FRAME_DATA 2
+
+/** AUTH payload sent by the connecting side */
+#define SASYNC_AUTH_I "sasync auth connector"
+
+/** AUTH payload sent by the accepting side */
+#define SASYNC_AUTH_R "sasync auth acceptor"
+
+/** maximum frame size on the wire, including its length field; a longer
+ * announced length is counted as SASYNC_CTR_SYNC_RX_LEN_BAD and closes */
+#define SASYNC_MAX_FRAME (1024 * 1024)
+
+/** largest record send() accepts (frame header and a 16 byte ICV less) */
+#define SASYNC_MAX_RECORD (SASYNC_MAX_FRAME - 14 - 16)
+
+/** records queued per peer at most; the oldest are dropped (and logged) */
+#define SASYNC_QUEUE_MAX 65536
+
+/** bytes of records queued per peer at most, same policy */
+#define SASYNC_QUEUE_MAX_BYTES (64 * 1024 * 1024)
 
 /**
  * Called with each authenticated, decrypted record payload, in order.
@@ -64,17 +110,31 @@ struct sasync_link_t {
 
 	/**
 	 * Send a record to all partner nodes (queued, never blocks on the network).
+	 *
+	 * Records larger than SASYNC_MAX_RECORD are dropped with a log line. The
+	 * queue depth gauge of the counters is the deepest per-peer queue.
+	 * Records written to a connection that fails afterwards may be lost;
+	 * the up callback is the place to resync.
 	 */
 	void (*send)(sasync_link_t *this, chunk_t payload);
 
 	/**
 	 * Set the receiver of records.
+	 *
+	 * It is called from one thread per accepted connection, so calls are
+	 * serialized per connection, without any lock of the link held: it may
+	 * be slow and may call send(). peer is the configured peer whose address
+	 * the connection comes from, else the connection's source address.
 	 */
 	void (*set_receiver)(sasync_link_t *this, sasync_link_recv_t cb,
 						 void *data);
 
 	/**
 	 * Set the callback for outgoing connections coming up.
+	 *
+	 * It is called from that peer's connection thread before it sends the
+	 * queue, so it may call send(); a resync of more than SASYNC_QUEUE_MAX
+	 * records must be sent from another thread (e.g. a job).
 	 */
 	void (*set_up_cb)(sasync_link_t *this, sasync_link_up_t cb, void *data);
 
@@ -92,6 +152,9 @@ struct sasync_link_t {
 
 /**
  * Create the link and start listening and connecting.
+ *
+ * Addresses are IP literals, an IPv6 address with a port as "[addr]:port".
+ * peers may be NULL or empty for a link that only receives.
  *
  * @param local			"address[:port]" to listen on
  * @param peers			comma separated "address[:port]" of partner nodes
