@@ -26,7 +26,9 @@ enable_deb_src() {
 	fi
 	if [ -f /etc/apt/sources.list ] && grep -q '^deb ' /etc/apt/sources.list &&
 	   ! grep -q '^deb-src ' /etc/apt/sources.list; then
-		sed -n 's/^deb /deb-src /p' /etc/apt/sources.list >> /etc/apt/sources.list
+		local src
+		src=$(sed -n 's/^deb /deb-src /p' /etc/apt/sources.list)
+		printf '%s\n' "$src" >> /etc/apt/sources.list
 		rm -f "$CACHE/.apt-updated"
 	fi
 }
@@ -74,7 +76,11 @@ fetch_source() {
 prepare_headers() {
 	local ver
 	ver=$(dpkg-query -W -f='${Version}' libstrongswan)
-	if [ -f "$HDR/.version" ] && [ "$(cat "$HDR/.version")" = "$ver" ]; then
+	# cached: same package version, and complete (configure checks the rest)
+	if [ -f "$HDR/.version" ] && [ "$(cat "$HDR/.version")" = "$ver" ] &&
+	   grep -q '^#define ME ' "$HDR/config.h" 2>/dev/null &&
+	   [ -f "$HDR/libvici.h" ] && [ -f "$HDR/libcharon/daemon.h" ] &&
+	   [ -e "$CACHE/strongswan-src" ]; then
 		log "headers cached in $HDR ($ver)"
 		return 0
 	fi

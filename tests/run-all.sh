@@ -1,0 +1,155 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Runs every test of strongswan-sasync: the single entry point for CI
+# (.ci/run) and for developers. As root on a fresh Debian 12 it
+#   1. installs packages and prepares the strongSwan headers (scripts/setup.sh)
+#   2. autoreconf -fi (when configure is missing or older than its inputs)
+#   3. ./configure
+#   4. make -j2
+#   5. make check            (unit tests, libcheck)
+#   6. make check-valgrind   (unit tests under valgrind, CK_FORK=no)
+#   7. bash tests/e2e/test_*.sh, each with a timeout
+# and ends with exactly one line "N passed, N failed" (", N skipped" when
+# something was skipped); exits non-zero if anything failed.
+#
+# Environment:
+#   SASYNC_SKIP_SETUP=1     don't run scripts/setup.sh
+#   SASYNC_SKIP_E2E=1       don't run the end-to-end tests
+#   SASYNC_CONFIGURE_ARGS   extra ./configure arguments
+#   E2E_FILTER=GLOB         only tests/e2e/test_GLOB.sh (default: *)
+#   E2E_TIMEOUT=S           limit for one e2e script (default 300 s)
+#   E2E_BUDGET=S            limit for all e2e scripts together (default 1200 s);
+#                           scripts not started within it count as failed
+# shellcheck disable=SC2317  # functions run through step(); finish() exits
+set -uo pipefail
+
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+cd "$TOP" || exit 1
+
+E2E_TIMEOUT=${E2E_TIMEOUT:-300}
+E2E_BUDGET=${E2E_BUDGET:-1200}
+E2E_FILTER=${E2E_FILTER:-*}
+
+passed=0
+failed=0
+skipped=0
+failures=()
+t_start=$SECONDS
+
+banner() { printf '\n===== %s =====\n' "$*"; }
+
+record() { # record NAME RC SECONDS
+	if [ "$2" = 0 ]; then
+		passed=$((passed + 1))
+		echo "----- PASS: $1 (${3}s)"
+	else
+		failed=$((failed + 1))
+		failures+=("$1")
+		echo "----- FAIL: $1 (exit $2, ${3}s)"
+	fi
+}
+
+# step NAME CMD...: run one stage, record its outcome; returns its status
+step() {
+	local name=$1 rc t0=$SECONDS
+	shift
+	banner "$name"
+	"$@"
+	rc=$?
+	record "$name" "$rc" $((SECONDS - t0))
+	return "$rc"
+}
+
+skip() {
+	skipped=$((skipped + 1))
+	echo "----- SKIP: $*"
+}
+
+finish() {
+	banner "summary ($((SECONDS - t_start))s)"
+	local f
+	for f in "${failures[@]+"${failures[@]}"}"; do
+		echo "failed: $f"
+	done
+	if [ "$skipped" -gt 0 ]; then
+		echo "$passed passed, $failed failed, $skipped skipped"
+	else
+		echo "$passed passed, $failed failed"
+	fi
+	[ "$failed" = 0 ]
+	exit $?
+}
+
+needs_autoreconf() {
+	local f
+	[ -x configure ] || return 0
+	[ -f Makefile.in ] || return 0
+	for f in configure.ac m4/strongswan.m4; do
+		[ "$f" -nt configure ] && return 0
+	done
+	for f in Makefile.am */Makefile.am; do
+		[ "$f" -nt "${f%.am}.in" ] && return 0
+	done
+	return 1
+}
+
+do_autoreconf() {
+	if needs_autoreconf; then
+		autoreconf -fi
+	else
+		echo "configure is up to date"
+	fi
+}
+
+# ------------------------------------------------------------ build + unit
+if [ "${SASYNC_SKIP_SETUP:-0}" = 1 ]; then
+	skip "scripts/setup.sh (SASYNC_SKIP_SETUP=1)"
+elif [ "$(id -u)" != 0 ]; then
+	skip "scripts/setup.sh (needs root)"
+else
+	step "setup" bash scripts/setup.sh || finish
+fi
+
+step "autoreconf" do_autoreconf || finish
+# shellcheck disable=SC2086
+step "configure" ./configure ${SASYNC_CONFIGURE_ARGS:-} || finish
+step "make" make -j2 || finish
+step "make check (unit tests)" make check
+step "unit tests under valgrind" make check-valgrind
+
+# ------------------------------------------------------------ end to end
+if [ "${SASYNC_SKIP_E2E:-0}" = 1 ]; then
+	skip "end-to-end tests (SASYNC_SKIP_E2E=1)"
+	finish
+fi
+
+E2E_PRELOAD=$TOP/plugin/.libs/libstrongswan-sasync.so
+export E2E_PRELOAD
+
+shopt -s nullglob
+# shellcheck disable=SC2206  # the glob is meant
+e2e_tests=(tests/e2e/test_$E2E_FILTER.sh)
+shopt -u nullglob
+if [ ${#e2e_tests[@]} = 0 ]; then
+	skip "end-to-end tests (none match tests/e2e/test_$E2E_FILTER.sh)"
+fi
+
+e2e_t0=$SECONDS
+for t in "${e2e_tests[@]}"; do
+	name="e2e $(basename "$t" .sh)"
+	if [ $((SECONDS - e2e_t0)) -ge "$E2E_BUDGET" ]; then
+		banner "$name"
+		echo "not started: the e2e budget of ${E2E_BUDGET}s is used up"
+		record "$name" budget 0
+		continue
+	fi
+	# SIGTERM lets lib.sh tear the namespaces down; SIGKILL 20 s later
+	step "$name" timeout -k 20 "$E2E_TIMEOUT" bash "$t" </dev/null
+	rc=$?
+	if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+		echo "$name: timed out after ${E2E_TIMEOUT}s"
+	fi
+done
+
+finish
