@@ -52,9 +52,9 @@ struct private_sasync_outbound_t {
 	mutex_t *mutex;
 };
 
-static void remove_sentinel(guard_t *guard)
+static kernel_ipsec_sa_id_t sentinel_id(guard_t *guard)
 {
-	kernel_ipsec_sa_id_t id = {
+	return (kernel_ipsec_sa_id_t){
 		.src = guard->src,
 		.dst = guard->dst,
 		.spi = guard->sentinel,
@@ -62,6 +62,11 @@ static void remove_sentinel(guard_t *guard)
 		.mark = guard->mark,
 		.if_id = guard->if_id,
 	};
+}
+
+static void remove_sentinel(guard_t *guard)
+{
+	kernel_ipsec_sa_id_t id = sentinel_id(guard);
 	kernel_ipsec_del_sa_t sa = {};
 
 	if (guard->sentinel)
@@ -229,14 +234,7 @@ static bool add_sentinel(guard_t *guard, child_sa_t *child_sa,
 							child_sa->create_ts_enumerator(child_sa, TRUE));
 		dst_ts = linked_list_create_from_enumerator(
 							child_sa->create_ts_enumerator(child_sa, FALSE));
-		kernel_ipsec_sa_id_t id = {
-			.src = guard->src,
-			.dst = guard->dst,
-			.spi = guard->sentinel,
-			.proto = IPPROTO_ESP,
-			.mark = guard->mark,
-			.if_id = guard->if_id,
-		};
+		kernel_ipsec_sa_id_t id = sentinel_id(guard);
 		kernel_ipsec_add_sa_t sa = {
 			.reqid = guard->reqid,
 			.mode = child_sa->get_mode(child_sa),

@@ -37,7 +37,8 @@ EOF2
 sasync_start() {
 	local node=$1
 	e2e_charon_start "$node" "$(sasync_conf "$@")" || return 1
-	e2e_swanctl_load "$node" cluster.conf
+	# the cluster leaves DPD to the peer, so tests know who starts it
+	E2E_DPD_DELAY=0s e2e_swanctl_load "$node" cluster.conf
 }
 
 # sasync_ctl NODE ARGS...: sasyncctl against NODE's plugin socket
