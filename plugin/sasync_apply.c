@@ -12,6 +12,7 @@
 #include <daemon.h>
 #include <collections/array.h>
 #include <threading/mutex.h>
+#include <processing/jobs/callback_job.h>
 #include <sa/ikev2/keymat_v2.h>
 
 typedef struct private_sasync_apply_t private_sasync_apply_t;
@@ -33,9 +34,38 @@ struct private_sasync_apply_t {
 	/** CHILD_ADD records (sasync_msg_t*) waiting for their IKE SA */
 	array_t *waiting;
 
+	/** IKE_ADD records (ike_waiting_t) waiting for their connection */
+	array_t *waiting_ike;
+
+	/** a retry of waiting_ike is scheduled */
+	bool retry_scheduled;
+
 	/** serializes applying records */
 	mutex_t *mutex;
 };
+
+/** how long an IKE SA record waits for its connection to be loaded (s) */
+#define CONFIG_WAIT 60
+
+/** how often waiting IKE SA records are retried (ms) */
+#define CONFIG_RETRY_MS 500
+
+/**
+ * An IKE SA record whose connection is not loaded (yet)
+ */
+typedef struct {
+	sasync_msg_t *msg;
+	time_t since;
+} ike_waiting_t;
+
+/**
+ * Result of creating a passive IKE SA
+ */
+typedef enum {
+	IKE_CREATED_OK,
+	IKE_NO_CONFIG,
+	IKE_FAILED,
+} create_result_t;
 
 static void apply_failed(private_sasync_apply_t *this)
 {
@@ -163,8 +193,8 @@ static void update_ike(ike_sa_t *ike_sa, sasync_msg_t *msg)
 /**
  * Build a passive IKE SA from an IKE_ADD record, checked in on success
  */
-static bool create_ike(private_sasync_apply_t *this, sasync_msg_t *msg,
-					   ike_sa_id_t *id)
+static create_result_t create_ike(private_sasync_apply_t *this,
+								  sasync_msg_t *msg, ike_sa_id_t *id)
 {
 	identification_t *me, *other;
 	proposal_t *proposal;
@@ -175,15 +205,19 @@ static bool create_ike(private_sasync_apply_t *this, sasync_msg_t *msg,
 	name = msg->get_string(msg, SASYNC_ATTR_NAME);
 	peer_cfg = name ? charon->backends->get_peer_cfg_by_name(charon->backends,
 															 name) : NULL;
-	proposal = msg->get_proposal(msg, SASYNC_ATTR_PROPOSAL);
-	if (!peer_cfg || !proposal)
+	if (!peer_cfg)
 	{
-		DBG1(DBG_CFG, "sasync: IKE_SA record for unknown connection '%s', "
-			 "not applied", name ?: "");
-		DESTROY_IF(peer_cfg);
-		DESTROY_IF(proposal);
 		free(name);
-		return FALSE;
+		return IKE_NO_CONFIG;
+	}
+	proposal = msg->get_proposal(msg, SASYNC_ATTR_PROPOSAL);
+	if (!proposal)
+	{
+		DBG1(DBG_CFG, "sasync: IKE_SA record for '%s' without proposal, not "
+			 "applied", name);
+		peer_cfg->destroy(peer_cfg);
+		free(name);
+		return IKE_FAILED;
 	}
 	ike_sa = ike_sa_create(id, id->is_initiator(id), IKEV2);
 	charon->bus->set_sa(charon->bus, ike_sa);
@@ -198,7 +232,7 @@ static bool create_ike(private_sasync_apply_t *this, sasync_msg_t *msg,
 		ike_sa->destroy(ike_sa);
 		charon->bus->set_sa(charon->bus, NULL);
 		free(name);
-		return FALSE;
+		return IKE_FAILED;
 	}
 	proposal->destroy(proposal);
 	me = msg->get_id(msg, SASYNC_ATTR_LOCAL_ID);
@@ -218,7 +252,7 @@ static bool create_ike(private_sasync_apply_t *this, sasync_msg_t *msg,
 		 "%.16"PRIx64"_r", name, be64toh(id->get_initiator_spi(id)),
 		 be64toh(id->get_responder_spi(id)));
 	free(name);
-	return TRUE;
+	return IKE_CREATED_OK;
 }
 
 static void apply_child_add(private_sasync_apply_t *this, sasync_msg_t *msg);
@@ -240,7 +274,44 @@ static void release_waiting(private_sasync_apply_t *this)
 	array_destroy(waiting);
 }
 
-static void apply_ike_add(private_sasync_apply_t *this, sasync_msg_t *msg)
+static void schedule_retry(private_sasync_apply_t *this);
+
+/**
+ * Keep an IKE SA record until its connection is loaded: after a restart,
+ * records may arrive before swanctl loaded the configuration
+ */
+static void wait_for_config(private_sasync_apply_t *this, sasync_msg_t *msg,
+							time_t since)
+{
+	ike_waiting_t *waiting;
+	char *name;
+
+	if (since && time_monotonic(NULL) - since > CONFIG_WAIT)
+	{
+		name = msg->get_string(msg, SASYNC_ATTR_NAME);
+		DBG1(DBG_CFG, "sasync: connection '%s' still not loaded after %ds, "
+			 "IKE_SA record not applied", name ?: "", CONFIG_WAIT);
+		free(name);
+		apply_failed(this);
+		return;
+	}
+	if (!since)
+	{
+		name = msg->get_string(msg, SASYNC_ATTR_NAME);
+		DBG1(DBG_CFG, "sasync: IKE_SA record for connection '%s' that is not "
+			 "loaded, waiting up to %ds", name ?: "", CONFIG_WAIT);
+		free(name);
+	}
+	INIT(waiting,
+		.msg = sasync_msg_parse(msg->get_encoding(msg)),
+		.since = since ?: time_monotonic(NULL),
+	);
+	array_insert(this->waiting_ike, ARRAY_TAIL, waiting);
+	schedule_retry(this);
+}
+
+static void apply_ike_add_since(private_sasync_apply_t *this,
+								sasync_msg_t *msg, time_t since)
 {
 	ike_sa_id_t *id;
 	ike_sa_t *ike_sa;
@@ -260,17 +331,59 @@ static void apply_ike_add(private_sasync_apply_t *this, sasync_msg_t *msg)
 	{
 		update_ike(ike_sa, msg);
 		charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
+		id->destroy(id);
+		return;
 	}
-	else if (create_ike(this, msg, id))
+	switch (create_ike(this, msg, id))
 	{
-		this->counters->inc(this->counters, SASYNC_CTR_VIKE_SYNC);
-		release_waiting(this);
-	}
-	else
-	{
-		apply_failed(this);
+		case IKE_CREATED_OK:
+			this->counters->inc(this->counters, SASYNC_CTR_VIKE_SYNC);
+			release_waiting(this);
+			break;
+		case IKE_NO_CONFIG:
+			wait_for_config(this, msg, since);
+			break;
+		case IKE_FAILED:
+			apply_failed(this);
+			break;
 	}
 	id->destroy(id);
+}
+
+static void apply_ike_add(private_sasync_apply_t *this, sasync_msg_t *msg)
+{
+	apply_ike_add_since(this, msg, 0);
+}
+
+static job_requeue_t retry_waiting_ike(private_sasync_apply_t *this)
+{
+	ike_waiting_t *waiting;
+	array_t *list;
+
+	this->mutex->lock(this->mutex);
+	this->retry_scheduled = FALSE;
+	list = this->waiting_ike;
+	this->waiting_ike = array_create(0, 0);
+	while (array_remove(list, ARRAY_HEAD, &waiting))
+	{
+		apply_ike_add_since(this, waiting->msg, waiting->since);
+		waiting->msg->destroy(waiting->msg);
+		free(waiting);
+	}
+	array_destroy(list);
+	this->mutex->unlock(this->mutex);
+	return JOB_REQUEUE_NONE;
+}
+
+static void schedule_retry(private_sasync_apply_t *this)
+{
+	if (!this->retry_scheduled)
+	{
+		this->retry_scheduled = TRUE;
+		lib->scheduler->schedule_job_ms(lib->scheduler,
+			(job_t*)callback_job_create((callback_job_cb_t)retry_waiting_ike,
+										this, NULL, NULL), CONFIG_RETRY_MS);
+	}
 }
 
 static void apply_ike_mid(private_sasync_apply_t *this, sasync_msg_t *msg)
@@ -505,6 +618,15 @@ static child_sa_t *create_child(ike_sa_t *ike_sa, child_cfg_t *cfg,
 	return child_sa;
 }
 
+static bool child_known(ike_sa_t *ike_sa, sasync_msg_t *msg)
+{
+	uint64_t protocol = PROTO_ESP, spi = 0;
+
+	msg->get_int(msg, SASYNC_ATTR_PROTOCOL, &protocol);
+	msg->get_int(msg, SASYNC_ATTR_SPI_IN, &spi);
+	return ike_sa->get_child_sa(ike_sa, protocol, spi, TRUE) != NULL;
+}
+
 static void apply_child_add(private_sasync_apply_t *this, sasync_msg_t *msg)
 {
 	child_cfg_t *cfg;
@@ -519,6 +641,11 @@ static void apply_child_add(private_sasync_apply_t *this, sasync_msg_t *msg)
 		array_insert(this->waiting, ARRAY_TAIL,
 					 sasync_msg_parse(msg->get_encoding(msg)));
 		this->counters->inc(this->counters, SASYNC_CTR_CHILD_WAITING);
+		return;
+	}
+	if (child_known(ike_sa, msg))
+	{	/* a resync sends what we have already */
+		charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
 		return;
 	}
 	name = msg->get_string(msg, SASYNC_ATTR_CHILD_NAME);
@@ -625,6 +752,10 @@ METHOD(sasync_apply_t, receive, void,
 		case SASYNC_MSG_CHILD_DELETE:
 			apply_child_delete(this, msg);
 			break;
+		case SASYNC_MSG_RESYNC_DONE:
+			DBG1(DBG_CFG, "sasync: bulk resync from %H complete", peer);
+			this->counters->inc(this->counters, SASYNC_CTR_RESYNC);
+			break;
 		default:
 			break;
 	}
@@ -646,7 +777,15 @@ METHOD(sasync_apply_t, get_waiting, u_int,
 METHOD(sasync_apply_t, destroy, void,
 	private_sasync_apply_t *this)
 {
+	ike_waiting_t *waiting;
+
 	array_destroy_offset(this->waiting, offsetof(sasync_msg_t, destroy));
+	while (array_remove(this->waiting_ike, ARRAY_HEAD, &waiting))
+	{
+		waiting->msg->destroy(waiting->msg);
+		free(waiting);
+	}
+	array_destroy(this->waiting_ike);
 	this->mutex->destroy(this->mutex);
 	free(this);
 }
@@ -670,6 +809,7 @@ sasync_apply_t *sasync_apply_create(sasync_role_t *role,
 		.counters = counters,
 		.outbound = outbound,
 		.waiting = array_create(0, 0),
+		.waiting_ike = array_create(0, 0),
 		.mutex = mutex_create(MUTEX_TYPE_RECURSIVE),
 	);
 	return &this->public;

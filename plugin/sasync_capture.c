@@ -11,6 +11,7 @@
 #include <collections/array.h>
 #include <collections/hashtable.h>
 #include <threading/mutex.h>
+#include <processing/jobs/callback_job.h>
 
 typedef struct private_sasync_capture_t private_sasync_capture_t;
 
@@ -638,6 +639,72 @@ METHOD(listener_t, child_state_change, bool,
 	return TRUE;
 }
 
+/**
+ * Send an IKE SA and its CHILD SAs again
+ */
+static u_int resync_ike(private_sasync_capture_t *this, ike_sa_t *ike_sa)
+{
+	enumerator_t *enumerator;
+	child_sa_t *child_sa;
+	child_entry_t *keys;
+	ike_entry_t *entry;
+	u_int sent = 0;
+
+	entry = this->ikes->get(this->ikes, key_of(ike_sa->get_unique_id(ike_sa)));
+	if (!entry || !entry->synced || ike_sa->get_state(ike_sa) != IKE_ESTABLISHED)
+	{
+		return 0;
+	}
+	send_msg(this, build_ike_add(ike_sa, entry));
+	enumerator = ike_sa->create_child_sa_enumerator(ike_sa);
+	while (enumerator->enumerate(enumerator, &child_sa))
+	{
+		keys = this->children->get(this->children,
+								   key_of(child_sa->get_unique_id(child_sa)));
+		if (keys && keys->synced &&
+			child_sa->get_state(child_sa) == CHILD_INSTALLED)
+		{
+			send_msg(this, build_child_add(ike_sa, child_sa, keys));
+		}
+	}
+	enumerator->destroy(enumerator);
+	return ++sent;
+}
+
+static job_requeue_t resync_job(private_sasync_capture_t *this)
+{
+	enumerator_t *enumerator;
+	ike_sa_t *ike_sa;
+	u_int count = 0;
+
+	if (!is_primary(this))
+	{
+		return JOB_REQUEUE_NONE;
+	}
+	enumerator = charon->ike_sa_manager->create_enumerator(
+												charon->ike_sa_manager, TRUE);
+	while (enumerator->enumerate(enumerator, &ike_sa))
+	{
+		this->mutex->lock(this->mutex);
+		count += resync_ike(this, ike_sa);
+		this->mutex->unlock(this->mutex);
+	}
+	enumerator->destroy(enumerator);
+	send_msg(this, sasync_msg_create(SASYNC_MSG_RESYNC_DONE));
+	this->counters->inc(this->counters, SASYNC_CTR_RESYNC);
+	DBG1(DBG_CFG, "sasync: bulk resync sent, %u IKE_SAs", count);
+	return JOB_REQUEUE_NONE;
+}
+
+METHOD(sasync_capture_t, resync, void,
+	private_sasync_capture_t *this)
+{
+	/* not on the caller's thread: that may be the link's sending thread */
+	lib->processor->queue_job(lib->processor,
+			(job_t*)callback_job_create((callback_job_cb_t)resync_job, this,
+										NULL, NULL));
+}
+
 METHOD(sasync_capture_t, destroy, void,
 	private_sasync_capture_t *this)
 {
@@ -668,6 +735,7 @@ sasync_capture_t *sasync_capture_create(sasync_link_t *link, sasync_role_t *role
 				.child_derived_keys = _child_derived_keys,
 				.child_state_change = _child_state_change,
 			},
+			.resync = _resync,
 			.destroy = _destroy,
 		},
 		.link = link,

@@ -36,6 +36,13 @@ struct sasync_capture_t {
 	listener_t listener;
 
 	/**
+	 * Send every synced IKE SA and its CHILD SAs again, then RESYNC_DONE
+	 * (bulk resync of a node that (re)joined). Runs in a job; only as
+	 * primary.
+	 */
+	void (*resync)(sasync_capture_t *this);
+
+	/**
 	 * Destroy a sasync_capture_t.
 	 */
 	void (*destroy)(sasync_capture_t *this);

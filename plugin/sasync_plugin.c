@@ -12,6 +12,7 @@
 #include "sasync_outbound.h"
 #include "sasync_promote.h"
 #include "sasync_vici.h"
+#include "sasync_msg.h"
 
 #include <daemon.h>
 
@@ -253,7 +254,27 @@ static void create_vici(private_sasync_plugin_t *this)
 static void receive_record(private_sasync_plugin_t *this, host_t *peer,
 						   chunk_t data)
 {
+	/* the only record a standby sends: the primary answers it */
+	if (data.len >= 2 && data.ptr[1] == SASYNC_MSG_RESYNC_REQUEST &&
+		this->role->get(this->role) == SASYNC_ROLE_PRIMARY)
+	{
+		DBG1(DBG_CFG, "sasync: %H asks for a bulk resync", peer);
+		this->capture->resync(this->capture);
+		return;
+	}
 	this->apply->receive(this->apply, peer, data);
+}
+
+/**
+ * A partner (re)connected: it may have lost everything, so send it all
+ */
+static void link_up(private_sasync_plugin_t *this, host_t *peer)
+{
+	if (this->role->get(this->role) == SASYNC_ROLE_PRIMARY)
+	{
+		DBG1(DBG_CFG, "sasync: sync link to %H up, starting bulk resync", peer);
+		this->capture->resync(this->capture);
+	}
 }
 
 static bool start(private_sasync_plugin_t *this)
@@ -286,6 +307,7 @@ static bool start(private_sasync_plugin_t *this)
 											  this->counters);
 		charon->bus->add_listener(charon->bus, &this->capture->listener);
 		this->link->set_receiver(this->link, (void*)receive_record, this);
+		this->link->set_up_cb(this->link, (void*)link_up, this);
 	}
 	create_vici(this);
 	DBG1(DBG_CFG, "sasync: started as %N, SA sync %s%s", sasync_role_names,
