@@ -213,7 +213,7 @@ static create_result_t create_ike(private_sasync_apply_t *this,
 	proposal = msg->get_proposal(msg, SASYNC_ATTR_PROPOSAL);
 	if (!proposal)
 	{
-		DBG1(DBG_CFG, "sasync: IKE_SA record for '%s' without proposal, not "
+		DBG1(DBG_APP, "sasync: IKE_SA record for '%s' without proposal, not "
 			 "applied", name);
 		peer_cfg->destroy(peer_cfg);
 		free(name);
@@ -226,7 +226,7 @@ static create_result_t create_ike(private_sasync_apply_t *this,
 	ike_sa->set_proposal(ike_sa, proposal);
 	if (!derive_ike_keys(ike_sa, msg, proposal))
 	{
-		DBG1(DBG_CFG, "sasync: deriving keys of IKE_SA '%s' failed, not "
+		DBG1(DBG_APP, "sasync: deriving keys of IKE_SA '%s' failed, not "
 			 "applied", name);
 		proposal->destroy(proposal);
 		ike_sa->destroy(ike_sa);
@@ -248,7 +248,7 @@ static create_result_t create_ike(private_sasync_apply_t *this,
 	update_ike(ike_sa, msg);
 	ike_sa->set_state(ike_sa, IKE_PASSIVE);
 	charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
-	DBG1(DBG_CFG, "sasync: restored passive IKE_SA '%s' %.16"PRIx64"_i "
+	DBG1(DBG_APP, "sasync: restored passive IKE_SA '%s' %.16"PRIx64"_i "
 		 "%.16"PRIx64"_r", name, be64toh(id->get_initiator_spi(id)),
 		 be64toh(id->get_responder_spi(id)));
 	free(name);
@@ -289,7 +289,7 @@ static void wait_for_config(private_sasync_apply_t *this, sasync_msg_t *msg,
 	if (since && time_monotonic(NULL) - since > CONFIG_WAIT)
 	{
 		name = msg->get_string(msg, SASYNC_ATTR_NAME);
-		DBG1(DBG_CFG, "sasync: connection '%s' still not loaded after %ds, "
+		DBG1(DBG_APP, "sasync: connection '%s' still not loaded after %ds, "
 			 "IKE_SA record not applied", name ?: "", CONFIG_WAIT);
 		free(name);
 		apply_failed(this);
@@ -298,7 +298,7 @@ static void wait_for_config(private_sasync_apply_t *this, sasync_msg_t *msg,
 	if (!since)
 	{
 		name = msg->get_string(msg, SASYNC_ATTR_NAME);
-		DBG1(DBG_CFG, "sasync: IKE_SA record for connection '%s' that is not "
+		DBG1(DBG_APP, "sasync: IKE_SA record for connection '%s' that is not "
 			 "loaded, waiting up to %ds", name ?: "", CONFIG_WAIT);
 		free(name);
 	}
@@ -321,7 +321,7 @@ static void apply_ike_add_since(private_sasync_apply_t *this,
 	id = get_ike_id(msg, SASYNC_ATTR_IKE_SPI_I, SASYNC_ATTR_IKE_SPI_R);
 	if (!id || version != IKEV2)
 	{
-		DBG1(DBG_CFG, "sasync: IKE_SA record without IKEv2 SPIs, ignored");
+		DBG1(DBG_APP, "sasync: IKE_SA record without IKEv2 SPIs, ignored");
 		DESTROY_IF(id);
 		apply_failed(this);
 		return;
@@ -435,7 +435,7 @@ static void apply_ike_rekeyed(private_sasync_apply_t *this, sasync_msg_t *msg)
 	new = checkout(msg, SASYNC_ATTR_IKE_SPI_I, SASYNC_ATTR_IKE_SPI_R);
 	if (!new)
 	{
-		DBG1(DBG_CFG, "sasync: rekeyed IKE_SA unknown, dropping %u CHILD_SAs",
+		DBG1(DBG_APP, "sasync: rekeyed IKE_SA unknown, dropping %u CHILD_SAs",
 			 array_count(children));
 		array_destroy_offset(children, offsetof(child_sa_t, destroy));
 		apply_failed(this);
@@ -459,7 +459,7 @@ static void apply_ike_delete(private_sasync_apply_t *this, sasync_msg_t *msg)
 		apply_failed(this);
 		return;
 	}
-	DBG1(DBG_CFG, "sasync: deleting synced IKE_SA %s[%u]",
+	DBG1(DBG_APP, "sasync: deleting synced IKE_SA %s[%u]",
 		 ike_sa->get_name(ike_sa), ike_sa->get_unique_id(ike_sa));
 	this->counters->inc(this->counters, SASYNC_CTR_DELETE_SYNC);
 	charon->ike_sa_manager->checkin_and_destroy(charon->ike_sa_manager, ike_sa);
@@ -637,7 +637,7 @@ static void apply_child_add(private_sasync_apply_t *this, sasync_msg_t *msg)
 	ike_sa = checkout(msg, SASYNC_ATTR_IKE_SPI_I, SASYNC_ATTR_IKE_SPI_R);
 	if (!ike_sa)
 	{	/* its IKE SA may still come; never drop it */
-		DBG1(DBG_CFG, "sasync: CHILD_SA record before its IKE_SA, waiting");
+		DBG1(DBG_APP, "sasync: CHILD_SA record before its IKE_SA, waiting");
 		array_insert(this->waiting, ARRAY_TAIL,
 					 sasync_msg_parse(msg->get_encoding(msg)));
 		this->counters->inc(this->counters, SASYNC_CTR_CHILD_WAITING);
@@ -652,7 +652,7 @@ static void apply_child_add(private_sasync_apply_t *this, sasync_msg_t *msg)
 	cfg = find_child_cfg(ike_sa, name);
 	if (!cfg)
 	{
-		DBG1(DBG_CFG, "sasync: CHILD_SA record for unknown child config '%s', "
+		DBG1(DBG_APP, "sasync: CHILD_SA record for unknown child config '%s', "
 			 "not applied", name ?: "");
 		charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
 		apply_failed(this);
@@ -665,14 +665,14 @@ static void apply_child_add(private_sasync_apply_t *this, sasync_msg_t *msg)
 	{
 		ike_sa->add_child_sa(ike_sa, child_sa);
 		this->counters->inc(this->counters, SASYNC_CTR_CONN_SYNC);
-		DBG1(DBG_CFG, "sasync: restored CHILD_SA %s{%u} SPIs %.8x_i %.8x_o",
+		DBG1(DBG_APP, "sasync: restored CHILD_SA %s{%u} SPIs %.8x_i %.8x_o",
 			 name, child_sa->get_unique_id(child_sa),
 			 ntohl(child_sa->get_spi(child_sa, TRUE)),
 			 ntohl(child_sa->get_spi(child_sa, FALSE)));
 	}
 	else
 	{
-		DBG1(DBG_CFG, "sasync: installing CHILD_SA '%s' failed", name);
+		DBG1(DBG_APP, "sasync: installing CHILD_SA '%s' failed", name);
 		child_sa->destroy(child_sa);
 		apply_failed(this);
 	}
@@ -719,13 +719,13 @@ METHOD(sasync_apply_t, receive, void,
 	msg = sasync_msg_parse(data);
 	if (!msg)
 	{
-		DBG1(DBG_CFG, "sasync: malformed record from %H, not applied", peer);
+		DBG1(DBG_APP, "sasync: malformed record from %H, not applied", peer);
 		this->counters->inc(this->counters, SASYNC_CTR_SYNC_RX_LEN_BAD);
 		return;
 	}
 	if (this->role->get(this->role) != SASYNC_ROLE_STANDBY)
 	{
-		DBG1(DBG_CFG, "sasync: %N record from %H ignored, we are primary",
+		DBG1(DBG_APP, "sasync: %N record from %H ignored, we are primary",
 			 sasync_msg_type_names, msg->get_type(msg), peer);
 		msg->destroy(msg);
 		return;
@@ -753,7 +753,7 @@ METHOD(sasync_apply_t, receive, void,
 			apply_child_delete(this, msg);
 			break;
 		case SASYNC_MSG_RESYNC_DONE:
-			DBG1(DBG_CFG, "sasync: bulk resync from %H complete", peer);
+			DBG1(DBG_APP, "sasync: bulk resync from %H complete", peer);
 			this->counters->inc(this->counters, SASYNC_CTR_RESYNC);
 			break;
 		default:

@@ -242,7 +242,7 @@ static void sync_ike(private_sasync_capture_t *this, ike_sa_t *ike_sa,
 
 	if (!entry->secret.len)
 	{
-		DBG2(DBG_CFG, "sasync: no key material captured for IKE_SA %s[%u], "
+		DBG2(DBG_APP, "sasync: no key material captured for IKE_SA %s[%u], "
 			 "not synced", ike_sa->get_name(ike_sa),
 			 ike_sa->get_unique_id(ike_sa));
 		return;
@@ -692,7 +692,7 @@ static job_requeue_t resync_job(private_sasync_capture_t *this)
 	enumerator->destroy(enumerator);
 	send_msg(this, sasync_msg_create(SASYNC_MSG_RESYNC_DONE));
 	this->counters->inc(this->counters, SASYNC_CTR_RESYNC);
-	DBG1(DBG_CFG, "sasync: bulk resync sent, %u IKE_SAs", count);
+	DBG1(DBG_APP, "sasync: bulk resync sent, %u IKE_SAs", count);
 	return JOB_REQUEUE_NONE;
 }
 

@@ -233,14 +233,14 @@ sasync_crypt_t *sasync_crypt_create(chunk_t secret, chunk_t nonce_i,
 
 	if (!this->out || !this->in)
 	{
-		DBG1(DBG_CFG, "sasync: neither ChaCha20/Poly1305 nor AES-GCM "
+		DBG1(DBG_APP, "sasync: neither ChaCha20/Poly1305 nor AES-GCM "
 			 "available, load the chapoly, aes/gcm or openssl plugin");
 		destroy(this);
 		return NULL;
 	}
 	if (!derive_keys(this, secret, nonce_i, nonce_r, initiator))
 	{
-		DBG1(DBG_CFG, "sasync: deriving sync channel keys failed, is the "
+		DBG1(DBG_APP, "sasync: deriving sync channel keys failed, is the "
 			 "kdf, hmac or sha2 plugin missing?");
 		destroy(this);
 		return NULL;

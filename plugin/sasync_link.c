@@ -46,8 +46,8 @@
 /** log at level 1 or 2, for messages repeated on every retry */
 #define DBG12(level, fmt, ...) \
 	do { \
-		if ((level) == 1) { DBG1(DBG_CFG, fmt, ##__VA_ARGS__); } \
-		else { DBG2(DBG_CFG, fmt, ##__VA_ARGS__); } \
+		if ((level) == 1) { DBG1(DBG_APP, fmt, ##__VA_ARGS__); } \
+		else { DBG2(DBG_APP, fmt, ##__VA_ARGS__); } \
 	} while (0)
 
 typedef struct private_sasync_link_t private_sasync_link_t;
@@ -430,7 +430,7 @@ static bool create_pipe(int fds[2])
 		close(fds[1]);
 	}
 	fds[0] = fds[1] = -1;
-	DBG1(DBG_CFG, "sasync: creating pipe failed: %s", strerror(errno));
+	DBG1(DBG_APP, "sasync: creating pipe failed: %s", strerror(errno));
 	return FALSE;
 }
 
@@ -460,7 +460,7 @@ static bool make_hello(u_char hello[SASYNC_HELLO_LEN])
 	gen = lib->crypto->create_nonce_gen(lib->crypto);
 	if (!gen)
 	{
-		DBG1(DBG_CFG, "sasync: no nonce generator, load the nonce plugin");
+		DBG1(DBG_APP, "sasync: no nonce generator, load the nonce plugin");
 		return FALSE;
 	}
 	memcpy(hello, SASYNC_HELLO_MAGIC, 4);
@@ -558,7 +558,7 @@ static void enforce_limits(peer_t *peer)
 		}
 		if (!peer->dropped++)
 		{
-			DBG1(DBG_CFG, "sasync: send queue to %#H full, dropping oldest "
+			DBG1(DBG_APP, "sasync: send queue to %#H full, dropping oldest "
 				 "records", peer->public.peer);
 		}
 		peer->public.queued--;
@@ -747,7 +747,7 @@ static bool check_idle(peer_t *peer, int fd)
 	}
 	if (n > 0)
 	{
-		DBG1(DBG_CFG, "sasync: sync peer %#H sent unexpected data, "
+		DBG1(DBG_APP, "sasync: sync peer %#H sent unexpected data, "
 			 "reconnecting", peer->public.peer);
 	}
 	return FALSE;
@@ -819,7 +819,7 @@ static void run_out(peer_t *peer, int fd, sasync_crypt_t *crypt)
 		this->mutex->unlock(this->mutex);
 		if (dropped)
 		{
-			DBG1(DBG_CFG, "sasync: %u records for %#H were dropped from the "
+			DBG1(DBG_APP, "sasync: %u records for %#H were dropped from the "
 				 "full send queue", dropped, peer->public.peer);
 		}
 	}
@@ -837,11 +837,11 @@ static void set_out_up(peer_t *peer, bool up)
 	this->mutex->unlock(this->mutex);
 	if (up)
 	{
-		DBG1(DBG_CFG, "sasync: sync link to %#H up", peer->public.peer);
+		DBG1(DBG_APP, "sasync: sync link to %#H up", peer->public.peer);
 	}
 	else if (!stopping(this))
 	{
-		DBG1(DBG_CFG, "sasync: sync link to %#H down, reconnecting",
+		DBG1(DBG_APP, "sasync: sync link to %#H down, reconnecting",
 			 peer->public.peer);
 	}
 }
@@ -967,13 +967,13 @@ static sasync_crypt_t *handshake_r(private_sasync_link_t *this, conn_t *conn)
 					  HANDSHAKE_TIMEOUT);
 	if (status != IO_OK)
 	{	/* port scanners and such, nothing to worry about */
-		DBG2(DBG_CFG, "sasync: connection from %#H closed before handshake",
+		DBG2(DBG_APP, "sasync: connection from %#H closed before handshake",
 			 conn->remote);
 		return NULL;
 	}
 	if (!check_hello(hello_i))
 	{
-		DBG1(DBG_CFG, "sasync: invalid handshake from %#H, closing",
+		DBG1(DBG_APP, "sasync: invalid handshake from %#H, closing",
 			 conn->remote);
 		this->counters->inc(this->counters, SASYNC_CTR_SYNC_RX_LEN_BAD);
 		return NULL;
@@ -996,7 +996,7 @@ static sasync_crypt_t *handshake_r(private_sasync_link_t *this, conn_t *conn)
 	{
 		if (status == IO_TOO_LONG)
 		{
-			DBG1(DBG_CFG, "sasync: invalid handshake from %#H, closing",
+			DBG1(DBG_APP, "sasync: invalid handshake from %#H, closing",
 				 conn->remote);
 			this->counters->inc(this->counters, SASYNC_CTR_SYNC_RX_LEN_BAD);
 		}
@@ -1014,7 +1014,7 @@ static sasync_crypt_t *handshake_r(private_sasync_link_t *this, conn_t *conn)
 		}
 		else
 		{
-			DBG1(DBG_CFG, "sasync: invalid handshake from %#H, closing",
+			DBG1(DBG_APP, "sasync: invalid handshake from %#H, closing",
 				 conn->remote);
 		}
 		crypt->destroy(crypt);
@@ -1057,7 +1057,7 @@ static peer_t *set_in_up(private_sasync_link_t *this, conn_t *conn, bool up)
 
 	if (log && (up || !stopping(this)))
 	{
-		DBG1(DBG_CFG, "sasync: sync link from %H %s", conn->remote,
+		DBG1(DBG_APP, "sasync: sync link from %H %s", conn->remote,
 			 up ? "up" : "down");
 	}
 	return peer;
@@ -1104,7 +1104,7 @@ static void run_in(private_sasync_link_t *this, conn_t *conn, peer_t *peer,
 		status = read_frame(this, conn->fd, SASYNC_MAX_FRAME, -1, &frame);
 		if (status == IO_TOO_LONG)
 		{
-			DBG1(DBG_CFG, "sasync: sync peer %H announced a frame longer "
+			DBG1(DBG_APP, "sasync: sync peer %H announced a frame longer "
 				 "than %d bytes, closing", conn->remote, SASYNC_MAX_FRAME);
 			this->counters->inc(this->counters, SASYNC_CTR_SYNC_RX_LEN_BAD);
 			return;
@@ -1122,7 +1122,7 @@ static void run_in(private_sasync_link_t *this, conn_t *conn, peer_t *peer,
 		}
 		if (result != SASYNC_OPEN_OK)
 		{
-			DBG1(DBG_CFG, "sasync: sync peer %H sent a %s frame, closing",
+			DBG1(DBG_APP, "sasync: sync peer %H sent a %s frame, closing",
 				 conn->remote,
 				 result == SASYNC_OPEN_AUTH_FAILED ? "forged or corrupt" :
 				 result == SASYNC_OPEN_REPLAY ? "replayed or reordered" :
@@ -1263,7 +1263,7 @@ static void *listen_thread(private_sasync_link_t *this)
 		{
 			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
 			{	/* e.g. out of fds, don't spin */
-				DBG1(DBG_CFG, "sasync: accepting sync connection failed: %s",
+				DBG1(DBG_APP, "sasync: accepting sync connection failed: %s",
 					 strerror(errno));
 				if (wait_fd(this, -1, 0, BACKOFF_MAX) == IO_STOP)
 				{
@@ -1282,7 +1282,7 @@ static void *listen_thread(private_sasync_link_t *this)
 		}
 		if (this->conns->get_count(this->conns) >= MAX_CONNS)
 		{
-			DBG1(DBG_CFG, "sasync: rejecting sync connection from %H, too "
+			DBG1(DBG_APP, "sasync: rejecting sync connection from %H, too "
 				 "many connections", remote);
 			remote->destroy(remote);
 			close(fd);
@@ -1303,7 +1303,7 @@ METHOD(sasync_link_t, send_, void,
 
 	if (payload.len > SASYNC_MAX_RECORD)
 	{
-		DBG1(DBG_CFG, "sasync: dropping sync record of %zu bytes, larger "
+		DBG1(DBG_APP, "sasync: dropping sync record of %zu bytes, larger "
 			 "than %d", payload.len, SASYNC_MAX_RECORD);
 		return;
 	}
@@ -1485,13 +1485,13 @@ static bool add_peer(private_sasync_link_t *this, char *str)
 	host = parse_host(str);
 	if (!host || host->is_anyaddr(host))
 	{
-		DBG1(DBG_CFG, "sasync: invalid sync peer address '%s'", str);
+		DBG1(DBG_APP, "sasync: invalid sync peer address '%s'", str);
 		DESTROY_IF(host);
 		return FALSE;
 	}
 	if (host->equals(host, this->local))
 	{
-		DBG1(DBG_CFG, "sasync: sync peer %#H is our own listening address",
+		DBG1(DBG_APP, "sasync: sync peer %#H is our own listening address",
 			 host);
 		host->destroy(host);
 		return FALSE;
@@ -1504,7 +1504,7 @@ static bool add_peer(private_sasync_link_t *this, char *str)
 	enumerator->destroy(enumerator);
 	if (!ok)
 	{
-		DBG1(DBG_CFG, "sasync: sync peer %#H configured twice", host);
+		DBG1(DBG_APP, "sasync: sync peer %#H configured twice", host);
 		host->destroy(host);
 		return FALSE;
 	}
@@ -1572,7 +1572,7 @@ static bool open_listener(private_sasync_link_t *this)
 			 *this->local->get_sockaddr_len(this->local)) < 0 ||
 		listen(this->listen_fd, MAX_CONNS) < 0)
 	{
-		DBG1(DBG_CFG, "sasync: unable to listen on %#H: %s", this->local,
+		DBG1(DBG_APP, "sasync: unable to listen on %#H: %s", this->local,
 			 strerror(errno));
 		return FALSE;
 	}
@@ -1598,7 +1598,7 @@ static bool start_threads(private_sasync_link_t *this)
 	enumerator->destroy(enumerator);
 	if (!ok || !this->listener)
 	{
-		DBG1(DBG_CFG, "sasync: unable to start sync link threads");
+		DBG1(DBG_APP, "sasync: unable to start sync link threads");
 		return FALSE;
 	}
 	return TRUE;
@@ -1632,13 +1632,13 @@ sasync_link_t *sasync_link_create(char *local, char *peers, chunk_t secret,
 
 	if (!this->local)
 	{
-		DBG1(DBG_CFG, "sasync: invalid sync listening address '%s'", local);
+		DBG1(DBG_APP, "sasync: invalid sync listening address '%s'", local);
 		destroy(this);
 		return NULL;
 	}
 	if (secret.len < SASYNC_SECRET_MIN)
 	{
-		DBG1(DBG_CFG, "sasync: sync secret too short, %d bytes at least "
+		DBG1(DBG_APP, "sasync: sync secret too short, %d bytes at least "
 			 "required", SASYNC_SECRET_MIN);
 		destroy(this);
 		return NULL;

@@ -97,14 +97,14 @@ METHOD(task_t, process, status_t,
 	if (!parse_answer(this, message, &peer_send, &peer_recv) ||
 		peer_recv < this->send)
 	{
-		DBG1(DBG_IKE, "sasync: invalid %N answer, keeping synced message IDs",
+		DBG1(DBG_APP, "sasync: invalid %N answer, keeping synced message IDs",
 			 notify_type_names, IKEV2_MESSAGE_ID_SYNC);
 		peer_recv = this->send;
 		peer_send = this->recv;
 	}
 	else
 	{
-		DBG1(DBG_IKE, "sasync: RFC 6311 message ID sync: initiating %u[%u], "
+		DBG1(DBG_APP, "sasync: RFC 6311 message ID sync: initiating %u[%u], "
 			 "responding %u[%u]", peer_recv, this->send, peer_send, this->recv);
 		this->counters->inc(this->counters, SASYNC_CTR_MID_SYNC_RFC6311);
 	}

@@ -712,14 +712,14 @@ static bool parse_attrs(private_sasync_msg_t *this, bio_reader_t *reader,
 		if (!reader->read_uint16(reader, &type) ||
 			!reader->read_data16(reader, &value))
 		{
-			DBG1(DBG_CFG, "sasync: truncated %N record",
+			DBG1(DBG_APP, "sasync: truncated %N record",
 				 sasync_msg_type_names, this->type);
 			return FALSE;
 		}
 		if (type < SASYNC_ATTR_IKE_SPI_I || type >= SASYNC_ATTR_MAX ||
 			!value_valid(type, value))
 		{
-			DBG1(DBG_CFG, "sasync: invalid attribute %u (%zu bytes) in %N "
+			DBG1(DBG_APP, "sasync: invalid attribute %u (%zu bytes) in %N "
 				 "record", type, value.len, sasync_msg_type_names,
 				 this->type);
 			return FALSE;
@@ -728,7 +728,7 @@ static bool parse_attrs(private_sasync_msg_t *this, bio_reader_t *reader,
 	}
 	if (reader->remaining(reader))
 	{
-		DBG1(DBG_CFG, "sasync: %zu trailing bytes in %N record",
+		DBG1(DBG_APP, "sasync: %zu trailing bytes in %N record",
 			 reader->remaining(reader), sasync_msg_type_names, this->type);
 		return FALSE;
 	}
@@ -753,7 +753,7 @@ sasync_msg_t *sasync_msg_parse(chunk_t data)
 		!reader->read_uint8(reader, &type) ||
 		!reader->read_uint16(reader, &count))
 	{
-		DBG1(DBG_CFG, "sasync: record of %zu bytes too short", data.len);
+		DBG1(DBG_APP, "sasync: record of %zu bytes too short", data.len);
 		reader->destroy(reader);
 		chunk_clear(&copy);
 		return NULL;
@@ -761,7 +761,7 @@ sasync_msg_t *sasync_msg_parse(chunk_t data)
 	if (version != SASYNC_MSG_VERSION || type < SASYNC_MSG_IKE_ADD ||
 		type >= SASYNC_MSG_TYPE_MAX)
 	{
-		DBG1(DBG_CFG, "sasync: unsupported record version %u type %u",
+		DBG1(DBG_APP, "sasync: unsupported record version %u type %u",
 			 version, type);
 		reader->destroy(reader);
 		chunk_clear(&copy);

@@ -108,11 +108,11 @@ static job_requeue_t rekey_now(rekey_data_t *data)
 											  data->ike_id);
 	if (!ike_sa)
 	{
-		DBG1(DBG_CHD, "sasync: IKE_SA of restored CHILD_SA 0x%08x gone, no "
+		DBG1(DBG_APP, "sasync: IKE_SA of restored CHILD_SA 0x%08x gone, no "
 			 "rekey", ntohl(data->spi_in));
 		return JOB_REQUEUE_NONE;
 	}
-	DBG1(DBG_CHD, "sasync: first outbound packet on restored CHILD_SA "
+	DBG1(DBG_APP, "sasync: first outbound packet on restored CHILD_SA "
 		 "0x%08x, forcing a rekey", ntohl(data->spi_in));
 	if (ike_sa->rekey_child_sa(ike_sa, data->protocol,
 							   data->spi_in) == DESTROY_ME)
@@ -287,7 +287,7 @@ METHOD(sasync_outbound_t, restore, bool,
 					   KERNEL_POLICY_SPI);
 	if (needs_sentinel && !add_sentinel(guard, child_sa, encr_len, integ_len))
 	{
-		DBG1(DBG_CHD, "sasync: installing sentinel SA for CHILD_SA %s "
+		DBG1(DBG_APP, "sasync: installing sentinel SA for CHILD_SA %s "
 			 "0x%08x failed", child_sa->get_name(child_sa),
 			 ntohl(guard->spi_in));
 		guard_destroy(guard);

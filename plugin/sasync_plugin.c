@@ -83,7 +83,7 @@ static bool parse_role(sasync_role_state_t *role)
 		*role = SASYNC_ROLE_STANDBY;
 		return TRUE;
 	}
-	DBG1(DBG_CFG, "sasync: invalid role '%s' (expected primary or standby), "
+	DBG1(DBG_APP, "sasync: invalid role '%s' (expected primary or standby), "
 		 "SA sync disabled", value);
 	return FALSE;
 }
@@ -98,7 +98,7 @@ static sasync_link_t *create_link(private_sasync_plugin_t *this)
 
 	if (!secret || strlen(secret) < SASYNC_SECRET_MIN)
 	{
-		DBG1(DBG_CFG, "sasync: charon.plugins.sasync.secret %s (at least %d "
+		DBG1(DBG_APP, "sasync: charon.plugins.sasync.secret %s (at least %d "
 			 "characters needed), SA sync disabled",
 			 secret ? "too short" : "missing", SASYNC_SECRET_MIN);
 		this->disabled = "no valid secret";
@@ -106,7 +106,7 @@ static sasync_link_t *create_link(private_sasync_plugin_t *this)
 	}
 	if (!peers || !strlen(peers))
 	{
-		DBG1(DBG_CFG, "sasync: charon.plugins.sasync.peers missing, SA sync "
+		DBG1(DBG_APP, "sasync: charon.plugins.sasync.peers missing, SA sync "
 			 "disabled");
 		this->disabled = "no peers";
 		return NULL;
@@ -258,7 +258,7 @@ static void receive_record(private_sasync_plugin_t *this, host_t *peer,
 	if (data.len >= 2 && data.ptr[1] == SASYNC_MSG_RESYNC_REQUEST &&
 		this->role->get(this->role) == SASYNC_ROLE_PRIMARY)
 	{
-		DBG1(DBG_CFG, "sasync: %H asks for a bulk resync", peer);
+		DBG1(DBG_APP, "sasync: %H asks for a bulk resync", peer);
 		this->capture->resync(this->capture);
 		return;
 	}
@@ -272,7 +272,7 @@ static void link_up(private_sasync_plugin_t *this, host_t *peer)
 {
 	if (this->role->get(this->role) == SASYNC_ROLE_PRIMARY)
 	{
-		DBG1(DBG_CFG, "sasync: sync link to %H up, starting bulk resync", peer);
+		DBG1(DBG_APP, "sasync: sync link to %H up, starting bulk resync", peer);
 		this->capture->resync(this->capture);
 	}
 }
@@ -310,7 +310,7 @@ static bool start(private_sasync_plugin_t *this)
 		this->link->set_up_cb(this->link, (void*)link_up, this);
 	}
 	create_vici(this);
-	DBG1(DBG_CFG, "sasync: started as %N, SA sync %s%s", sasync_role_names,
+	DBG1(DBG_APP, "sasync: started as %N, SA sync %s%s", sasync_role_names,
 		 initial, this->disabled ? "disabled: " : "enabled",
 		 this->disabled ?: "");
 	return TRUE;
@@ -385,7 +385,7 @@ plugin_t *sasync_plugin_create()
 
 	if (!lib->caps->keep(lib->caps, CAP_NET_ADMIN))
 	{
-		DBG1(DBG_CFG, "sasync: plugin requires CAP_NET_ADMIN capability");
+		DBG1(DBG_APP, "sasync: plugin requires CAP_NET_ADMIN capability");
 		return NULL;
 	}
 	INIT(this,

@@ -57,7 +57,7 @@ METHOD(sasync_promote_t, promote, bool,
 		}
 	}
 	enumerator->destroy(enumerator);
-	DBG1(DBG_CFG, "sasync: promoted, %u IKE_SAs activated", activated);
+	DBG1(DBG_APP, "sasync: promoted, %u IKE_SAs activated", activated);
 	if (count)
 	{
 		*count = activated;

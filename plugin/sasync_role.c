@@ -53,7 +53,7 @@ METHOD(sasync_role_t, set, bool,
 		this->mutex->unlock(this->mutex);
 		return FALSE;
 	}
-	DBG1(DBG_CFG, "sasync: role %N -> %N (%s)", sasync_role_names, this->role,
+	DBG1(DBG_APP, "sasync: role %N -> %N (%s)", sasync_role_names, this->role,
 		 sasync_role_names, role, reason);
 	this->role = role;
 	for (i = 0; i < array_count(this->listeners); i++)

@@ -369,7 +369,7 @@ static job_requeue_t disconnect_job(selector_t *sel)
 
 	if (found)
 	{
-		DBG2(DBG_CFG, "sasync vici client %u disconnected", sel->id);
+		DBG2(DBG_APP, "sasync vici client %u disconnected", sel->id);
 		shutdown_conn(found);
 	}
 	job_done(this);
@@ -429,7 +429,7 @@ CALLBACK(on_write, bool,
 		if (len <= 0)
 		{
 			/* the client went away, nothing to worry about */
-			DBG2(DBG_CFG, "sasync vici client %u: write failed: %s",
+			DBG2(DBG_APP, "sasync vici client %u: write failed: %s",
 				 conn->id, len ? strerror(errno) : "connection closed");
 			close_conn(conn);
 			break;
@@ -490,7 +490,7 @@ static void queue_out(conn_t *conn, chunk_t packet)
 	}
 	if (conn->out_bytes + packet.len > MAX_QUEUED_OUT)
 	{
-		DBG1(DBG_CFG, "sasync vici client %u does not read its messages, "
+		DBG1(DBG_APP, "sasync vici client %u does not read its messages, "
 			 "disconnecting", conn->id);
 		chunk_free(&packet);
 		close_conn(conn);
@@ -516,7 +516,7 @@ static void send_packet(conn_t *conn, sasync_vici_packet_t type, char *name,
 	packet = sasync_vici_packet_encode(type, name, msg);
 	if (!packet.ptr)
 	{
-		DBG1(DBG_CFG, "sasync vici %N packet of %zu bytes not sendable",
+		DBG1(DBG_APP, "sasync vici %N packet of %zu bytes not sendable",
 			 sasync_vici_packet_names, type, msg.len);
 		return;
 	}
@@ -648,7 +648,7 @@ CALLBACK(on_read, bool,
 			case READ_AGAIN:
 				break;
 			case READ_FAILED:
-				DBG1(DBG_CFG, "sasync vici client %u: %s, disconnecting",
+				DBG1(DBG_APP, "sasync vici client %u: %s, disconnecting",
 					 conn->id, err);
 				conn->failed = TRUE;
 				/* fall-through */
@@ -673,7 +673,7 @@ CALLBACK(on_read, bool,
  */
 static void protocol_error(conn_t *conn, char *what, char *name)
 {
-	DBG1(DBG_CFG, "sasync vici client %u: %s%s%s, disconnecting", conn->id,
+	DBG1(DBG_APP, "sasync vici client %u: %s%s%s, disconnecting", conn->id,
 		 what, name ? " " : "", name ?: "");
 	conn->mutex->lock(conn->mutex);
 	close_conn(conn);
@@ -706,14 +706,14 @@ static void handle_command(private_sasync_vici_t *this, conn_t *conn,
 
 	if (!found.cb)
 	{
-		DBG2(DBG_CFG, "sasync vici client %u: unknown command '%s'",
+		DBG2(DBG_APP, "sasync vici client %u: unknown command '%s'",
 			 conn->id, name);
 		request->destroy(request);
 		send_packet(conn, SASYNC_VICI_CMD_UNKNOWN, NULL, chunk_empty);
 		return;
 	}
 
-	DBG2(DBG_CFG, "sasync vici client %u: command '%s'", conn->id, name);
+	DBG2(DBG_APP, "sasync vici client %u: command '%s'", conn->id, name);
 	thread_cleanup_push((void*)request->destroy, request);
 	reply = found.cb(found.user, request, conn->id);
 	thread_cleanup_pop(TRUE);
@@ -725,7 +725,7 @@ static void handle_command(private_sasync_vici_t *this, conn_t *conn,
 	encoding = reply->get_encoding(reply);
 	if (sizeof(uint32_t) + 1 + encoding.len > SASYNC_VICI_PACKET_MAX_LEN)
 	{
-		DBG1(DBG_CFG, "sasync vici reply to '%s' of %zu bytes too large",
+		DBG1(DBG_APP, "sasync vici reply to '%s' of %zu bytes too large",
 			 name, encoding.len);
 		reply->destroy(reply);
 		reply = sasync_vici_msg_create_reply(FALSE, "reply too large");
@@ -759,7 +759,7 @@ static void handle_registration(private_sasync_vici_t *this, conn_t *conn,
 
 	if (!known)
 	{
-		DBG2(DBG_CFG, "sasync vici client %u: unknown event '%s'",
+		DBG2(DBG_APP, "sasync vici client %u: unknown event '%s'",
 			 conn->id, name);
 		send_packet(conn, SASYNC_VICI_EVENT_UNKNOWN, NULL, chunk_empty);
 		return;
@@ -780,7 +780,7 @@ static void handle_registration(private_sasync_vici_t *this, conn_t *conn,
 	}
 	conn->mutex->unlock(conn->mutex);
 
-	DBG2(DBG_CFG, "sasync vici client %u %sregistered for '%s'", conn->id,
+	DBG2(DBG_APP, "sasync vici client %u %sregistered for '%s'", conn->id,
 		 reg ? "" : "un", name);
 	send_packet(conn, SASYNC_VICI_EVENT_CONFIRM, NULL, chunk_empty);
 }
@@ -880,7 +880,7 @@ CALLBACK(on_accept, bool,
 	{
 		if (!this->destroying)
 		{
-			DBG1(DBG_CFG, "sasync vici: %d clients connected, rejecting "
+			DBG1(DBG_APP, "sasync vici: %d clients connected, rejecting "
 				 "another", MAX_CLIENTS);
 		}
 		this->mutex->unlock(this->mutex);
@@ -901,7 +901,7 @@ CALLBACK(on_accept, bool,
 	/* destroy() can't remove it before we return, it waits for us */
 	this->mutex->unlock(this->mutex);
 
-	DBG2(DBG_CFG, "sasync vici client %u connected", conn->id);
+	DBG2(DBG_APP, "sasync vici client %u connected", conn->id);
 	conn->ctl->lock(conn->ctl);
 	stream->on_read(stream, on_read, conn);
 	conn->ctl->unlock(conn->ctl);
@@ -983,7 +983,7 @@ static void deliver_event(private_sasync_vici_t *this, u_int client,
 	DESTROY_IF(msg);
 	if (!packet.ptr)
 	{
-		DBG1(DBG_CFG, "sasync vici event '%s' not sendable", name);
+		DBG1(DBG_APP, "sasync vici event '%s' not sendable", name);
 		return;
 	}
 	this->mutex->lock(this->mutex);
@@ -1171,7 +1171,7 @@ static sasync_vici_msg_t *reset_counters_cmd(private_sasync_vici_t *this,
 		return sasync_vici_msg_create_reply(FALSE, "no counters");
 	}
 	this->counters->reset(this->counters);
-	DBG1(DBG_CFG, "sasync counters reset via vici");
+	DBG1(DBG_APP, "sasync counters reset via vici");
 	return sasync_vici_msg_create_reply(TRUE, NULL);
 }
 
@@ -1253,13 +1253,13 @@ static void set_socket_group(private_sasync_vici_t *this)
 	}
 	if (getgrnam_r(name, &grp, buf, sizeof(buf), &res) != 0 || !res)
 	{
-		DBG1(DBG_CFG, "sasync vici socket group '%s' not found", name);
+		DBG1(DBG_APP, "sasync vici socket group '%s' not found", name);
 		return;
 	}
 	if (chown(this->path, -1, res->gr_gid) != 0 ||
 		chmod(this->path, S_IRWXU | S_IRWXG) != 0)
 	{
-		DBG1(DBG_CFG, "changing group of '%s' failed: %s", this->path,
+		DBG1(DBG_APP, "changing group of '%s' failed: %s", this->path,
 			 strerror(errno));
 	}
 }
@@ -1301,7 +1301,7 @@ sasync_vici_t *sasync_vici_create(char *uri, sasync_counters_t *counters)
 	this->service = lib->streams->create_service(lib->streams, uri, BACKLOG);
 	if (!this->service)
 	{
-		DBG1(DBG_CFG, "creating sasync vici socket '%s' failed", uri);
+		DBG1(DBG_APP, "creating sasync vici socket '%s' failed", uri);
 		destroy(this);
 		return NULL;
 	}
@@ -1312,6 +1312,6 @@ sasync_vici_t *sasync_vici_create(char *uri, sasync_counters_t *counters)
 	}
 	this->service->on_accept(this->service, on_accept, this,
 							 JOB_PRIO_CRITICAL, 0);
-	DBG1(DBG_CFG, "sasync vici listening on '%s'", uri);
+	DBG1(DBG_APP, "sasync vici listening on '%s'", uri);
 	return &this->public;
 }

@@ -707,13 +707,13 @@ static void add_element(private_sasync_vici_builder_t *this,
 	}
 	if (name && (!*name || strlen(name) >= SASYNC_VICI_NAME_BUF))
 	{
-		DBG1(DBG_CFG, "vici element name '%s' invalid", name);
+		DBG1(DBG_APP, "vici element name '%s' invalid", name);
 		this->failed = TRUE;
 		return;
 	}
 	if (value.len > 0xFFFF)
 	{
-		DBG1(DBG_CFG, "vici value of %zu bytes too long", value.len);
+		DBG1(DBG_APP, "vici value of %zu bytes too long", value.len);
 		this->failed = TRUE;
 		return;
 	}
@@ -736,7 +736,7 @@ static void misplaced(private_sasync_vici_builder_t *this,
 {
 	if (!this->failed)
 	{
-		DBG1(DBG_CFG, "vici element %N not allowed here",
+		DBG1(DBG_APP, "vici element %N not allowed here",
 			 sasync_vici_element_names, type);
 	}
 	this->failed = TRUE;
@@ -906,11 +906,11 @@ METHOD(sasync_vici_builder_t, finish, sasync_vici_msg_t*,
 
 	if (this->failed)
 	{
-		DBG1(DBG_CFG, "building vici message failed");
+		DBG1(DBG_APP, "building vici message failed");
 	}
 	else if (this->depth || this->in_list)
 	{
-		DBG1(DBG_CFG, "vici message has unclosed %s",
+		DBG1(DBG_APP, "vici message has unclosed %s",
 			 this->in_list ? "list" : "sections");
 	}
 	else

@@ -19,8 +19,10 @@
 #   SASYNC_CONFIGURE_ARGS   extra ./configure arguments
 #   E2E_FILTER=GLOB         only tests/e2e/test_GLOB.sh (default: *)
 #   E2E_TIMEOUT=S           limit for one e2e script (default 300 s)
-#   E2E_BUDGET=S            limit for all e2e scripts together (default 1200 s);
+#   E2E_BUDGET=S            limit for all e2e scripts together (default 900 s);
 #                           scripts not started within it count as failed
+#   UNIT_TIMEOUT=S          limit for make check (default 600 s)
+#   VALGRIND_TIMEOUT=S      limit for the valgrind run (default 300 s)
 # shellcheck disable=SC2317  # functions run through step(); finish() exits
 set -uo pipefail
 
@@ -28,7 +30,9 @@ TOP=$(cd "$(dirname "$0")/.." && pwd)
 cd "$TOP" || exit 1
 
 E2E_TIMEOUT=${E2E_TIMEOUT:-300}
-E2E_BUDGET=${E2E_BUDGET:-1200}
+E2E_BUDGET=${E2E_BUDGET:-900}
+UNIT_TIMEOUT=${UNIT_TIMEOUT:-600}
+export VALGRIND_TIMEOUT=${VALGRIND_TIMEOUT:-300}
 E2E_FILTER=${E2E_FILTER:-*}
 
 passed=0
@@ -115,7 +119,7 @@ step "autoreconf" do_autoreconf || finish
 # shellcheck disable=SC2086
 step "configure" ./configure ${SASYNC_CONFIGURE_ARGS:-} || finish
 step "make" make -j2 || finish
-step "make check (unit tests)" make check
+step "make check (unit tests)" timeout -k 10 "$UNIT_TIMEOUT" make check
 step "unit tests under valgrind" make check-valgrind
 
 # ------------------------------------------------------------ end to end

@@ -443,6 +443,7 @@ charon {
 			chd = 2
 			knl = 2
 			cfg = 2
+			app = 2
 $E2E_LOG_EXTRA
 		}
 	}
