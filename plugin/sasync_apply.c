@@ -14,6 +14,7 @@
 #include <threading/mutex.h>
 #include <processing/jobs/callback_job.h>
 #include <sa/ikev2/keymat_v2.h>
+#include <sa/ikev1/keymat_v1.h>
 
 typedef struct private_sasync_apply_t private_sasync_apply_t;
 
@@ -78,7 +79,7 @@ static void apply_failed(private_sasync_apply_t *this)
 static ike_sa_id_t *get_ike_id(sasync_msg_t *msg, sasync_attr_t attr_i,
 							   sasync_attr_t attr_r)
 {
-	uint64_t spi_i, spi_r, initiator = 0;
+	uint64_t spi_i, spi_r, initiator = 0, version = IKEV2;
 
 	if (!msg->get_int(msg, attr_i, &spi_i) ||
 		!msg->get_int(msg, attr_r, &spi_r))
@@ -86,7 +87,10 @@ static ike_sa_id_t *get_ike_id(sasync_msg_t *msg, sasync_attr_t attr_i,
 		return NULL;
 	}
 	msg->get_int(msg, SASYNC_ATTR_IKE_INITIATOR, &initiator);
-	return ike_sa_id_create(IKEV2_MAJOR_VERSION, spi_i, spi_r, initiator);
+	msg->get_int(msg, SASYNC_ATTR_IKE_VERSION, &version);
+	return ike_sa_id_create(version == IKEV1 ? IKEV1_MAJOR_VERSION
+											 : IKEV2_MAJOR_VERSION,
+							spi_i, spi_r, initiator);
 }
 
 static ike_sa_t *checkout(sasync_msg_t *msg, sasync_attr_t attr_i,
@@ -105,14 +109,57 @@ static ike_sa_t *checkout(sasync_msg_t *msg, sasync_attr_t attr_i,
 }
 
 /**
+ * IKEv2 keys: from the key exchange secret, the nonces and, for a rekeyed
+ * SA, the old SK_d
+ */
+static bool derive_ikev2_keys(ike_sa_t *ike_sa, sasync_msg_t *msg,
+							  proposal_t *proposal, key_exchange_t *kex,
+							  chunk_t nonce_i, chunk_t nonce_r)
+{
+	keymat_v2_t *keymat = (keymat_v2_t*)ike_sa->get_keymat(ike_sa);
+	chunk_t old_skd = chunk_empty;
+	uint64_t old_prf = PRF_UNDEFINED;
+
+	if (msg->get_chunk(msg, SASYNC_ATTR_OLD_SKD, &old_skd))
+	{
+		msg->get_int(msg, SASYNC_ATTR_OLD_PRF, &old_prf);
+	}
+	return keymat->derive_ike_keys(keymat, proposal, kex, nonce_i, nonce_r,
+								   ike_sa->get_id(ike_sa), old_prf, old_skd);
+}
+
+/**
+ * IKEv1 keys: also from the peer's public value and the pre-shared key
+ */
+static bool derive_ikev1_keys(ike_sa_t *ike_sa, sasync_msg_t *msg,
+							  proposal_t *proposal, key_exchange_t *kex,
+							  chunk_t nonce_i, chunk_t nonce_r)
+{
+	keymat_v1_t *keymat = (keymat_v1_t*)ike_sa->get_keymat(ike_sa);
+	shared_key_t *psk = NULL;
+	chunk_t remote_ke = chunk_empty, key;
+	uint64_t auth = AUTH_NONE;
+	bool ok;
+
+	msg->get_chunk(msg, SASYNC_ATTR_REMOTE_KE, &remote_ke);
+	msg->get_int(msg, SASYNC_ATTR_AUTH_METHOD, &auth);
+	if (msg->get_chunk(msg, SASYNC_ATTR_PSK, &key))
+	{
+		psk = shared_key_create(SHARED_IKE, chunk_clone(key));
+	}
+	ok = keymat->derive_ike_keys(keymat, proposal, kex, remote_ke, nonce_i,
+								 nonce_r, ike_sa->get_id(ike_sa), auth, psk);
+	DESTROY_IF(psk);
+	return ok;
+}
+
+/**
  * Derive the IKE keys from the synced key exchange secret and nonces
  */
 static bool derive_ike_keys(ike_sa_t *ike_sa, sasync_msg_t *msg,
 							proposal_t *proposal)
 {
-	keymat_v2_t *keymat = (keymat_v2_t*)ike_sa->get_keymat(ike_sa);
-	chunk_t secret, nonce_i, nonce_r, old_skd = chunk_empty;
-	uint64_t old_prf = PRF_UNDEFINED;
+	chunk_t secret, nonce_i, nonce_r, local_ke = chunk_empty;
 	uint16_t method = 0;
 	key_exchange_t *kex;
 	bool ok;
@@ -123,16 +170,39 @@ static bool derive_ike_keys(ike_sa_t *ike_sa, sasync_msg_t *msg,
 	{
 		return FALSE;
 	}
-	if (msg->get_chunk(msg, SASYNC_ATTR_OLD_SKD, &old_skd))
-	{
-		msg->get_int(msg, SASYNC_ATTR_OLD_PRF, &old_prf);
-	}
+	msg->get_chunk(msg, SASYNC_ATTR_LOCAL_KE, &local_ke);
 	proposal->get_algorithm(proposal, KEY_EXCHANGE_METHOD, &method, NULL);
-	kex = sasync_kex_create(method, secret);
-	ok = keymat->derive_ike_keys(keymat, proposal, kex, nonce_i, nonce_r,
-								 ike_sa->get_id(ike_sa), old_prf, old_skd);
+	kex = sasync_kex_create(method, secret, local_ke);
+	if (ike_sa->get_version(ike_sa) == IKEV1)
+	{
+		ok = derive_ikev1_keys(ike_sa, msg, proposal, kex, nonce_i, nonce_r);
+	}
+	else
+	{
+		ok = derive_ikev2_keys(ike_sa, msg, proposal, kex, nonce_i, nonce_r);
+	}
 	kex->destroy(kex);
 	return ok;
+}
+
+/**
+ * IKEv1: continue the phase 1 IV chain where the active node is
+ */
+static void set_iv(ike_sa_t *ike_sa, sasync_msg_t *msg)
+{
+	keymat_v1_t *keymat;
+	chunk_t iv;
+
+	if (ike_sa->get_version(ike_sa) == IKEV1 &&
+		msg->get_chunk(msg, SASYNC_ATTR_IV, &iv))
+	{
+		keymat = (keymat_v1_t*)ike_sa->get_keymat(ike_sa);
+		if (!keymat->update_iv(keymat, 0, iv) || !keymat->confirm_iv(keymat, 0))
+		{
+			DBG1(DBG_APP, "sasync: setting the phase 1 IV of %s[%u] failed",
+				 ike_sa->get_name(ike_sa), ike_sa->get_unique_id(ike_sa));
+		}
+	}
 }
 
 static void set_bits(ike_sa_t *ike_sa, sasync_msg_t *msg)
@@ -172,6 +242,7 @@ static void update_ike(ike_sa_t *ike_sa, sasync_msg_t *msg)
 		ike_sa->set_other_host(ike_sa, host);
 	}
 	set_bits(ike_sa, msg);
+	set_iv(ike_sa, msg);
 	if (msg->get_int(msg, SASYNC_ATTR_MID_I, &mid))
 	{
 		ike_sa->set_message_id(ike_sa, TRUE, mid);
@@ -188,6 +259,60 @@ static void update_ike(ike_sa_t *ike_sa, sasync_msg_t *msg)
 		ike_sa->add_virtual_ip(ike_sa, FALSE, host);
 	}
 	enumerator->destroy(enumerator);
+}
+
+/**
+ * The identity charon keys virtual IP leases on comes from the peer's
+ * authentication (EAP/XAuth), which a passive SA never ran
+ */
+static void set_eap_id(ike_sa_t *ike_sa, sasync_msg_t *msg)
+{
+	identification_t *id;
+	auth_cfg_t *auth;
+
+	id = msg->get_id(msg, SASYNC_ATTR_REMOTE_EAP_ID);
+	if (!id)
+	{
+		return;
+	}
+	auth = auth_cfg_create();
+	auth->add(auth, AUTH_RULE_EAP_IDENTITY, id);
+	ike_sa->add_auth_cfg(ike_sa, FALSE, auth);
+}
+
+/**
+ * Mark the peer's virtual IPs as in use in the connection's pools, so that
+ * after promotion the same client keeps them and no other gets them
+ */
+static void acquire_leases(ike_sa_t *ike_sa)
+{
+	peer_cfg_t *peer_cfg = ike_sa->get_peer_cfg(ike_sa);
+	enumerator_t *enumerator;
+	linked_list_t *pools;
+	host_t *vip, *lease;
+
+	pools = linked_list_create_from_enumerator(
+								peer_cfg->create_pool_enumerator(peer_cfg));
+	enumerator = ike_sa->create_virtual_ip_enumerator(ike_sa, FALSE);
+	while (pools->get_count(pools) && enumerator->enumerate(enumerator, &vip))
+	{
+		lease = charon->attributes->acquire_address(charon->attributes, pools,
+													ike_sa, vip);
+		if (!lease || !lease->ip_equals(lease, vip))
+		{
+			DBG1(DBG_APP, "sasync: virtual IP %H of '%Y' not available in the "
+				 "pools here (got %H)", vip, ike_sa->get_other_eap_id(ike_sa),
+				 lease);
+		}
+		else
+		{
+			DBG1(DBG_APP, "sasync: virtual IP lease %H of '%Y' restored", vip,
+				 ike_sa->get_other_eap_id(ike_sa));
+		}
+		DESTROY_IF(lease);
+	}
+	enumerator->destroy(enumerator);
+	pools->destroy(pools);
 }
 
 /**
@@ -219,7 +344,9 @@ static create_result_t create_ike(private_sasync_apply_t *this,
 		free(name);
 		return IKE_FAILED;
 	}
-	ike_sa = ike_sa_create(id, id->is_initiator(id), IKEV2);
+	ike_sa = ike_sa_create(id, id->is_initiator(id),
+						   id->get_ike_version(id) == IKEV1_MAJOR_VERSION ?
+						   IKEV1 : IKEV2);
 	charon->bus->set_sa(charon->bus, ike_sa);
 	ike_sa->set_peer_cfg(ike_sa, peer_cfg);
 	peer_cfg->destroy(peer_cfg);
@@ -245,7 +372,9 @@ static create_result_t create_ike(private_sasync_apply_t *this,
 	{
 		ike_sa->set_other_id(ike_sa, other);
 	}
+	set_eap_id(ike_sa, msg);
 	update_ike(ike_sa, msg);
+	acquire_leases(ike_sa);
 	ike_sa->set_state(ike_sa, IKE_PASSIVE);
 	charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
 	DBG1(DBG_APP, "sasync: restored passive IKE_SA '%s' %.16"PRIx64"_i "
@@ -319,9 +448,10 @@ static void apply_ike_add_since(private_sasync_apply_t *this,
 
 	msg->get_int(msg, SASYNC_ATTR_IKE_VERSION, &version);
 	id = get_ike_id(msg, SASYNC_ATTR_IKE_SPI_I, SASYNC_ATTR_IKE_SPI_R);
-	if (!id || version != IKEV2)
+	if (!id || (version != IKEV1 && version != IKEV2))
 	{
-		DBG1(DBG_APP, "sasync: IKE_SA record without IKEv2 SPIs, ignored");
+		DBG1(DBG_APP, "sasync: IKE_SA record without version or SPIs, "
+			 "ignored");
 		DESTROY_IF(id);
 		apply_failed(this);
 		return;

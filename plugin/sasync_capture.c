@@ -11,6 +11,8 @@
 #include <collections/array.h>
 #include <collections/hashtable.h>
 #include <threading/mutex.h>
+#include <sa/ikev1/keymat_v1.h>
+#include <encoding/payloads/notify_payload.h>
 #include <processing/jobs/callback_job.h>
 
 typedef struct private_sasync_capture_t private_sasync_capture_t;
@@ -29,7 +31,13 @@ typedef struct {
 	uint16_t old_prf;
 	/** our own SK_d, for SAs that rekey this one */
 	chunk_t skd;
-	/** next message IDs seen on the wire */
+	/** IKEv1: public values, pre-shared key, auth method, phase 1 IV */
+	chunk_t local_ke;
+	chunk_t remote_ke;
+	chunk_t psk;
+	auth_method_t auth;
+	chunk_t iv;
+	/** next message IDs (IKEv2) or DPD sequence numbers (IKEv1) */
 	uint32_t mid_i;
 	uint32_t mid_r;
 	/** IKE_ADD sent */
@@ -93,6 +101,10 @@ static void ike_entry_destroy(ike_entry_t *entry)
 	chunk_free(&entry->nonce_r);
 	chunk_clear(&entry->old_skd);
 	chunk_clear(&entry->skd);
+	chunk_free(&entry->local_ke);
+	chunk_free(&entry->remote_ke);
+	chunk_clear(&entry->psk);
+	chunk_free(&entry->iv);
 	array_destroy_offset(entry->held, offsetof(sasync_msg_t, destroy));
 	free(entry);
 }
@@ -149,6 +161,7 @@ static void add_ike_id(sasync_msg_t *msg, ike_sa_t *ike_sa)
 	msg->add_int(msg, SASYNC_ATTR_IKE_SPI_I, id->get_initiator_spi(id));
 	msg->add_int(msg, SASYNC_ATTR_IKE_SPI_R, id->get_responder_spi(id));
 	msg->add_int(msg, SASYNC_ATTR_IKE_INITIATOR, id->is_initiator(id));
+	msg->add_int(msg, SASYNC_ATTR_IKE_VERSION, ike_sa->get_version(ike_sa));
 }
 
 static uint32_t extension_bits(ike_sa_t *ike_sa)
@@ -196,6 +209,34 @@ static void add_vips(sasync_msg_t *msg, ike_sa_t *ike_sa, bool local)
 }
 
 /**
+ * IKEv1 derives its keys and IVs from more inputs; its message IDs are
+ * random, only the DPD sequence numbers count
+ */
+static void add_ikev1(sasync_msg_t *msg, ike_entry_t *entry)
+{
+	msg->add_chunk(msg, SASYNC_ATTR_LOCAL_KE, entry->local_ke);
+	msg->add_chunk(msg, SASYNC_ATTR_REMOTE_KE, entry->remote_ke);
+	msg->add_int(msg, SASYNC_ATTR_AUTH_METHOD, entry->auth);
+	if (entry->psk.len)
+	{
+		msg->add_chunk(msg, SASYNC_ATTR_PSK, entry->psk);
+	}
+	if (entry->iv.len)
+	{
+		msg->add_chunk(msg, SASYNC_ATTR_IV, entry->iv);
+	}
+	/* zero: no DPD yet, the peer accepts any first sequence number */
+	if (entry->mid_i)
+	{
+		msg->add_int(msg, SASYNC_ATTR_MID_I, entry->mid_i);
+	}
+	if (entry->mid_r)
+	{
+		msg->add_int(msg, SASYNC_ATTR_MID_R, entry->mid_r);
+	}
+}
+
+/**
  * Build an IKE_ADD record with everything a standby needs
  */
 static sasync_msg_t *build_ike_add(ike_sa_t *ike_sa, ike_entry_t *entry)
@@ -204,7 +245,6 @@ static sasync_msg_t *build_ike_add(ike_sa_t *ike_sa, ike_entry_t *entry)
 	peer_cfg_t *peer_cfg = ike_sa->get_peer_cfg(ike_sa);
 
 	add_ike_id(msg, ike_sa);
-	msg->add_int(msg, SASYNC_ATTR_IKE_VERSION, ike_sa->get_version(ike_sa));
 	msg->add_int(msg, SASYNC_ATTR_UNIQUE, ike_sa->get_unique_id(ike_sa));
 	msg->add_chunk(msg, SASYNC_ATTR_NAME,
 				   chunk_from_str(peer_cfg->get_name(peer_cfg)));
@@ -212,6 +252,8 @@ static sasync_msg_t *build_ike_add(ike_sa_t *ike_sa, ike_entry_t *entry)
 	msg->add_host(msg, SASYNC_ATTR_REMOTE_HOST, ike_sa->get_other_host(ike_sa));
 	msg->add_id(msg, SASYNC_ATTR_LOCAL_ID, ike_sa->get_my_id(ike_sa));
 	msg->add_id(msg, SASYNC_ATTR_REMOTE_ID, ike_sa->get_other_id(ike_sa));
+	msg->add_id(msg, SASYNC_ATTR_REMOTE_EAP_ID,
+				ike_sa->get_other_eap_id(ike_sa));
 	msg->add_proposal(msg, SASYNC_ATTR_PROPOSAL, ike_sa->get_proposal(ike_sa));
 	msg->add_chunk(msg, SASYNC_ATTR_SECRET, entry->secret);
 	msg->add_chunk(msg, SASYNC_ATTR_NONCE_I, entry->nonce_i);
@@ -225,10 +267,17 @@ static sasync_msg_t *build_ike_add(ike_sa_t *ike_sa, ike_entry_t *entry)
 	msg->add_int(msg, SASYNC_ATTR_CONDITIONS, condition_bits(ike_sa));
 	add_vips(msg, ike_sa, TRUE);
 	add_vips(msg, ike_sa, FALSE);
-	msg->add_int(msg, SASYNC_ATTR_MID_I,
-				 max(entry->mid_i, ike_sa->get_message_id(ike_sa, TRUE)));
-	msg->add_int(msg, SASYNC_ATTR_MID_R,
-				 max(entry->mid_r, ike_sa->get_message_id(ike_sa, FALSE)));
+	if (ike_sa->get_version(ike_sa) == IKEV1)
+	{
+		add_ikev1(msg, entry);
+	}
+	else
+	{
+		msg->add_int(msg, SASYNC_ATTR_MID_I,
+					 max(entry->mid_i, ike_sa->get_message_id(ike_sa, TRUE)));
+		msg->add_int(msg, SASYNC_ATTR_MID_R,
+					 max(entry->mid_r, ike_sa->get_message_id(ike_sa, FALSE)));
+	}
 	return msg;
 }
 
@@ -260,6 +309,25 @@ static void sync_ike(private_sasync_capture_t *this, ike_sa_t *ike_sa,
 	}
 }
 
+static void keep_ikev1_inputs(ike_entry_t *entry, key_exchange_t *dh,
+							  chunk_t dh_other, shared_key_t *shared,
+							  auth_method_t method)
+{
+	chunk_free(&entry->local_ke);
+	chunk_free(&entry->remote_ke);
+	chunk_clear(&entry->psk);
+	if (!dh->get_public_key(dh, &entry->local_ke))
+	{
+		entry->local_ke = chunk_empty;
+	}
+	entry->remote_ke = chunk_clone(dh_other);
+	if (shared)
+	{
+		entry->psk = chunk_clone(shared->get_key(shared));
+	}
+	entry->auth = method;
+}
+
 METHOD(listener_t, ike_keys, bool,
 	private_sasync_capture_t *this, ike_sa_t *ike_sa, key_exchange_t *dh,
 	chunk_t dh_other, chunk_t nonce_i, chunk_t nonce_r, ike_sa_t *rekey,
@@ -270,13 +338,16 @@ METHOD(listener_t, ike_keys, bool,
 	chunk_t secret;
 	uint16_t alg;
 
-	if (ike_sa->get_version(ike_sa) != IKEV2 ||
-		!dh->get_shared_secret(dh, &secret))
+	if (!dh->get_shared_secret(dh, &secret))
 	{
 		return TRUE;
 	}
 	this->mutex->lock(this->mutex);
 	entry = get_ike(this, ike_sa);
+	if (ike_sa->get_version(ike_sa) == IKEV1)
+	{
+		keep_ikev1_inputs(entry, dh, dh_other, shared, method);
+	}
 	chunk_clear(&entry->secret);
 	chunk_free(&entry->nonce_i);
 	chunk_free(&entry->nonce_r);
@@ -307,10 +378,6 @@ METHOD(listener_t, ike_derived_keys, bool,
 {
 	ike_entry_t *entry;
 
-	if (ike_sa->get_version(ike_sa) != IKEV2)
-	{
-		return TRUE;
-	}
 	this->mutex->lock(this->mutex);
 	entry = get_ike(this, ike_sa);
 	chunk_clear(&entry->skd);
@@ -441,27 +508,16 @@ static void negotiate_midsync(ike_sa_t *ike_sa, message_t *message,
 	}
 }
 
-METHOD(listener_t, message_hook, bool,
-	private_sasync_capture_t *this, ike_sa_t *ike_sa, message_t *message,
-	bool incoming, bool plain)
+/**
+ * Track the next message ID (IKEv2) or DPD sequence number (IKEv1) of one
+ * direction and tell the standbys
+ */
+static void track_mid(private_sasync_capture_t *this, ike_sa_t *ike_sa,
+					  bool incoming, uint32_t next)
 {
 	ike_entry_t *entry;
 	sasync_msg_t *msg;
-	sasync_attr_t attr;
-	uint32_t next;
 
-	if (plain && ike_sa->get_version(ike_sa) == IKEV2)
-	{
-		negotiate_midsync(ike_sa, message, incoming);
-	}
-	if (!plain || !message->get_request(message) ||
-		ike_sa->get_version(ike_sa) != IKEV2 ||
-		message->get_exchange_type(message) == IKE_SA_INIT)
-	{
-		return TRUE;
-	}
-	next = message->get_message_id(message) + 1;
-	attr = incoming ? SASYNC_ATTR_MID_R : SASYNC_ATTR_MID_I;
 	this->mutex->lock(this->mutex);
 	entry = get_ike(this, ike_sa);
 	if (incoming)
@@ -476,9 +532,97 @@ METHOD(listener_t, message_hook, bool,
 	{
 		msg = sasync_msg_create(SASYNC_MSG_IKE_MID);
 		add_ike_id(msg, ike_sa);
-		msg->add_int(msg, attr, next);
+		msg->add_int(msg, incoming ? SASYNC_ATTR_MID_R : SASYNC_ATTR_MID_I,
+					 next);
 		this->counters->inc(this->counters, SASYNC_CTR_MID_SYNC);
 		send_msg(this, msg);
+	}
+	this->mutex->unlock(this->mutex);
+}
+
+/**
+ * IKEv1 phase 1 IV: the last block after a phase 1 message was en- or
+ * decrypted; phase 2 IVs derive from it
+ */
+static void track_iv(private_sasync_capture_t *this, ike_sa_t *ike_sa)
+{
+	keymat_v1_t *keymat = (keymat_v1_t*)ike_sa->get_keymat(ike_sa);
+	ike_entry_t *entry;
+	chunk_t iv;
+
+	if (!keymat->get_iv(keymat, 0, &iv))
+	{
+		return;
+	}
+	this->mutex->lock(this->mutex);
+	entry = get_ike(this, ike_sa);
+	if (!chunk_equals(iv, entry->iv))
+	{
+		chunk_free(&entry->iv);
+		entry->iv = chunk_clone(iv);
+		if (entry->synced && is_primary(this))
+		{
+			sync_ike(this, ike_sa, entry);
+		}
+	}
+	this->mutex->unlock(this->mutex);
+}
+
+static void message_v1(private_sasync_capture_t *this, ike_sa_t *ike_sa,
+					   message_t *message, bool incoming, bool plain)
+{
+	notify_payload_t *notify;
+	chunk_t data;
+
+	/* decrypted incoming, or encrypted outgoing: the IV moved on */
+	if (incoming == plain && message->get_message_id(message) == 0)
+	{
+		track_iv(this, ike_sa);
+	}
+	if (plain && message->get_exchange_type(message) == INFORMATIONAL_V1)
+	{
+		notify = message->get_notify(message, DPD_R_U_THERE);
+		data = notify ? notify->get_notification_data(notify) : chunk_empty;
+		if (data.len == 4)
+		{
+			track_mid(this, ike_sa, incoming, untoh32(data.ptr) + 1);
+		}
+	}
+}
+
+METHOD(listener_t, message_hook, bool,
+	private_sasync_capture_t *this, ike_sa_t *ike_sa, message_t *message,
+	bool incoming, bool plain)
+{
+	if (ike_sa->get_version(ike_sa) == IKEV1)
+	{
+		message_v1(this, ike_sa, message, incoming, plain);
+		return TRUE;
+	}
+	if (!plain)
+	{
+		return TRUE;
+	}
+	negotiate_midsync(ike_sa, message, incoming);
+	if (message->get_request(message) &&
+		message->get_exchange_type(message) != IKE_SA_INIT)
+	{
+		track_mid(this, ike_sa, incoming, message->get_message_id(message) + 1);
+	}
+	return TRUE;
+}
+
+METHOD(listener_t, assign_vips, bool,
+	private_sasync_capture_t *this, ike_sa_t *ike_sa, bool assign)
+{
+	ike_entry_t *entry;
+
+	/* IKEv1 Mode Config assigns them after phase 1 completed */
+	this->mutex->lock(this->mutex);
+	entry = this->ikes->get(this->ikes, key_of(ike_sa->get_unique_id(ike_sa)));
+	if (assign && entry && entry->synced && is_primary(this))
+	{
+		sync_ike(this, ike_sa, entry);
 	}
 	this->mutex->unlock(this->mutex);
 	return TRUE;
@@ -732,6 +876,7 @@ sasync_capture_t *sasync_capture_create(sasync_link_t *link, sasync_role_t *role
 				.ike_update = _ike_update,
 				.ike_rekey = _ike_rekey,
 				.message = _message_hook,
+				.assign_vips = _assign_vips,
 				.child_derived_keys = _child_derived_keys,
 				.child_state_change = _child_state_change,
 			},

@@ -16,6 +16,9 @@ struct private_sasync_kex_t {
 
 	/** synced shared secret */
 	chunk_t secret;
+
+	/** our public value */
+	chunk_t my_value;
 };
 
 METHOD(key_exchange_t, get_shared_secret, bool,
@@ -25,7 +28,7 @@ METHOD(key_exchange_t, get_shared_secret, bool,
 	return TRUE;
 }
 
-/* the public values are never needed: the exchange already happened */
+/* the exchange already happened: the peer's value is never set again */
 METHOD(key_exchange_t, set_public_key, bool,
 	private_sasync_kex_t *this, chunk_t value)
 {
@@ -35,7 +38,12 @@ METHOD(key_exchange_t, set_public_key, bool,
 METHOD(key_exchange_t, get_public_key, bool,
 	private_sasync_kex_t *this, chunk_t *value)
 {
-	return FALSE;
+	if (!this->my_value.len)
+	{
+		return FALSE;
+	}
+	*value = chunk_clone(this->my_value);
+	return TRUE;
 }
 
 METHOD(key_exchange_t, get_method, key_exchange_method_t,
@@ -48,13 +56,15 @@ METHOD(key_exchange_t, destroy, void,
 	private_sasync_kex_t *this)
 {
 	chunk_clear(&this->secret);
+	chunk_free(&this->my_value);
 	free(this);
 }
 
 /*
  * Described in header
  */
-key_exchange_t *sasync_kex_create(key_exchange_method_t method, chunk_t secret)
+key_exchange_t *sasync_kex_create(key_exchange_method_t method, chunk_t secret,
+								  chunk_t my_value)
 {
 	private_sasync_kex_t *this;
 
@@ -68,6 +78,7 @@ key_exchange_t *sasync_kex_create(key_exchange_method_t method, chunk_t secret)
 		},
 		.method = method,
 		.secret = chunk_clone(secret),
+		.my_value = chunk_clone(my_value),
 	);
 	return &this->public;
 }

@@ -18,8 +18,11 @@
  *
  * @param method		key exchange method of the IKE SA
  * @param secret		shared secret, cloned
+ * @param my_value		our public value (IKEv1 derives the IV from it),
+ *						cloned, chunk_empty if not needed
  * @return				key exchange object
  */
-key_exchange_t *sasync_kex_create(key_exchange_method_t method, chunk_t secret);
+key_exchange_t *sasync_kex_create(key_exchange_method_t method, chunk_t secret,
+								  chunk_t my_value);
 
 #endif /** SASYNC_KEX_H_ @}*/

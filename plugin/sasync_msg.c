@@ -23,12 +23,12 @@ ENUM(sasync_msg_type_names, SASYNC_MSG_IKE_ADD, SASYNC_MSG_RESYNC_DONE,
 ENUM(sasync_attr_names, SASYNC_ATTR_IKE_SPI_I, SASYNC_ATTR_REMOTE_TS,
 	"IKE_SPI_I", "IKE_SPI_R", "OLD_SPI_I", "OLD_SPI_R", "TIMESTAMP",
 	"IKE_VERSION", "IKE_INITIATOR", "CHILD_INITIATOR", "PROTOCOL", "MODE",
-	"ENCAP", "IPCOMP", "OLD_PRF", "CPI_IN", "CPI_OUT", "EXTENSIONS",
+	"ENCAP", "IPCOMP", "OLD_PRF", "AUTH_METHOD", "CPI_IN", "CPI_OUT", "EXTENSIONS",
 	"CONDITIONS", "MID_I", "MID_R", "UNIQUE", "SPI_IN", "SPI_OUT", "REQID",
 	"IF_ID_IN", "IF_ID_OUT", "MARK_IN", "MARK_OUT", "NAME", "CHILD_NAME",
 	"NONCE_I", "NONCE_R", "SECRET", "OLD_SKD", "ENCR_IN", "INTEG_IN",
-	"ENCR_OUT", "INTEG_OUT", "LOCAL_HOST", "REMOTE_HOST", "LOCAL_VIP",
-	"REMOTE_VIP", "LOCAL_ID", "REMOTE_ID", "PROPOSAL", "LOCAL_TS",
+	"ENCR_OUT", "INTEG_OUT", "LOCAL_KE", "REMOTE_KE", "PSK", "IV", "LOCAL_HOST", "REMOTE_HOST", "LOCAL_VIP",
+	"REMOTE_VIP", "LOCAL_ID", "REMOTE_ID", "REMOTE_EAP_ID", "PROPOSAL", "LOCAL_TS",
 	"REMOTE_TS",
 );
 
@@ -73,7 +73,7 @@ static attr_kind_t kind_of(sasync_attr_t attr)
 	{
 		return KIND_MARK;
 	}
-	if (attr <= SASYNC_ATTR_INTEG_OUT)
+	if (attr <= SASYNC_ATTR_IV)
 	{
 		return KIND_BYTES;
 	}
@@ -81,7 +81,7 @@ static attr_kind_t kind_of(sasync_attr_t attr)
 	{
 		return KIND_HOST;
 	}
-	if (attr <= SASYNC_ATTR_REMOTE_ID)
+	if (attr <= SASYNC_ATTR_REMOTE_EAP_ID)
 	{
 		return KIND_ID;
 	}

@@ -69,6 +69,7 @@ enum sasync_attr_t {
 	SASYNC_ATTR_IPCOMP,
 	/* u16 */
 	SASYNC_ATTR_OLD_PRF,
+	SASYNC_ATTR_AUTH_METHOD,
 	SASYNC_ATTR_CPI_IN,
 	SASYNC_ATTR_CPI_OUT,
 	/* u32 */
@@ -97,6 +98,13 @@ enum sasync_attr_t {
 	SASYNC_ATTR_INTEG_IN,
 	SASYNC_ATTR_ENCR_OUT,
 	SASYNC_ATTR_INTEG_OUT,
+	/** IKEv1: our and the peer's key exchange public values */
+	SASYNC_ATTR_LOCAL_KE,
+	SASYNC_ATTR_REMOTE_KE,
+	/** IKEv1: the pre-shared key the keys are derived with */
+	SASYNC_ATTR_PSK,
+	/** IKEv1: phase 1 IV (last CBC block) */
+	SASYNC_ATTR_IV,
 	/* host: u8 family, address, u16 port */
 	SASYNC_ATTR_LOCAL_HOST,
 	SASYNC_ATTR_REMOTE_HOST,
@@ -105,6 +113,8 @@ enum sasync_attr_t {
 	/* identity: u8 type, data */
 	SASYNC_ATTR_LOCAL_ID,
 	SASYNC_ATTR_REMOTE_ID,
+	/** EAP or XAuth identity of the peer (the identity its lease is for) */
+	SASYNC_ATTR_REMOTE_EAP_ID,
 	/* proposal: u8 protocol, u8 number, (u16 type, u16 alg, u16 size)* */
 	SASYNC_ATTR_PROPOSAL,
 	/* traffic selector: u8 type, u8 proto, u16 from, u16 to, from, to */
