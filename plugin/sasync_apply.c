@@ -43,6 +43,16 @@ struct private_sasync_apply_t {
 
 	/** serializes applying records */
 	mutex_t *mutex;
+
+	/** callback for records not applied, and its data */
+	sasync_apply_error_t error_cb;
+	void *error_data;
+
+	/** sender of the record being applied, NULL in retries */
+	host_t *peer;
+
+	/** type of the record being applied */
+	sasync_msg_type_t type;
 };
 
 /** how long an IKE SA record waits for its connection to be loaded (s) */
@@ -68,9 +78,21 @@ typedef enum {
 	IKE_FAILED,
 } create_result_t;
 
+/**
+ * Count a record not applied and report it, with this->mutex held
+ */
 static void apply_failed(private_sasync_apply_t *this)
 {
+	char reason[64];
+
 	this->counters->inc(this->counters, SASYNC_CTR_APPLY_FAILED);
+	if (this->error_cb)
+	{
+		snprintf(reason, sizeof(reason), "%N record not applied",
+				 sasync_msg_type_names, this->type);
+		this->error_cb(this->error_data, this->peer, SASYNC_CTR_APPLY_FAILED,
+					   reason);
+	}
 }
 
 /**
@@ -851,6 +873,13 @@ METHOD(sasync_apply_t, receive, void,
 	{
 		DBG1(DBG_APP, "sasync: malformed record from %H, not applied", peer);
 		this->counters->inc(this->counters, SASYNC_CTR_SYNC_RX_LEN_BAD);
+		this->mutex->lock(this->mutex);
+		if (this->error_cb)
+		{
+			this->error_cb(this->error_data, peer, SASYNC_CTR_SYNC_RX_LEN_BAD,
+						   "malformed record");
+		}
+		this->mutex->unlock(this->mutex);
 		return;
 	}
 	if (this->role->get(this->role) != SASYNC_ROLE_STANDBY)
@@ -862,6 +891,8 @@ METHOD(sasync_apply_t, receive, void,
 	}
 	record_lag(this, msg);
 	this->mutex->lock(this->mutex);
+	this->peer = peer;
+	this->type = msg->get_type(msg);
 	switch (msg->get_type(msg))
 	{
 		case SASYNC_MSG_IKE_ADD:
@@ -889,6 +920,8 @@ METHOD(sasync_apply_t, receive, void,
 		default:
 			break;
 	}
+	this->peer = NULL;
+	this->type = SASYNC_MSG_IKE_ADD;
 	this->mutex->unlock(this->mutex);
 	msg->destroy(msg);
 }
@@ -902,6 +935,15 @@ METHOD(sasync_apply_t, get_waiting, u_int,
 	count = array_count(this->waiting);
 	this->mutex->unlock(this->mutex);
 	return count;
+}
+
+METHOD(sasync_apply_t, set_error_cb, void,
+	private_sasync_apply_t *this, sasync_apply_error_t cb, void *data)
+{
+	this->mutex->lock(this->mutex);
+	this->error_cb = cb;
+	this->error_data = data;
+	this->mutex->unlock(this->mutex);
 }
 
 METHOD(sasync_apply_t, destroy, void,
@@ -933,6 +975,7 @@ sasync_apply_t *sasync_apply_create(sasync_role_t *role,
 		.public = {
 			.receive = _receive,
 			.get_waiting = _get_waiting,
+			.set_error_cb = _set_error_cb,
 			.destroy = _destroy,
 		},
 		.role = role,
@@ -941,6 +984,7 @@ sasync_apply_t *sasync_apply_create(sasync_role_t *role,
 		.waiting = array_create(0, 0),
 		.waiting_ike = array_create(0, 0),
 		.mutex = mutex_create(MUTEX_TYPE_RECURSIVE),
+		.type = SASYNC_MSG_IKE_ADD,
 	);
 	return &this->public;
 }

@@ -19,6 +19,19 @@
 typedef struct sasync_apply_t sasync_apply_t;
 
 /**
+ * Called for each record that is rejected or can't be applied.
+ *
+ * @param data			user data
+ * @param peer			node that sent the record, NULL if not known (a
+ *						record retried later)
+ * @param counter		counter that was incremented (SASYNC_CTR_APPLY_FAILED
+ *						or SASYNC_CTR_SYNC_RX_LEN_BAD)
+ * @param reason		what went wrong
+ */
+typedef void (*sasync_apply_error_t)(void *data, host_t *peer,
+									 sasync_counter_t counter, char *reason);
+
+/**
  * Applies received sync records on a standby node.
  *
  * IKE SAs are rebuilt in charon as passive SAs (they initiate and answer
@@ -41,6 +54,20 @@ struct sasync_apply_t {
 	 * Number of CHILD SA records waiting for their IKE SA.
 	 */
 	u_int (*get_waiting)(sasync_apply_t *this);
+
+	/**
+	 * Set the callback for records rejected or not applied (each one is
+	 * logged and counted as well).
+	 *
+	 * It is called with an internal lock held: it must not call back into
+	 * this object. Once this returns, the previous callback is not running
+	 * and is not called again.
+	 *
+	 * @param cb		callback, NULL to unset
+	 * @param data		user data to pass to cb
+	 */
+	void (*set_error_cb)(sasync_apply_t *this, sasync_apply_error_t cb,
+						 void *data);
 
 	/**
 	 * Destroy a sasync_apply_t.
