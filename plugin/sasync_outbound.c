@@ -92,7 +92,11 @@ typedef struct {
 	ike_sa_id_t *ike_id;
 	protocol_id_t protocol;
 	uint32_t spi_in;
+	u_int tries;
 } rekey_data_t;
+
+/** how often a rekey waits for promotion to activate its IKE SA (20 ms) */
+#define REKEY_WAIT_TRIES 250
 
 static void rekey_data_destroy(rekey_data_t *data)
 {
@@ -111,6 +115,12 @@ static job_requeue_t rekey_now(rekey_data_t *data)
 		DBG1(DBG_APP, "sasync: IKE_SA of restored CHILD_SA 0x%08x gone, no "
 			 "rekey", ntohl(data->spi_in));
 		return JOB_REQUEUE_NONE;
+	}
+	if (ike_sa->get_state(ike_sa) == IKE_PASSIVE &&
+		data->tries++ < REKEY_WAIT_TRIES)
+	{	/* the trigger may come before promotion reached this IKE SA */
+		charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
+		return JOB_RESCHEDULE_MS(20);
 	}
 	DBG1(DBG_APP, "sasync: first outbound packet on restored CHILD_SA "
 		 "0x%08x, forcing a rekey", ntohl(data->spi_in));
