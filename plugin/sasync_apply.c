@@ -32,6 +32,9 @@ struct private_sasync_apply_t {
 	/** outbound guard */
 	sasync_outbound_t *outbound;
 
+	/** capture side, keeps restored SAs for after a promotion (optional) */
+	sasync_capture_t *capture;
+
 	/** CHILD_ADD records (sasync_msg_t*) waiting for their IKE SA */
 	array_t *waiting;
 
@@ -397,6 +400,10 @@ static create_result_t create_ike(private_sasync_apply_t *this,
 	set_eap_id(ike_sa, msg);
 	update_ike(ike_sa, msg);
 	acquire_leases(ike_sa);
+	if (this->capture)
+	{
+		this->capture->adopt_ike(this->capture, ike_sa, msg);
+	}
 	ike_sa->set_state(ike_sa, IKE_PASSIVE);
 	charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
 	DBG1(DBG_APP, "sasync: restored passive IKE_SA '%s' %.16"PRIx64"_i "
@@ -816,6 +823,10 @@ static void apply_child_add(private_sasync_apply_t *this, sasync_msg_t *msg)
 	if (install_child(this, ike_sa, child_sa, msg))
 	{
 		ike_sa->add_child_sa(ike_sa, child_sa);
+		if (this->capture)
+		{
+			this->capture->adopt_child(this->capture, child_sa, msg);
+		}
 		this->counters->inc(this->counters, SASYNC_CTR_CONN_SYNC);
 		DBG1(DBG_APP, "sasync: restored CHILD_SA %s{%u} SPIs %.8x_i %.8x_o",
 			 name, child_sa->get_unique_id(child_sa),
@@ -937,6 +948,12 @@ METHOD(sasync_apply_t, get_waiting, u_int,
 	return count;
 }
 
+METHOD(sasync_apply_t, set_capture, void,
+	private_sasync_apply_t *this, sasync_capture_t *capture)
+{
+	this->capture = capture;
+}
+
 METHOD(sasync_apply_t, set_error_cb, void,
 	private_sasync_apply_t *this, sasync_apply_error_t cb, void *data)
 {
@@ -976,6 +993,7 @@ sasync_apply_t *sasync_apply_create(sasync_role_t *role,
 			.receive = _receive,
 			.get_waiting = _get_waiting,
 			.set_error_cb = _set_error_cb,
+			.set_capture = _set_capture,
 			.destroy = _destroy,
 		},
 		.role = role,

@@ -13,6 +13,7 @@
 #include "sasync_role.h"
 #include "sasync_counters.h"
 #include "sasync_outbound.h"
+#include "sasync_capture.h"
 
 #include <networking/host.h>
 
@@ -49,6 +50,12 @@ struct sasync_apply_t {
 	 * @param data		record encoding
 	 */
 	void (*receive)(sasync_apply_t *this, host_t *peer, chunk_t data);
+
+	/**
+	 * Hand restored SAs to the capture side, which syncs them on once this
+	 * node is promoted.
+	 */
+	void (*set_capture)(sasync_apply_t *this, sasync_capture_t *capture);
 
 	/**
 	 * Number of CHILD SA records waiting for their IKE SA.

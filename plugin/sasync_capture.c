@@ -849,6 +849,65 @@ METHOD(sasync_capture_t, resync, void,
 										NULL, NULL));
 }
 
+static void adopt_chunk(sasync_msg_t *msg, sasync_attr_t attr, chunk_t *dst)
+{
+	chunk_t value;
+
+	chunk_clear(dst);
+	if (msg->get_chunk(msg, attr, &value))
+	{
+		*dst = chunk_clone(value);
+	}
+}
+
+METHOD(sasync_capture_t, adopt_ike, void,
+	private_sasync_capture_t *this, ike_sa_t *ike_sa, sasync_msg_t *msg)
+{
+	ike_entry_t *entry;
+	uint64_t value;
+
+	this->mutex->lock(this->mutex);
+	entry = get_ike(this, ike_sa);
+	adopt_chunk(msg, SASYNC_ATTR_SECRET, &entry->secret);
+	adopt_chunk(msg, SASYNC_ATTR_NONCE_I, &entry->nonce_i);
+	adopt_chunk(msg, SASYNC_ATTR_NONCE_R, &entry->nonce_r);
+	adopt_chunk(msg, SASYNC_ATTR_OLD_SKD, &entry->old_skd);
+	adopt_chunk(msg, SASYNC_ATTR_LOCAL_KE, &entry->local_ke);
+	adopt_chunk(msg, SASYNC_ATTR_REMOTE_KE, &entry->remote_ke);
+	adopt_chunk(msg, SASYNC_ATTR_PSK, &entry->psk);
+	adopt_chunk(msg, SASYNC_ATTR_IV, &entry->iv);
+	entry->old_prf = msg->get_int(msg, SASYNC_ATTR_OLD_PRF, &value) ? value : 0;
+	entry->auth = msg->get_int(msg, SASYNC_ATTR_AUTH_METHOD, &value) ? value : 0;
+	/* its partners have it already */
+	entry->synced = TRUE;
+	this->mutex->unlock(this->mutex);
+}
+
+METHOD(sasync_capture_t, adopt_child, void,
+	private_sasync_capture_t *this, child_sa_t *child_sa, sasync_msg_t *msg)
+{
+	child_entry_t *entry;
+	uint64_t initiator = 0;
+
+	msg->get_int(msg, SASYNC_ATTR_CHILD_INITIATOR, &initiator);
+	INIT(entry,
+		.initiator = initiator,
+		.synced = TRUE,
+	);
+	adopt_chunk(msg, SASYNC_ATTR_ENCR_IN, &entry->encr_in);
+	adopt_chunk(msg, SASYNC_ATTR_INTEG_IN, &entry->integ_in);
+	adopt_chunk(msg, SASYNC_ATTR_ENCR_OUT, &entry->encr_out);
+	adopt_chunk(msg, SASYNC_ATTR_INTEG_OUT, &entry->integ_out);
+	this->mutex->lock(this->mutex);
+	entry = this->children->put(this->children,
+						key_of(child_sa->get_unique_id(child_sa)), entry);
+	this->mutex->unlock(this->mutex);
+	if (entry)
+	{
+		child_entry_destroy(entry);
+	}
+}
+
 METHOD(sasync_capture_t, destroy, void,
 	private_sasync_capture_t *this)
 {
@@ -881,6 +940,8 @@ sasync_capture_t *sasync_capture_create(sasync_link_t *link, sasync_role_t *role
 				.child_state_change = _child_state_change,
 			},
 			.resync = _resync,
+			.adopt_ike = _adopt_ike,
+			.adopt_child = _adopt_child,
 			.destroy = _destroy,
 		},
 		.link = link,

@@ -14,6 +14,8 @@
 #include "sasync_role.h"
 #include "sasync_counters.h"
 
+#include "sasync_msg.h"
+
 #include <bus/listeners/listener.h>
 
 typedef struct sasync_capture_t sasync_capture_t;
@@ -41,6 +43,25 @@ struct sasync_capture_t {
 	 * primary.
 	 */
 	void (*resync)(sasync_capture_t *this);
+
+	/**
+	 * Keep the key inputs of an IKE SA restored from a record, so that once
+	 * promoted this node can sync it on to others.
+	 *
+	 * @param ike_sa	restored IKE SA
+	 * @param msg		its IKE_ADD record
+	 */
+	void (*adopt_ike)(sasync_capture_t *this, ike_sa_t *ike_sa,
+					  sasync_msg_t *msg);
+
+	/**
+	 * Keep the keys of a CHILD SA restored from a record.
+	 *
+	 * @param child_sa	restored CHILD SA
+	 * @param msg		its CHILD_ADD record
+	 */
+	void (*adopt_child)(sasync_capture_t *this, child_sa_t *child_sa,
+						sasync_msg_t *msg);
 
 	/**
 	 * Destroy a sasync_capture_t.

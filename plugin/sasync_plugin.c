@@ -306,6 +306,7 @@ static bool start(private_sasync_plugin_t *this)
 		this->capture = sasync_capture_create(this->link, this->role,
 											  this->counters);
 		charon->bus->add_listener(charon->bus, &this->capture->listener);
+		this->apply->set_capture(this->apply, this->capture);
 		this->link->set_receiver(this->link, (void*)receive_record, this);
 		this->link->set_up_cb(this->link, (void*)link_up, this);
 	}
