@@ -726,6 +726,72 @@ static bool install_child(private_sasync_apply_t *this, ike_sa_t *ike_sa,
 	return TRUE;
 }
 
+/** bound of the loops that move charon's unique id counters forward */
+#define UNIQUE_RESERVE_MAX 1000000
+
+static bool unique_if_ids(ike_sa_t *ike_sa, child_cfg_t *cfg)
+{
+	peer_cfg_t *peer_cfg = ike_sa->get_peer_cfg(ike_sa);
+
+	return IF_ID_IS_UNIQUE(cfg->get_if_id(cfg, TRUE)) ||
+		   IF_ID_IS_UNIQUE(cfg->get_if_id(cfg, FALSE)) ||
+		   IF_ID_IS_UNIQUE(peer_cfg->get_if_id(peer_cfg, TRUE)) ||
+		   IF_ID_IS_UNIQUE(peer_cfg->get_if_id(peer_cfg, FALSE));
+}
+
+/**
+ * charon hands out %unique interface ids and marks from counters of its
+ * own, which on a standby lag behind the active node: move them past the
+ * values a restored CHILD SA holds, so new tunnels never reuse them
+ */
+static void reserve_unique_ids(ike_sa_t *ike_sa, child_sa_t *child_sa)
+{
+	child_cfg_t *cfg = child_sa->get_config(child_sa), *dummy_cfg;
+	uint32_t if_id, mark, in, out;
+	child_sa_t *dummy;
+	host_t *any;
+	int i;
+
+	if_id = max(child_sa->get_if_id(child_sa, TRUE),
+				child_sa->get_if_id(child_sa, FALSE));
+	for (i = 0; if_id && unique_if_ids(ike_sa, cfg) &&
+		 i < UNIQUE_RESERVE_MAX; i++)
+	{
+		in = IF_ID_UNIQUE;
+		out = 0;
+		allocate_unique_if_ids(&in, &out);
+		if (in >= if_id)
+		{
+			break;
+		}
+	}
+	mark = max(child_sa->get_mark(child_sa, TRUE).value,
+			   child_sa->get_mark(child_sa, FALSE).value);
+	if (!mark || (!MARK_IS_UNIQUE(cfg->get_mark(cfg, TRUE).value) &&
+				  !MARK_IS_UNIQUE(cfg->get_mark(cfg, FALSE).value)))
+	{
+		return;
+	}
+	/* the mark counter is only reachable through child_sa_create() */
+	child_cfg_create_t data = {
+		.mark_in = { .value = MARK_UNIQUE, .mask = 0xffffffff },
+	};
+	dummy_cfg = child_cfg_create("sasync-reserve", &data);
+	any = host_create_any(AF_INET);
+	for (i = 0; i < UNIQUE_RESERVE_MAX; i++)
+	{
+		dummy = child_sa_create(any, any, dummy_cfg, &(child_sa_create_t){});
+		in = dummy->get_mark(dummy, TRUE).value;
+		dummy->destroy(dummy);
+		if (in >= mark)
+		{
+			break;
+		}
+	}
+	any->destroy(any);
+	dummy_cfg->destroy(dummy_cfg);
+}
+
 static child_sa_t *create_child(ike_sa_t *ike_sa, child_cfg_t *cfg,
 								sasync_msg_t *msg)
 {
@@ -823,6 +889,7 @@ static void apply_child_add(private_sasync_apply_t *this, sasync_msg_t *msg)
 	if (install_child(this, ike_sa, child_sa, msg))
 	{
 		ike_sa->add_child_sa(ike_sa, child_sa);
+		reserve_unique_ids(ike_sa, child_sa);
 		if (this->capture)
 		{
 			this->capture->adopt_child(this->capture, child_sa, msg);
