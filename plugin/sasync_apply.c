@@ -250,22 +250,36 @@ static void set_bits(ike_sa_t *ike_sa, sasync_msg_t *msg)
 /**
  * Update what may change during the life of an IKE SA
  */
+/**
+ * Follow address and port changes (NAT mappings, MOBIKE): charon moves the
+ * CHILD SAs along with the IKE SA
+ */
+static void update_hosts(ike_sa_t *ike_sa, sasync_msg_t *msg)
+{
+	host_t *me, *other;
+
+	me = msg->get_host(msg, SASYNC_ATTR_LOCAL_HOST);
+	other = msg->get_host(msg, SASYNC_ATTR_REMOTE_HOST);
+	if (me && other && (!me->equals(me, ike_sa->get_my_host(ike_sa)) ||
+						!other->equals(other, ike_sa->get_other_host(ike_sa))))
+	{
+		DBG1(DBG_APP, "sasync: %s[%u] moves to %#H - %#H",
+			 ike_sa->get_name(ike_sa), ike_sa->get_unique_id(ike_sa), me,
+			 other);
+		ike_sa->update_hosts(ike_sa, me, other,
+						UPDATE_HOSTS_FORCE_LOCAL | UPDATE_HOSTS_FORCE_REMOTE);
+	}
+	DESTROY_IF(me);
+	DESTROY_IF(other);
+}
+
 static void update_ike(ike_sa_t *ike_sa, sasync_msg_t *msg)
 {
 	enumerator_t *enumerator;
 	uint64_t mid;
 	host_t *host;
 
-	host = msg->get_host(msg, SASYNC_ATTR_LOCAL_HOST);
-	if (host)
-	{
-		ike_sa->set_my_host(ike_sa, host);
-	}
-	host = msg->get_host(msg, SASYNC_ATTR_REMOTE_HOST);
-	if (host)
-	{
-		ike_sa->set_other_host(ike_sa, host);
-	}
+	update_hosts(ike_sa, msg);
 	set_bits(ike_sa, msg);
 	set_iv(ike_sa, msg);
 	if (msg->get_int(msg, SASYNC_ATTR_MID_I, &mid))
@@ -284,6 +298,22 @@ static void update_ike(ike_sa_t *ike_sa, sasync_msg_t *msg)
 		ike_sa->add_virtual_ip(ike_sa, FALSE, host);
 	}
 	enumerator->destroy(enumerator);
+}
+
+static void set_initial_hosts(ike_sa_t *ike_sa, sasync_msg_t *msg)
+{
+	host_t *host;
+
+	host = msg->get_host(msg, SASYNC_ATTR_LOCAL_HOST);
+	if (host)
+	{
+		ike_sa->set_my_host(ike_sa, host);
+	}
+	host = msg->get_host(msg, SASYNC_ATTR_REMOTE_HOST);
+	if (host)
+	{
+		ike_sa->set_other_host(ike_sa, host);
+	}
 }
 
 /**
@@ -397,6 +427,7 @@ static create_result_t create_ike(private_sasync_apply_t *this,
 	{
 		ike_sa->set_other_id(ike_sa, other);
 	}
+	set_initial_hosts(ike_sa, msg);
 	set_eap_id(ike_sa, msg);
 	update_ike(ike_sa, msg);
 	acquire_leases(ike_sa);
