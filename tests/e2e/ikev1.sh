@@ -87,6 +87,10 @@ ikev1_cluster_up() {
 	e2e_swanctl_load peer "$IKEV1_PEER_TPL" || e2e_fail "load $IKEV1_PEER_TPL on peer"
 	ikev1_start a primary || e2e_fail "charon with sasync on a"
 	ikev1_start b standby || e2e_fail "charon with sasync on b"
+	# as in a running cluster, the SA is synced as it comes up rather than
+	# by the bulk resync when the link comes up later
+	e2e_wait_for "sync link between a and b up" 10 ikev1_link_up ||
+		e2e_fail "sync link between a and b up"
 	e2e_initiate peer || e2e_fail "initiate from peer"
 	e2e_wait_for "SA up on peer" 10 e2e_sa_up peer || e2e_fail "SA up on peer"
 	e2e_wait_for "SA up on a" 10 e2e_sa_up a || e2e_fail "SA up on a"
@@ -125,10 +129,21 @@ ikev1_dpd_sent() { e2e_count_in_log "$1" "generating INFORMATIONAL_V1 request [0
 # ikev1_dpd_acks NODE: R_U_THERE_ACK notifies NODE received (and decrypted)
 ikev1_dpd_acks() { e2e_count_in_log "$1" "parsed INFORMATIONAL_V1 request [0-9]+ \[ HASH N\(DPD_ACK\) \]"; }
 
-# ikev1_dpd_trouble NODE: log lines showing a failed or confused DPD
+# ikev1_dpd_trouble NODE [FROM_LINE]: log lines (from FROM_LINE on, see
+# ikev1_mark) showing a failed or confused DPD or a lost IKE message
 ikev1_dpd_trouble() {
-	grep -E "DPD check timed out|received invalid DPD sequence number|sending retransmit" \
-		"$(e2e_log "$1")" 2>/dev/null
+	tail -n "+${2:-1}" "$(e2e_log "$1")" 2>/dev/null |
+		grep -E "DPD check timed out|received invalid DPD sequence number|sending retransmit"
+}
+
+# ikev1_mark NODE: number of the next line of NODE's charon log (to look
+# only at what comes after, e.g. after the failover)
+ikev1_mark() { echo $(($(wc -l <"$(e2e_log "$1")") + 1)); }
+
+# ikev1_link_up: the sync link is up in both directions on a and b
+ikev1_link_up() {
+	sasync_ctl a --raw status | grep -q "out=up in=up" &&
+		sasync_ctl b --raw status | grep -q "out=up in=up"
 }
 
 # ikev1_peer_routes NODE: routes into the tunnel (the peer's subnet) on NODE
@@ -218,4 +233,12 @@ ikev1_dpd_seqs_rx() {
 		/parsed INFORMATIONAL_V1 request [0-9]+ \[ HASH N\(DPD\) \]/ {
 			print (th in seq) ? seq[th] : "?"; delete seq[th]
 		}' "$(e2e_log "$1")"
+}
+
+# ikev1_nat_flags NODE: the NAT conditions of NODE's first IKE SA, e.g.
+# "nat-remote nat-any" (kernel-libipsec needs UDP encapsulation, so charon
+# fakes a NAT; a restored SA without it cannot install new CHILD SAs)
+ikev1_nat_flags() {
+	e2e_sas_raw "$1" | head -n 1 | sed 's/ child-sas .*//' |
+		grep -oE 'nat-[a-z]+=yes' | sed 's/=yes//' | sort | paste -sd' '
 }

@@ -29,6 +29,8 @@ failover_traffic() {
 	e2e_wait_for "a's sync frames all accepted by b" 10 ikev1_sync_idle ||
 		e2e_fail "sync link idle before the failover"
 
+	mark_peer=$(ikev1_mark peer)
+	mark_b=$(ikev1_mark b)
 	sasync_failover
 	e2e_check "b is primary" eval '[ "$(sasync_status b role)" = primary ]'
 	# inbound: the peer's ESP on the synced SA is accepted by b (packets-in
@@ -75,7 +77,10 @@ synced_setup() {
 		ikev1_fail "ISAKMP and IPsec SAs synced to b" b:"sasync" a:"sasync"
 	e2e_check "b shows the ISAKMP SA as PASSIVE" \
 		eval '[ "$(e2e_ike_field b state)" = PASSIVE ]'
-	ike_before=$(e2e_ike_spis peer)
+	echo "NAT conditions of the ISAKMP SA: a: $(ikev1_nat_flags a); b: $(ikev1_nat_flags b)"
+ikev1_check "b's ISAKMP SA has the same NAT conditions as a's (UDP encapsulation)" \
+	eval '[ "$(ikev1_nat_flags b)" = "$(ikev1_nat_flags a)" ]'
+ike_before=$(e2e_ike_spis peer)
 	child_before=$(e2e_child_spis peer)
 	echo "peer ISAKMP SA cookies: $ike_before, IPsec SA SPIs (in out): $child_before"
 }
@@ -98,8 +103,8 @@ ikev1_check "peer receives R_U_THERE_ACK from b, twice (sequence advances)" \
 	e2e_wait_for "2 DPD acks on the peer" 15 eval '[ "$(ikev1_dpd_acks peer)" -ge $((acks + 2)) ]' ||
 	{ ikev1_log_excerpt peer "DPD|INFORMATIONAL_V1|decrypt|HASH|invalid"
 	  ikev1_log_excerpt b "DPD|INFORMATIONAL_V1|decrypt|HASH|invalid"; }
-trouble=$(ikev1_dpd_trouble peer)
-ikev1_check "peer: no DPD timeout, invalid DPD sequence or retransmit" [ -z "$trouble" ] ||
+trouble=$(ikev1_dpd_trouble peer "$mark_peer")
+ikev1_check "peer: no DPD timeout, invalid DPD sequence or retransmit since the failover" [ -z "$trouble" ] ||
 	echo "$trouble" | sed 's/^/  /'
 ikev1_check "peer still has the same ISAKMP SA after DPD" \
 	eval '[ "$(e2e_ike_spis peer)" = "$ike_before" ]'
@@ -134,8 +139,9 @@ first_b=$(ikev1_dpd_seqs_rx peer | sed -n "$((n_before + 1))p")
 ikev1_check "b's first R_U_THERE continues a's sequence (0x$last_a + 1 = 0x${first_b:-none})" \
 	eval '[ -n "$first_b" ] && [ "$first_b" != "?" ] && [ $((16#$first_b)) -eq $((16#$last_a + 1)) ]'
 for n in b peer; do
-	trouble=$(ikev1_dpd_trouble "$n")
-	ikev1_check "$n: no DPD timeout, invalid DPD sequence or retransmit" [ -z "$trouble" ] ||
+	[ "$n" = b ] && from=$mark_b || from=$mark_peer
+	trouble=$(ikev1_dpd_trouble "$n" "$from")
+	ikev1_check "$n: no DPD timeout, invalid DPD sequence or retransmit since the failover" [ -z "$trouble" ] ||
 		echo "$trouble" | sed 's/^/  /'
 done
 ikev1_check "peer still has the same ISAKMP SA after b's DPD" \
