@@ -10,6 +10,8 @@
 # Main Mode, Quick Mode rekey by b. Then the same with IKEv2 (bonus).
 # Checks after the failover do not stop the test; the exit status is 1 if
 # any failed.
+# checks run through eval in single quotes, which also reads the variables
+# shellcheck disable=SC2016,SC2034
 set -uo pipefail
 
 # shellcheck source=tests/e2e/ikev1.sh

@@ -13,6 +13,8 @@
 #            enc = 3 so the sequence numbers can be read from it).
 # Checks after the failover do not stop the test, so one run lists every
 # check that fails; the exit status is 1 if any did.
+# checks run through eval in single quotes, which also reads the variables
+# shellcheck disable=SC2016,SC2034
 set -uo pipefail
 
 # shellcheck source=tests/e2e/ikev1.sh
