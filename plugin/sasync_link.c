@@ -6,6 +6,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <sys/time.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <unistd.h>
@@ -53,6 +54,17 @@
 typedef struct private_sasync_link_t private_sasync_link_t;
 typedef struct peer_t peer_t;
 typedef struct conn_t conn_t;
+typedef struct record_t record_t;
+
+/**
+ * A queued record, allocated together with its data
+ */
+struct record_t {
+	/** the record, pointing behind this struct */
+	chunk_t data;
+	/** when it was queued (sasync_link_time_ms()) */
+	uint64_t queued;
+};
 
 /**
  * Result of I/O on a socket
@@ -107,7 +119,7 @@ struct peer_t {
 	int kick[2];
 
 	/**
-	 * Queued records (chunk_t*, data allocated with the chunk)
+	 * Queued records (record_t*)
 	 */
 	linked_list_t *queue;
 
@@ -239,7 +251,35 @@ struct private_sasync_link_t {
 	 */
 	sasync_link_up_t up_cb;
 	void *up_data;
+
+	/**
+	 * Callback for sync errors
+	 */
+	sasync_link_error_t error_cb;
+	void *error_data;
 };
+
+/*
+ * Described in header
+ */
+uint64_t sasync_link_time_ms()
+{
+	timeval_t tv;
+
+	time_monotonic(&tv);
+	return (uint64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/**
+ * Wall clock in ms since the epoch, the timestamp of heartbeats
+ */
+static uint64_t wall_ms()
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (uint64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
 
 /**
  * Check if the link is being destroyed
@@ -503,23 +543,58 @@ static sasync_open_t open_auth(sasync_crypt_t *crypt, chunk_t frame,
 }
 
 /**
- * Count a rejected frame
+ * Count a sync error and report it to the error callback
  */
-static void count_rejected(private_sasync_link_t *this, sasync_open_t result)
+static void sync_error(private_sasync_link_t *this, host_t *peer,
+					   sasync_counter_t counter, char *reason)
+{
+	this->counters->inc(this->counters, counter);
+	this->mutex->lock(this->mutex);
+	if (this->error_cb)
+	{
+		this->error_cb(this->error_data, peer, counter, reason);
+	}
+	this->mutex->unlock(this->mutex);
+}
+
+/**
+ * Count and report a rejected frame
+ */
+static void count_rejected(private_sasync_link_t *this, host_t *peer,
+						   sasync_open_t result, bool handshake)
 {
 	switch (result)
 	{
 		case SASYNC_OPEN_AUTH_FAILED:
-			this->counters->inc(this->counters, SASYNC_CTR_SYNC_RX_AUTH_BAD);
+			sync_error(this, peer, SASYNC_CTR_SYNC_RX_AUTH_BAD, handshake ?
+					   "handshake authentication failed (different secret?)" :
+					   "forged or corrupt frame");
 			break;
 		case SASYNC_OPEN_REPLAY:
-			this->counters->inc(this->counters, SASYNC_CTR_SYNC_RX_REPLAY);
+			sync_error(this, peer, SASYNC_CTR_SYNC_RX_REPLAY,
+					   "replayed or reordered frame");
 			break;
 		case SASYNC_OPEN_BAD_LEN:
 		case SASYNC_OPEN_BAD_VERSION:
 		default:
-			this->counters->inc(this->counters, SASYNC_CTR_SYNC_RX_LEN_BAD);
+			sync_error(this, peer, SASYNC_CTR_SYNC_RX_LEN_BAD, handshake ?
+					   "invalid handshake" : "malformed frame");
 			break;
+	}
+}
+
+/**
+ * Set the oldest_queued state of a peer after its queue changed, with the
+ * lock held
+ */
+static void update_oldest(peer_t *peer)
+{
+	record_t *record;
+
+	peer->public.oldest_queued = 0;
+	if (peer->queue->get_first(peer->queue, (void**)&record) == SUCCESS)
+	{
+		peer->public.oldest_queued = record->queued;
 	}
 }
 
@@ -546,7 +621,7 @@ static void update_depth(private_sasync_link_t *this)
  */
 static void enforce_limits(peer_t *peer)
 {
-	chunk_t *record;
+	record_t *record;
 
 	while (peer->public.queued > SASYNC_QUEUE_MAX ||
 		   peer->queue_bytes > SASYNC_QUEUE_MAX_BYTES)
@@ -562,7 +637,7 @@ static void enforce_limits(peer_t *peer)
 				 "records", peer->public.peer);
 		}
 		peer->public.queued--;
-		peer->queue_bytes -= record->len;
+		peer->queue_bytes -= record->data.len;
 		free(record);
 	}
 }
@@ -570,16 +645,16 @@ static void enforce_limits(peer_t *peer)
 /**
  * Take the oldest queued record of a peer, NULL if none
  */
-static chunk_t *dequeue(peer_t *peer)
+static record_t *dequeue(peer_t *peer)
 {
 	private_sasync_link_t *this = peer->link;
-	chunk_t *record = NULL;
+	record_t *record = NULL;
 
 	this->mutex->lock(this->mutex);
 	if (peer->queue->remove_first(peer->queue, (void**)&record) == SUCCESS)
 	{
 		peer->public.queued--;
-		peer->queue_bytes -= record->len;
+		peer->queue_bytes -= record->data.len;
 		update_depth(this);
 	}
 	this->mutex->unlock(this->mutex);
@@ -589,16 +664,17 @@ static chunk_t *dequeue(peer_t *peer)
 /**
  * Put a record that could not be written back to the head of the queue
  */
-static void requeue(peer_t *peer, chunk_t *record)
+static void requeue(peer_t *peer, record_t *record)
 {
 	private_sasync_link_t *this = peer->link;
 
 	this->mutex->lock(this->mutex);
 	peer->queue->insert_first(peer->queue, record);
 	peer->public.queued++;
-	peer->queue_bytes += record->len;
+	peer->queue_bytes += record->data.len;
 	/* if full meanwhile, this very record is the oldest and goes first */
 	enforce_limits(peer);
+	update_oldest(peer);
 	update_depth(this);
 	this->mutex->unlock(this->mutex);
 }
@@ -670,7 +746,7 @@ static int connect_peer(private_sasync_link_t *this, host_t *host)
 /**
  * Run the connecting side of the handshake
  */
-static fail_t handshake_i(private_sasync_link_t *this, int fd,
+static fail_t handshake_i(private_sasync_link_t *this, host_t *host, int fd,
 						  sasync_crypt_t **out)
 {
 	u_char hello_i[SASYNC_HELLO_LEN], hello_r[SASYNC_HELLO_LEN];
@@ -691,7 +767,7 @@ static fail_t handshake_i(private_sasync_link_t *this, int fd,
 	}
 	if (!check_hello(hello_r))
 	{
-		this->counters->inc(this->counters, SASYNC_CTR_SYNC_RX_LEN_BAD);
+		sync_error(this, host, SASYNC_CTR_SYNC_RX_LEN_BAD, "invalid handshake");
 		return FAIL_HELLO;
 	}
 	crypt = sasync_crypt_create(this->secret,
@@ -714,7 +790,8 @@ static fail_t handshake_i(private_sasync_link_t *this, int fd,
 		crypt->destroy(crypt);
 		if (status == IO_TOO_LONG)
 		{
-			this->counters->inc(this->counters, SASYNC_CTR_SYNC_RX_LEN_BAD);
+			sync_error(this, host, SASYNC_CTR_SYNC_RX_LEN_BAD,
+					   "invalid handshake");
 			return FAIL_HELLO;
 		}
 		return status == IO_CLOSED ? FAIL_CLOSED : FAIL_IO;
@@ -723,7 +800,7 @@ static fail_t handshake_i(private_sasync_link_t *this, int fd,
 	chunk_free(&frame);
 	if (result != SASYNC_OPEN_OK)
 	{
-		count_rejected(this, result);
+		count_rejected(this, host, result, TRUE);
 		crypt->destroy(crypt);
 		return result == SASYNC_OPEN_AUTH_FAILED ? FAIL_AUTH : FAIL_HELLO;
 	}
@@ -767,25 +844,50 @@ static void drain_kick(peer_t *peer)
 }
 
 /**
- * Send queued records on an authenticated connection until it fails
+ * Send a heartbeat frame
+ */
+static io_t write_heartbeat(private_sasync_link_t *this, int fd,
+							sasync_crypt_t *crypt)
+{
+	u_char payload[SASYNC_HEARTBEAT_LEN];
+
+	htoun64(payload, wall_ms());
+	return write_frame(this, fd, crypt, SASYNC_FRAME_HEARTBEAT,
+					   chunk_from_thing(payload));
+}
+
+/**
+ * Send queued records on an authenticated connection until it fails, and
+ * heartbeats in between
  */
 static void run_out(peer_t *peer, int fd, sasync_crypt_t *crypt)
 {
 	private_sasync_link_t *this = peer->link;
+	uint64_t now, next_heartbeat = 0;
 	struct pollfd pfd[3];
-	chunk_t *record;
+	record_t *record;
 	u_int dropped;
 	io_t status;
 
 	while (!stopping(this))
 	{
+		now = sasync_link_time_ms();
+		if (now >= next_heartbeat)
+		{
+			if (write_heartbeat(this, fd, crypt) != IO_OK)
+			{
+				return;
+			}
+			next_heartbeat = now + SASYNC_HEARTBEAT_INTERVAL;
+		}
 		record = dequeue(peer);
 		if (!record)
 		{
 			pfd[0] = (struct pollfd){ .fd = this->stop[0], .events = POLLIN };
 			pfd[1] = (struct pollfd){ .fd = peer->kick[0], .events = POLLIN };
 			pfd[2] = (struct pollfd){ .fd = fd, .events = POLLIN };
-			if (poll(pfd, countof(pfd), -1) < 0 && errno != EINTR)
+			if (poll(pfd, countof(pfd), next_heartbeat - now) < 0 &&
+				errno != EINTR)
 			{
 				return;
 			}
@@ -799,7 +901,7 @@ static void run_out(peer_t *peer, int fd, sasync_crypt_t *crypt)
 			}
 			continue;
 		}
-		status = write_frame(this, fd, crypt, SASYNC_FRAME_DATA, *record);
+		status = write_frame(this, fd, crypt, SASYNC_FRAME_DATA, record->data);
 		if (status != IO_OK)
 		{
 			requeue(peer, record);
@@ -808,8 +910,10 @@ static void run_out(peer_t *peer, int fd, sasync_crypt_t *crypt)
 		free(record);
 		this->counters->inc(this->counters, SASYNC_CTR_SYNC_TX);
 
-		/* report drops once the queue has room again */
+		/* report drops once the queue has room again; the record counts as
+		 * queued until it is written */
 		this->mutex->lock(this->mutex);
+		update_oldest(peer);
 		dropped = 0;
 		if (peer->public.queued < SASYNC_QUEUE_MAX)
 		{
@@ -883,7 +987,8 @@ static void *peer_thread(peer_t *peer)
 	while (!stopping(this))
 	{
 		fd = connect_peer(this, peer->public.peer);
-		failure = fd < 0 ? FAIL_UNREACHABLE : handshake_i(this, fd, &crypt);
+		failure = fd < 0 ? FAIL_UNREACHABLE
+						 : handshake_i(this, peer->public.peer, fd, &crypt);
 		if (failure == FAIL_NONE)
 		{
 			if (!stopping(this))
@@ -932,6 +1037,19 @@ static peer_t *find_peer(private_sasync_link_t *this, host_t *remote)
 }
 
 /**
+ * The configured address of the peer an incoming connection comes from,
+ * else its source address
+ */
+static host_t *conn_peer(private_sasync_link_t *this, conn_t *conn)
+{
+	peer_t *peer;
+
+	/* configured peers don't change while the link lives */
+	peer = find_peer(this, conn->remote);
+	return peer ? peer->public.peer : conn->remote;
+}
+
+/**
  * Log a failed authentication of an incoming connection, once per peer
  * until one succeeds (unknown sources are always logged)
  */
@@ -975,7 +1093,8 @@ static sasync_crypt_t *handshake_r(private_sasync_link_t *this, conn_t *conn)
 	{
 		DBG1(DBG_APP, "sasync: invalid handshake from %#H, closing",
 			 conn->remote);
-		this->counters->inc(this->counters, SASYNC_CTR_SYNC_RX_LEN_BAD);
+		sync_error(this, conn_peer(this, conn), SASYNC_CTR_SYNC_RX_LEN_BAD,
+				   "invalid handshake");
 		return NULL;
 	}
 	if (!make_hello(hello_r) ||
@@ -998,7 +1117,8 @@ static sasync_crypt_t *handshake_r(private_sasync_link_t *this, conn_t *conn)
 		{
 			DBG1(DBG_APP, "sasync: invalid handshake from %#H, closing",
 				 conn->remote);
-			this->counters->inc(this->counters, SASYNC_CTR_SYNC_RX_LEN_BAD);
+			sync_error(this, conn_peer(this, conn),
+					   SASYNC_CTR_SYNC_RX_LEN_BAD, "invalid handshake");
 		}
 		crypt->destroy(crypt);
 		return NULL;
@@ -1007,7 +1127,7 @@ static sasync_crypt_t *handshake_r(private_sasync_link_t *this, conn_t *conn)
 	chunk_free(&frame);
 	if (result != SASYNC_OPEN_OK)
 	{
-		count_rejected(this, result);
+		count_rejected(this, conn_peer(this, conn), result, TRUE);
 		if (result == SASYNC_OPEN_AUTH_FAILED)
 		{
 			report_auth_failure(this, conn);
@@ -1088,6 +1208,24 @@ static void deliver(private_sasync_link_t *this, peer_t *peer, host_t *from,
 }
 
 /**
+ * Note a heartbeat from a peer
+ */
+static void heartbeat(private_sasync_link_t *this, peer_t *peer,
+					  chunk_t payload)
+{
+	uint64_t sent = untoh64(payload.ptr), now = wall_ms();
+
+	if (!peer)
+	{	/* an unconfigured source has no state to update */
+		return;
+	}
+	this->mutex->lock(this->mutex);
+	peer->public.last_heartbeat = sasync_link_time_ms();
+	peer->public.heartbeat_lag = now > sent ? min(now - sent, UINT32_MAX) : 0;
+	this->mutex->unlock(this->mutex);
+}
+
+/**
  * Receive records on an authenticated incoming connection until it fails
  */
 static void run_in(private_sasync_link_t *this, conn_t *conn, peer_t *peer,
@@ -1106,7 +1244,8 @@ static void run_in(private_sasync_link_t *this, conn_t *conn, peer_t *peer,
 		{
 			DBG1(DBG_APP, "sasync: sync peer %H announced a frame longer "
 				 "than %d bytes, closing", conn->remote, SASYNC_MAX_FRAME);
-			this->counters->inc(this->counters, SASYNC_CTR_SYNC_RX_LEN_BAD);
+			sync_error(this, from, SASYNC_CTR_SYNC_RX_LEN_BAD,
+					   "frame too long");
 			return;
 		}
 		if (status != IO_OK)
@@ -1115,6 +1254,13 @@ static void run_in(private_sasync_link_t *this, conn_t *conn, peer_t *peer,
 		}
 		result = crypt->open(crypt, frame, &type, &plain);
 		chunk_free(&frame);
+		if (result == SASYNC_OPEN_OK && type == SASYNC_FRAME_HEARTBEAT &&
+			plain.len == SASYNC_HEARTBEAT_LEN)
+		{
+			heartbeat(this, peer, plain);
+			chunk_clear(&plain);
+			continue;
+		}
 		if (result == SASYNC_OPEN_OK && type != SASYNC_FRAME_DATA)
 		{
 			chunk_clear(&plain);
@@ -1127,7 +1273,7 @@ static void run_in(private_sasync_link_t *this, conn_t *conn, peer_t *peer,
 				 result == SASYNC_OPEN_AUTH_FAILED ? "forged or corrupt" :
 				 result == SASYNC_OPEN_REPLAY ? "replayed or reordered" :
 				 "malformed");
-			count_rejected(this, result);
+			count_rejected(this, from, result, FALSE);
 			return;
 		}
 		deliver(this, peer, from, plain);
@@ -1298,8 +1444,9 @@ METHOD(sasync_link_t, send_, void,
 	private_sasync_link_t *this, chunk_t payload)
 {
 	enumerator_t *enumerator;
-	chunk_t *record;
+	record_t *record;
 	peer_t *peer;
+	uint64_t now;
 
 	if (payload.len > SASYNC_MAX_RECORD)
 	{
@@ -1307,21 +1454,24 @@ METHOD(sasync_link_t, send_, void,
 			 "than %d", payload.len, SASYNC_MAX_RECORD);
 		return;
 	}
+	now = sasync_link_time_ms();
 	this->mutex->lock(this->mutex);
 	enumerator = array_create_enumerator(this->peers);
 	while (enumerator->enumerate(enumerator, &peer))
 	{
-		/* one allocation for the chunk and its data */
-		record = malloc(sizeof(chunk_t) + payload.len);
-		*record = chunk_create((u_char*)(record + 1), payload.len);
+		/* one allocation for the record and its data */
+		record = malloc(sizeof(record_t) + payload.len);
+		record->data = chunk_create((u_char*)(record + 1), payload.len);
+		record->queued = now;
 		if (payload.len)
 		{
-			memcpy(record->ptr, payload.ptr, payload.len);
+			memcpy(record->data.ptr, payload.ptr, payload.len);
 		}
 		peer->queue->insert_last(peer->queue, record);
 		peer->public.queued++;
 		peer->queue_bytes += payload.len;
 		enforce_limits(peer);
+		update_oldest(peer);
 		/* non-blocking: a full pipe means the thread is woken anyway */
 		ignore_result(write(peer->kick[1], "", 1));
 	}
@@ -1345,6 +1495,15 @@ METHOD(sasync_link_t, set_up_cb, void,
 	this->mutex->lock(this->mutex);
 	this->up_cb = cb;
 	this->up_data = data;
+	this->mutex->unlock(this->mutex);
+}
+
+METHOD(sasync_link_t, set_error_cb, void,
+	private_sasync_link_t *this, sasync_link_error_t cb, void *data)
+{
+	this->mutex->lock(this->mutex);
+	this->error_cb = cb;
+	this->error_data = data;
 	this->mutex->unlock(this->mutex);
 }
 
@@ -1617,6 +1776,7 @@ sasync_link_t *sasync_link_create(char *local, char *peers, chunk_t secret,
 			.send = _send_,
 			.set_receiver = _set_receiver,
 			.set_up_cb = _set_up_cb,
+			.set_error_cb = _set_error_cb,
 			.create_peer_enumerator = _create_peer_enumerator,
 			.destroy = _destroy,
 		},

@@ -26,7 +26,9 @@ typedef struct sasync_link_t sasync_link_t;
  *   acceptor -> connector: HELLO = "SASY" | u8 version 1 | nonce_r (32)
  *   connector -> acceptor: AUTH frame with payload SASYNC_AUTH_I
  *   acceptor -> connector: AUTH frame with payload SASYNC_AUTH_R
- *   connector -> acceptor: DATA frames, one per record
+ *   connector -> acceptor: DATA frames, one per record, and a HEARTBEAT
+ *                          frame right away and every
+ *                          SASYNC_HEARTBEAT_INTERVAL ms
  * Frames are sasync_crypt_t frames, keyed with the secret and both nonces.
  * The acceptor sends nothing after its AUTH frame.
  */
@@ -45,6 +47,16 @@ typedef struct sasync_link_t sasync_link_t;
 
 /** frame type of records */
 #define SASYNC_FRAME_DATA 2
+
+/** frame type of heartbeats: payload is the sender's wall clock time in ms
+ * since the epoch (u64, big endian); not counted as sync-tx/sync-rx */
+#define SASYNC_FRAME_HEARTBEAT 3
+
+/** length of a heartbeat payload */
+#define SASYNC_HEARTBEAT_LEN 8
+
+/** interval of heartbeats on an outgoing connection, in ms */
+#define SASYNC_HEARTBEAT_INTERVAL 1000
 
 /** AUTH payload sent by the connecting side */
 #define SASYNC_AUTH_I "sasync auth connector"
@@ -81,6 +93,20 @@ typedef void (*sasync_link_recv_t)(void *data, host_t *peer, chunk_t payload);
 typedef void (*sasync_link_up_t)(void *data, host_t *peer);
 
 /**
+ * Called for each sync error of the link: a failed handshake, a frame
+ * rejected as forged, replayed or malformed. Each one is also counted and
+ * logged.
+ *
+ * @param data			user data
+ * @param peer			the configured peer the connection belongs to, else
+ *						its source address
+ * @param counter		counter that was incremented (SASYNC_CTR_SYNC_RX_*)
+ * @param reason		what went wrong
+ */
+typedef void (*sasync_link_error_t)(void *data, host_t *peer,
+									sasync_counter_t counter, char *reason);
+
+/**
  * State of the link to one partner node.
  */
 typedef struct {
@@ -92,8 +118,19 @@ typedef struct {
 	bool in_up;
 	/** frames queued for this peer */
 	u_int queued;
-	/** time of the last frame received from this peer (monotonic s), 0 never */
+	/** time of the last record received from this peer (monotonic s), 0 never */
 	time_t last_rx;
+	/** time of the last heartbeat received from this peer
+	 * (sasync_link_time_ms()), 0 never */
+	uint64_t last_heartbeat;
+	/** delay of that heartbeat in ms: our wall clock at arrival minus the
+	 * peer's when it was sent (so it includes any clock offset), 0 if the
+	 * peer's clock is ahead */
+	uint32_t heartbeat_lag;
+	/** when the oldest record still queued for this peer was queued
+	 * (sasync_link_time_ms()), 0 if the queue is empty: how far the peer
+	 * lags behind us */
+	uint64_t oldest_queued;
 } sasync_link_peer_t;
 
 /**
@@ -139,6 +176,19 @@ struct sasync_link_t {
 	void (*set_up_cb)(sasync_link_t *this, sasync_link_up_t cb, void *data);
 
 	/**
+	 * Set the callback for sync errors.
+	 *
+	 * It is called from the link's threads with the link's lock held, so it
+	 * must not block nor call back into the link; once set_error_cb()
+	 * returns, the previous callback is not running and is not called again.
+	 *
+	 * @param cb		callback, NULL to unset
+	 * @param data		user data to pass to cb
+	 */
+	void (*set_error_cb)(sasync_link_t *this, sasync_link_error_t cb,
+						 void *data);
+
+	/**
 	 * Enumerate partner states (sasync_link_peer_t*), under a lock until
 	 * the enumerator is destroyed.
 	 */
@@ -149,6 +199,13 @@ struct sasync_link_t {
 	 */
 	void (*destroy)(sasync_link_t *this);
 };
+
+/**
+ * Monotonic clock of the link's peer state, in ms.
+ *
+ * @return				ms since an arbitrary point in the past
+ */
+uint64_t sasync_link_time_ms();
 
 /**
  * Create the link and start listening and connecting.
