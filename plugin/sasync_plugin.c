@@ -12,7 +12,10 @@
 #include "sasync_outbound.h"
 #include "sasync_promote.h"
 #include "sasync_vici.h"
+#include "sasync_control.h"
 #include "sasync_msg.h"
+
+#include <unistd.h>
 
 #include <daemon.h>
 
@@ -50,8 +53,8 @@ struct private_sasync_plugin_t {
 	/** promotion */
 	sasync_promote_t *promote;
 
-	/** control socket */
-	sasync_vici_t *vici;
+	/** commands and events on the plugin's vici socket */
+	sasync_control_t *control;
 };
 
 METHOD(plugin_t, get_name, char*,
@@ -116,139 +119,63 @@ static sasync_link_t *create_link(private_sasync_plugin_t *this)
 }
 
 /**
- * Count IKE and CHILD SAs by state
+ * Name of this node: the node_id setting, else the hostname, else the sync
+ * listening address
  */
-static void count_sas(u_int *ike_passive, u_int *ike_active,
-					  u_int *child_passive, u_int *child_active)
+static char *node_id(char *buf, size_t len)
 {
-	enumerator_t *enumerator;
-	ike_sa_t *ike_sa;
-	u_int children;
+	char *id = setting("node_id", NULL), *local = setting("local", NULL);
 
-	*ike_passive = *ike_active = *child_passive = *child_active = 0;
-	enumerator = charon->ike_sa_manager->create_enumerator(
-												charon->ike_sa_manager, TRUE);
-	while (enumerator->enumerate(enumerator, &ike_sa))
+	if (id && *id)
 	{
-		children = ike_sa->get_child_count(ike_sa);
-		if (ike_sa->get_state(ike_sa) == IKE_PASSIVE)
-		{
-			(*ike_passive)++;
-			*child_passive += children;
-		}
-		else
-		{
-			(*ike_active)++;
-			*child_active += children;
-		}
+		return id;
 	}
-	enumerator->destroy(enumerator);
-}
-
-static void add_peers(private_sasync_plugin_t *this,
-					  sasync_vici_builder_t *builder)
-{
-	enumerator_t *enumerator;
-	sasync_link_peer_t *peer;
-
-	builder->begin_section(builder, "peers");
-	if (this->link)
+	if (gethostname(buf, len) == 0 && buf[0])
 	{
-		enumerator = this->link->create_peer_enumerator(this->link);
-		while (enumerator->enumerate(enumerator, &peer))
-		{
-			builder->begin_section(builder, "peer");
-			builder->add_kv(builder, "address", "%#H", peer->peer);
-			builder->add_kv(builder, "out", "%s", peer->out_up ? "up" : "down");
-			builder->add_kv(builder, "in", "%s", peer->in_up ? "up" : "down");
-			builder->add_kv(builder, "queued", "%u", peer->queued);
-			builder->end_section(builder);
-		}
-		enumerator->destroy(enumerator);
+		buf[len - 1] = '\0';
+		return buf;
 	}
-	builder->end_section(builder);
-}
-
-static sasync_vici_msg_t *cmd_status(private_sasync_plugin_t *this,
-									 sasync_vici_msg_t *request, u_int client)
-{
-	sasync_vici_builder_t *builder = sasync_vici_builder_create();
-	u_int ike_passive, ike_active, child_passive, child_active;
-
-	count_sas(&ike_passive, &ike_active, &child_passive, &child_active);
-	builder->add_kv(builder, "role", "%N", sasync_role_names,
-					this->role->get(this->role));
-	builder->add_kv(builder, "sync", "%s", this->disabled ? "disabled"
-														  : "enabled");
-	if (this->disabled)
-	{
-		builder->add_kv(builder, "sync-disabled", "%s", this->disabled);
-	}
-	builder->add_kv(builder, "ike-sas-passive", "%u", ike_passive);
-	builder->add_kv(builder, "ike-sas-active", "%u", ike_active);
-	builder->add_kv(builder, "child-sas-passive", "%u", child_passive);
-	builder->add_kv(builder, "child-sas-active", "%u", child_active);
-	builder->add_kv(builder, "forced-rekeys-pending", "%u",
-					this->outbound->get_pending(this->outbound));
-	builder->add_kv(builder, "child-sas-waiting", "%u",
-					this->apply->get_waiting(this->apply));
-	add_peers(this, builder);
-	return builder->finish(builder);
-}
-
-static sasync_vici_msg_t *cmd_promote(private_sasync_plugin_t *this,
-									  sasync_vici_msg_t *request, u_int client)
-{
-	u_int count = 0;
-
-	if (!this->promote->promote(this->promote, "ha-promote command", &count))
-	{
-		return sasync_vici_msg_create_reply(FALSE, "already primary");
-	}
-	return sasync_vici_msg_create_reply(TRUE, NULL);
-}
-
-static sasync_vici_msg_t *cmd_demote(private_sasync_plugin_t *this,
-									 sasync_vici_msg_t *request, u_int client)
-{
-	if (!this->promote->demote(this->promote, "ha-demote command"))
-	{
-		return sasync_vici_msg_create_reply(FALSE, "already standby");
-	}
-	return sasync_vici_msg_create_reply(TRUE, NULL);
+	return local ?: "unknown";
 }
 
 /**
- * Announce role changes on the vici socket
+ * Priority of this node, the default if the setting is invalid (logged)
  */
-static void raise_role(private_sasync_plugin_t *this, sasync_role_state_t role,
-					   char *reason)
+static u_int node_priority()
 {
-	sasync_vici_builder_t *builder;
+	int priority;
 
-	if (!this->vici || !this->vici->has_listeners(this->vici, "ha-role"))
+	priority = lib->settings->get_int(lib->settings,
+						"%s.plugins.sasync.priority", SASYNC_DEFAULT_PRIORITY,
+						lib->ns);
+	if (priority < 0)
 	{
-		return;
+		DBG1(DBG_APP, "sasync: invalid priority %d, using %d", priority,
+			 SASYNC_DEFAULT_PRIORITY);
+		priority = SASYNC_DEFAULT_PRIORITY;
 	}
-	builder = sasync_vici_builder_create();
-	builder->add_kv(builder, "role", "%N", sasync_role_names, role);
-	builder->add_kv(builder, "reason", "%s", reason);
-	this->vici->raise_event(this->vici, "ha-role", builder->finish(builder));
+	return priority;
 }
 
-static void create_vici(private_sasync_plugin_t *this)
+/**
+ * Serve the plugin's vici socket
+ */
+static void create_control(private_sasync_plugin_t *this)
 {
-	this->vici = sasync_vici_create(setting("socket", SASYNC_DEFAULT_SOCKET),
-									this->counters);
-	if (!this->vici)
+	sasync_vici_t *vici;
+	char host[256];
+
+	vici = sasync_vici_create(setting("socket", SASYNC_DEFAULT_SOCKET),
+							  this->counters);
+	if (!vici)
 	{
 		return;
 	}
-	this->vici->add_command(this->vici, "ha-status", (void*)cmd_status, this);
-	this->vici->add_command(this->vici, "ha-promote", (void*)cmd_promote, this);
-	this->vici->add_command(this->vici, "ha-demote", (void*)cmd_demote, this);
-	this->vici->add_event(this->vici, "ha-role");
-	this->vici->add_event(this->vici, "ha-sync-error");
+	this->control = sasync_control_create(vici, this->role, this->counters,
+							this->promote, this->outbound, this->apply,
+							this->link, this->capture,
+							node_id(host, sizeof(host)), node_priority(),
+							this->disabled);
 }
 
 static void receive_record(private_sasync_plugin_t *this, host_t *peer,
@@ -290,7 +217,6 @@ static bool start(private_sasync_plugin_t *this)
 	this->apply = sasync_apply_create(this->role, this->counters,
 									  this->outbound);
 	this->promote = sasync_promote_create(this->role, this->counters);
-	this->role->add_listener(this->role, (void*)raise_role, this);
 	charon->kernel->add_listener(charon->kernel, &this->outbound->kernel);
 	charon->bus->add_listener(charon->bus, &this->outbound->bus);
 	if (!this->disabled)
@@ -310,7 +236,7 @@ static bool start(private_sasync_plugin_t *this)
 		this->link->set_receiver(this->link, (void*)receive_record, this);
 		this->link->set_up_cb(this->link, (void*)link_up, this);
 	}
-	create_vici(this);
+	create_control(this);
 	DBG1(DBG_APP, "sasync: started as %N, SA sync %s%s", sasync_role_names,
 		 initial, this->disabled ? "disabled: " : "enabled",
 		 this->disabled ?: "");
@@ -319,8 +245,8 @@ static bool start(private_sasync_plugin_t *this)
 
 static void stop(private_sasync_plugin_t *this)
 {
-	DESTROY_IF(this->vici);
-	this->vici = NULL;
+	DESTROY_IF(this->control);
+	this->control = NULL;
 	if (this->capture)
 	{
 		charon->bus->remove_listener(charon->bus, &this->capture->listener);
