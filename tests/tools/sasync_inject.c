@@ -1,0 +1,436 @@
+/*
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+/*
+ * sasync-inject: sends bad input to the sync port of a node, for the
+ * end-to-end tests. It speaks the link protocol with the plugin's own
+ * sasync_crypt (see sasync_link.h): HELLO with a fresh nonce, AUTH frames,
+ * then frames on the authenticated connection, as a partner node would.
+ *
+ * usage: sasync-inject --peer ADDR[:PORT] --secret SECRET MODE
+ *
+ * Modes:
+ *   malformed     handshake with SECRET, then an authentic DATA frame whose
+ *                 record is malformed (an attribute longer than the record);
+ *                 the node must count sync-rx-len-bad and apply nothing
+ *   wrong-key     handshake with SECRET, then a DATA frame sealed under a
+ *                 key derived from another secret; the node must count
+ *                 sync-rx-auth-bad and close the connection
+ *   wrong-secret  the handshake itself with another secret; the node must
+ *                 count sync-rx-auth-bad and close the connection
+ *   replay        handshake with SECRET, then the same heartbeat frame
+ *                 twice; the node must count sync-rx-replay and close
+ *
+ * Exit codes: 0 done, and the node closed the connection where it must;
+ * 1 the node did not behave as expected; 2 usage; 3 connecting or the
+ * handshake failed.
+ */
+
+#include <sasync_link.h>
+#include <sasync_crypt.h>
+#include <sasync_msg.h>
+
+#include <library.h>
+#include <crypto/rngs/rng.h>
+
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef PLUGINDIR
+# define PLUGINDIR "/usr/lib/ipsec/plugins"
+#endif
+
+/** plugins sasync_crypt needs */
+#define PLUGINS "random nonce sha2 hmac kdf aes gcm chapoly"
+
+/** another secret, for the wrong-key and wrong-secret modes */
+#define OTHER_SECRET "sasync-inject: not the secret of the cluster"
+
+/** how long to wait for the node (ms) */
+#define TIMEOUT 10000
+
+enum {
+	EXIT_DONE = 0,
+	EXIT_UNEXPECTED = 1,
+	EXIT_USAGE = 2,
+	EXIT_CONNECT = 3,
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: sasync-inject --peer ADDR[:PORT] --secret SECRET "
+			"malformed|wrong-key|wrong-secret|replay\n");
+}
+
+/**
+ * Parse ADDR[:PORT] (IPv6 with a port as [ADDR]:PORT)
+ */
+static host_t *parse_peer(char *str)
+{
+	char buf[128], *port = NULL, *addr = buf, *pos;
+
+	if (snprintf(buf, sizeof(buf), "%s", str) >= sizeof(buf))
+	{
+		return NULL;
+	}
+	if (buf[0] == '[')
+	{
+		addr++;
+		pos = strchr(addr, ']');
+		if (!pos)
+		{
+			return NULL;
+		}
+		*pos = '\0';
+		port = pos[1] == ':' ? pos + 2 : NULL;
+	}
+	else if ((pos = strchr(buf, ':')) && pos == strrchr(buf, ':'))
+	{
+		*pos = '\0';
+		port = pos + 1;
+	}
+	return host_create_from_string(addr, port ? atoi(port)
+											  : SASYNC_DEFAULT_PORT);
+}
+
+/**
+ * Wait until fd is readable, FALSE on timeout
+ */
+static bool wait_readable(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	return poll(&pfd, 1, TIMEOUT) == 1;
+}
+
+static bool read_all(int fd, u_char *buf, size_t len)
+{
+	ssize_t n;
+
+	while (len)
+	{
+		if (!wait_readable(fd))
+		{
+			return FALSE;
+		}
+		n = recv(fd, buf, len, 0);
+		if (n <= 0)
+		{
+			return FALSE;
+		}
+		buf += n;
+		len -= n;
+	}
+	return TRUE;
+}
+
+static bool write_all(int fd, chunk_t data)
+{
+	ssize_t n;
+
+	while (data.len)
+	{
+		n = send(fd, data.ptr, data.len, MSG_NOSIGNAL);
+		if (n <= 0)
+		{
+			return FALSE;
+		}
+		data = chunk_skip(data, n);
+	}
+	return TRUE;
+}
+
+static bool send_frame(int fd, sasync_crypt_t *crypt, uint8_t type,
+					   chunk_t payload, chunk_t *copy)
+{
+	chunk_t frame;
+	bool ok;
+
+	if (!crypt->seal(crypt, type, payload, &frame))
+	{
+		return FALSE;
+	}
+	ok = write_all(fd, frame);
+	if (copy)
+	{
+		*copy = frame;
+	}
+	else
+	{
+		chunk_free(&frame);
+	}
+	return ok;
+}
+
+/**
+ * Wait for the node to close the connection
+ */
+static bool closed(int fd)
+{
+	u_char buf[256];
+	ssize_t n;
+
+	while (wait_readable(fd))
+	{
+		n = recv(fd, buf, sizeof(buf), 0);
+		if (n == 0 || (n < 0 && errno == ECONNRESET))
+		{
+			return TRUE;
+		}
+		if (n < 0)
+		{
+			return FALSE;
+		}
+	}
+	return FALSE;
+}
+
+/**
+ * Connect and run the connector's handshake with a secret; the nonces are
+ * returned so another key can be derived from them. NULL on failure.
+ */
+static sasync_crypt_t *handshake(int fd, char *secret,
+								 u_char hello_i[SASYNC_HELLO_LEN],
+								 u_char hello_r[SASYNC_HELLO_LEN])
+{
+	sasync_crypt_t *crypt;
+	chunk_t frame, plain;
+	u_char len[4];
+	uint8_t type;
+	rng_t *rng;
+	bool ok;
+
+	memcpy(hello_i, SASYNC_HELLO_MAGIC, 4);
+	hello_i[4] = SASYNC_HELLO_VERSION;
+	rng = lib->crypto->create_rng(lib->crypto, RNG_WEAK);
+	ok = rng && rng->get_bytes(rng, SASYNC_NONCE_LEN, hello_i + 5);
+	DESTROY_IF(rng);
+	if (!ok || !write_all(fd, chunk_create(hello_i, SASYNC_HELLO_LEN)) ||
+		!read_all(fd, hello_r, SASYNC_HELLO_LEN) ||
+		!memeq(hello_r, SASYNC_HELLO_MAGIC, 4))
+	{
+		fprintf(stderr, "sasync-inject: no valid HELLO from the node\n");
+		return NULL;
+	}
+	crypt = sasync_crypt_create(chunk_from_str(secret),
+								chunk_create(hello_i + 5, SASYNC_NONCE_LEN),
+								chunk_create(hello_r + 5, SASYNC_NONCE_LEN),
+								TRUE);
+	if (!crypt)
+	{
+		fprintf(stderr, "sasync-inject: no AEAD (crypto plugins?)\n");
+		return NULL;
+	}
+	if (!send_frame(fd, crypt, SASYNC_FRAME_AUTH,
+					chunk_from_str(SASYNC_AUTH_I), NULL) ||
+		!read_all(fd, len, sizeof(len)) || untoh32(len) > 256)
+	{
+		crypt->destroy(crypt);
+		return NULL;
+	}
+	frame = chunk_alloc(sizeof(len) + untoh32(len));
+	memcpy(frame.ptr, len, sizeof(len));
+	ok = read_all(fd, frame.ptr + sizeof(len), frame.len - sizeof(len)) &&
+		 crypt->open(crypt, frame, &type, &plain) == SASYNC_OPEN_OK;
+	chunk_free(&frame);
+	if (!ok)
+	{
+		crypt->destroy(crypt);
+		return NULL;
+	}
+	ok = type == SASYNC_FRAME_AUTH &&
+		 chunk_equals(plain, chunk_from_str(SASYNC_AUTH_R));
+	chunk_free(&plain);
+	if (!ok)
+	{
+		crypt->destroy(crypt);
+		return NULL;
+	}
+	return crypt;
+}
+
+/**
+ * A record the codec must reject: IKE_ADD with one attribute whose length
+ * points beyond the record
+ */
+static chunk_t malformed_record()
+{
+	static u_char record[] = {
+		SASYNC_MSG_VERSION, SASYNC_MSG_IKE_ADD, 0x00, 0x01,
+		0x00, SASYNC_ATTR_IKE_SPI_I, 0x00, 0x40,
+		0x01, 0x02, 0x03, 0x04,
+	};
+	return chunk_from_thing(record);
+}
+
+static int run(host_t *peer, char *secret, char *mode)
+{
+	u_char hello_i[SASYNC_HELLO_LEN], hello_r[SASYNC_HELLO_LEN], ts[8];
+	sasync_crypt_t *crypt, *other;
+	chunk_t frame;
+	int fd, ret = EXIT_DONE;
+
+	fd = socket(peer->get_family(peer), SOCK_STREAM, 0);
+	if (fd < 0 || connect(fd, peer->get_sockaddr(peer),
+						  *peer->get_sockaddr_len(peer)) != 0)
+	{
+		fprintf(stderr, "sasync-inject: connecting failed: %s\n",
+				strerror(errno));
+		if (fd >= 0)
+		{
+			close(fd);
+		}
+		return EXIT_CONNECT;
+	}
+	if (streq(mode, "wrong-secret"))
+	{
+		crypt = handshake(fd, OTHER_SECRET, hello_i, hello_r);
+		if (crypt)
+		{
+			fprintf(stderr, "sasync-inject: the node accepted a handshake "
+					"with another secret\n");
+			crypt->destroy(crypt);
+			ret = EXIT_UNEXPECTED;
+		}
+		else if (!closed(fd))
+		{
+			fprintf(stderr, "sasync-inject: the node did not close the "
+					"connection\n");
+			ret = EXIT_UNEXPECTED;
+		}
+		close(fd);
+		return ret;
+	}
+	crypt = handshake(fd, secret, hello_i, hello_r);
+	if (!crypt)
+	{
+		fprintf(stderr, "sasync-inject: handshake failed\n");
+		close(fd);
+		return EXIT_CONNECT;
+	}
+	if (streq(mode, "malformed"))
+	{
+		if (!send_frame(fd, crypt, SASYNC_FRAME_DATA, malformed_record(),
+						NULL))
+		{
+			ret = EXIT_UNEXPECTED;
+		}
+	}
+	else if (streq(mode, "wrong-key"))
+	{
+		other = sasync_crypt_create(chunk_from_str(OTHER_SECRET),
+								chunk_create(hello_i + 5, SASYNC_NONCE_LEN),
+								chunk_create(hello_r + 5, SASYNC_NONCE_LEN),
+								TRUE);
+		/* the AUTH frame used the first sequence number: use the next one,
+		 * so only the key is wrong */
+		if (!other || !other->seal(other, SASYNC_FRAME_AUTH, chunk_empty,
+								   &frame))
+		{
+			DESTROY_IF(other);
+			crypt->destroy(crypt);
+			close(fd);
+			return EXIT_CONNECT;
+		}
+		chunk_free(&frame);
+		if (!send_frame(fd, other, SASYNC_FRAME_DATA, malformed_record(),
+						NULL) || !closed(fd))
+		{
+			fprintf(stderr, "sasync-inject: the node did not close the "
+					"connection\n");
+			ret = EXIT_UNEXPECTED;
+		}
+		other->destroy(other);
+	}
+	else
+	{	/* replay */
+		htoun64(ts, time(NULL) * 1000ULL);
+		if (!send_frame(fd, crypt, SASYNC_FRAME_HEARTBEAT,
+						chunk_from_thing(ts), &frame) ||
+			!write_all(fd, frame) || !closed(fd))
+		{
+			fprintf(stderr, "sasync-inject: the node did not close the "
+					"connection\n");
+			ret = EXIT_UNEXPECTED;
+		}
+		chunk_free(&frame);
+	}
+	crypt->destroy(crypt);
+	close(fd);
+	return ret;
+}
+
+int main(int argc, char *argv[])
+{
+	struct option opts[] = {
+		{ "peer", required_argument, NULL, 'p' },
+		{ "secret", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	char *secret = NULL, *peer_str = NULL, *mode;
+	host_t *peer;
+	int c, ret;
+
+	while ((c = getopt_long(argc, argv, "p:s:h", opts, NULL)) != -1)
+	{
+		switch (c)
+		{
+			case 'p':
+				peer_str = optarg;
+				break;
+			case 's':
+				secret = optarg;
+				break;
+			case 'h':
+				usage(stdout);
+				return EXIT_DONE;
+			default:
+				usage(stderr);
+				return EXIT_USAGE;
+		}
+	}
+	if (optind != argc - 1 || !secret || !peer_str)
+	{
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	mode = argv[optind];
+	if (!streq(mode, "malformed") && !streq(mode, "wrong-key") &&
+		!streq(mode, "wrong-secret") && !streq(mode, "replay"))
+	{
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (!library_init(NULL, "sasync-inject"))
+	{
+		library_deinit();
+		return EXIT_CONNECT;
+	}
+	lib->plugins->add_path(lib->plugins, PLUGINDIR);
+	if (!lib->plugins->load(lib->plugins, PLUGINS))
+	{
+		fprintf(stderr, "sasync-inject: loading plugins '%s' failed\n",
+				PLUGINS);
+		library_deinit();
+		return EXIT_CONNECT;
+	}
+	peer = parse_peer(peer_str);
+	if (!peer)
+	{
+		fprintf(stderr, "sasync-inject: invalid peer '%s'\n", peer_str);
+		library_deinit();
+		return EXIT_USAGE;
+	}
+	ret = run(peer, secret, mode);
+	peer->destroy(peer);
+	library_deinit();
+	return ret;
+}
