@@ -40,6 +40,9 @@ typedef struct {
 	/** next message IDs (IKEv2) or DPD sequence numbers (IKEv1) */
 	uint32_t mid_i;
 	uint32_t mid_r;
+	/** conditions and extensions when last sent */
+	uint32_t conditions;
+	uint32_t extensions;
 	/** IKE_ADD sent */
 	bool synced;
 	/** CHILD_ADD records (sasync_msg_t*) waiting for the IKE_ADD */
@@ -300,12 +303,30 @@ static void sync_ike(private_sasync_capture_t *this, ike_sa_t *ike_sa,
 	{
 		this->counters->inc(this->counters, SASYNC_CTR_VIKE_SYNC);
 	}
+	entry->conditions = condition_bits(ike_sa);
+	entry->extensions = extension_bits(ike_sa);
 	send_msg(this, build_ike_add(ike_sa, entry));
 	entry->synced = TRUE;
 	while (array_remove(entry->held, ARRAY_HEAD, &child))
 	{
 		this->counters->inc(this->counters, SASYNC_CTR_CONN_SYNC);
 		send_msg(this, child);
+	}
+}
+
+/**
+ * Send the IKE SA again if its conditions or extensions changed since: some
+ * are only set after it was established (NAT detection in IKEv1 Aggressive
+ * Mode, for one)
+ */
+static void refresh_ike(private_sasync_capture_t *this, ike_sa_t *ike_sa,
+						ike_entry_t *entry)
+{
+	if (entry->synced && is_primary(this) &&
+		(entry->conditions != condition_bits(ike_sa) ||
+		 entry->extensions != extension_bits(ike_sa)))
+	{
+		sync_ike(this, ike_sa, entry);
 	}
 }
 
@@ -594,6 +615,19 @@ METHOD(listener_t, message_hook, bool,
 	private_sasync_capture_t *this, ike_sa_t *ike_sa, message_t *message,
 	bool incoming, bool plain)
 {
+	ike_entry_t *entry;
+
+	if (plain)
+	{
+		this->mutex->lock(this->mutex);
+		entry = this->ikes->get(this->ikes,
+								key_of(ike_sa->get_unique_id(ike_sa)));
+		if (entry)
+		{
+			refresh_ike(this, ike_sa, entry);
+		}
+		this->mutex->unlock(this->mutex);
+	}
 	if (ike_sa->get_version(ike_sa) == IKEV1)
 	{
 		message_v1(this, ike_sa, message, incoming, plain);
@@ -722,6 +756,7 @@ static void child_installed(private_sasync_capture_t *this, ike_sa_t *ike_sa,
 	keys->synced = TRUE;
 	msg = build_child_add(ike_sa, child_sa, keys);
 	entry = get_ike(this, ike_sa);
+	refresh_ike(this, ike_sa, entry);
 	if (entry->synced)
 	{
 		this->counters->inc(this->counters, SASYNC_CTR_CONN_SYNC);
