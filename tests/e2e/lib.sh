@@ -24,6 +24,11 @@
 : "${E2E_LOG_EXTRA:=}"          # appended to the charon filelog section
 : "${E2E_KEEP:=0}"              # 1: keep $E2E_DIR after the run (debugging)
 : "${E2E_VERBOSE:=0}"           # 1: echo e2e_note messages
+: "${E2E_EXTRA_PLUGINS:=}"      # plugins loaded on every node (e.g. EAP)
+# plugins road warriors load on top of the common list (clients of EAP,
+# XAuth and Mode Config); a cluster serving them loads the same set through
+# E2E_EXTRA_PLUGINS
+: "${E2E_RW_PLUGINS:=md5 eap-identity eap-md5 xauth-generic}"
 
 E2E_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 : "${E2E_CONF_DIR:=$E2E_LIB_DIR/conf}"
@@ -40,6 +45,17 @@ E2E_LAN_HOST=198.18.2.10
 E2E_A_LAN=198.18.2.11
 E2E_B_LAN=198.18.2.12
 E2E_VIP_LAN=198.18.2.1
+# optional nodes (created on request, see e2e_rw_up and e2e_nat_up)
+E2E_RW_MAX=9                    # road warriors rw1..rw9 on ext, .21 to .29
+E2E_RW_POOL=198.18.3.0/24       # virtual IP pool of the dialup connections
+E2E_PEER_EXT2=198.18.0.3        # the peer's address after it roams (MOBIKE)
+E2E_NAT_EXT=198.18.0.30         # NAT router's outside address
+E2E_NAT_EXT2=198.18.0.31        # ... after e2e_nat_remap (and back)
+E2E_NAT_IN=198.18.4.1           # NAT router on the inside segment
+E2E_NATPEER_EXT=198.18.4.2      # the peer behind the NAT
+E2E_NATPEER_NET=198.18.5.0/24   # its protected net
+E2E_NATPEER_HOST=198.18.5.1     # on its lo
+: "${E2E_NAT_PORTS:=30000-30999}" # UDP source ports the NAT maps to
 
 # swanctl template values (@NAME@ in conf/*.conf -> $E2E_NAME)
 : "${E2E_CONN:=site}"
@@ -52,8 +68,14 @@ E2E_VIP_LAN=198.18.2.1
 : "${E2E_IKE_REKEY:=24h}"
 : "${E2E_CHILD_REKEY:=24h}"
 : "${E2E_DPD_DELAY:=0s}"
+: "${E2E_MOBIKE:=no}"
+: "${E2E_RW_EAP:=eap-md5}"     # EAP method of the dialup templates
+# per road warrior values (@RW_ID@ ...) are set by e2e_rw_load
 
 E2E_NODES="peer a b lan"
+# created only on request; teardown (and the purge of a crashed run) looks
+# for all of them
+E2E_OPT_NODES="$(seq -f 'rw%g' -s ' ' 1 $E2E_RW_MAX) nat natpeer"
 E2E_CLUSTER_NODES="a b"
 E2E_DIR=""
 E2E_PASSED=0
@@ -99,15 +121,32 @@ e2e_check() {
 	if "$@"; then e2e_pass "$msg"; else e2e_fail "$msg"; fi
 }
 
-# e2e_summary: closing line in the "N passed, N failed" form CI recognises
+# e2e_expect MSG cmd...: like e2e_check, but a failure is only counted and
+# the test goes on (for checks whose failure does not spoil the next steps);
+# returns cmd's status
+e2e_expect() {
+	local msg=$1
+	shift
+	if "$@"; then
+		e2e_pass "$msg"
+	else
+		E2E_FAILED=$((E2E_FAILED + 1))
+		echo "FAIL: $msg"
+		return 1
+	fi
+}
+
+# e2e_summary: closing line in the "N passed, N failed" form CI recognises;
+# fails if anything failed, so a test ending with it exits non-zero then
 e2e_summary() {
 	echo "$(basename "$0" .sh): $E2E_PASSED passed, $E2E_FAILED failed"
+	[ "$E2E_FAILED" = 0 ]
 }
 
 _e2e_dump_logs() {
 	local node log
 	[ -n "$E2E_DIR" ] || return 0
-	for node in peer a b; do
+	for node in peer a b $E2E_OPT_NODES; do
 		log=$E2E_DIR/$node/charon.log
 		[ -s "$log" ] || continue
 		echo "----- last lines of $node charon log ($log)"
@@ -260,7 +299,7 @@ e2e_teardown() {
 # ending those pids is safe; an emptied namespace frees its veths at once.
 _e2e_purge_netns() {
 	local node ns pid
-	for node in $E2E_NODES sw; do
+	for node in $E2E_NODES $E2E_OPT_NODES sw; do
 		ns=$(e2e_ns "$node")
 		[ -e "/run/netns/$ns" ] || continue
 		for pid in $(ip netns pids "$ns" 2>/dev/null); do
@@ -337,6 +376,125 @@ e2e_topo_up() {
 	e2e_vip_move - a
 }
 
+# ------------------------------------------------ optional nodes (on request)
+
+# e2e_rw_ext N: ext address of road warrior N (198.18.0.2N)
+e2e_rw_ext() { echo "198.18.0.$((20 + $1))"; }
+
+# e2e_rw_up N: road warriors rw1..rwN (those not up yet) on the ext segment,
+# default route via the VIP like the peer; the LAN host routes the virtual
+# IP pool through the LAN VIP. Call after e2e_topo_up.
+e2e_rw_up() {
+	local n=$1 i ns
+	if [ "$n" -lt 1 ] || [ "$n" -gt "$E2E_RW_MAX" ]; then
+		echo "e2e_rw_up: 1..$E2E_RW_MAX road warriors" >&2
+		return 1
+	fi
+	for ((i = 1; i <= n; i++)); do
+		ns=$(e2e_ns "rw$i")
+		[ -e "/run/netns/$ns" ] && continue
+		_e2e_node_up "rw$i" || return 1
+		_e2e_port "rw$i" ext ext0 "$(e2e_rw_ext "$i")" || return 1
+		ip -n "$ns" route add default via "$E2E_VIP_EXT" dev ext0 || return 1
+	done
+	ip -n "$(e2e_ns lan)" route replace "$E2E_RW_POOL" via "$E2E_VIP_LAN" dev lan0
+}
+
+# e2e_rw_load N TEMPLATE: render TEMPLATE for road warrior N and load it on
+# rwN. Sets the per road warrior placeholders: @RW_EXT@ (its address),
+# @RW_ID@ (IKE identity rwN@test), @RW_EAP_ID@ (eap-rwN), @RW_XAUTH_ID@
+# (xauth-rwN) and @RW_SECRET@ (the EAP/XAuth password rwN-not-a-secret,
+# which the cluster templates list for rw1..rw3).
+e2e_rw_load() {
+	local E2E_RW_EXT E2E_RW_ID E2E_RW_EAP_ID E2E_RW_XAUTH_ID E2E_RW_SECRET
+	E2E_RW_EXT=$(e2e_rw_ext "$1")
+	E2E_RW_ID=rw$1@test
+	E2E_RW_EAP_ID=eap-rw$1
+	E2E_RW_XAUTH_ID=xauth-rw$1
+	E2E_RW_SECRET=rw$1-not-a-secret
+	e2e_swanctl_load "rw$1" "$2"
+}
+
+# e2e_rw_vip N: virtual IP road warrior N got (local-vips of its IKE SA)
+e2e_rw_vip() { e2e_ike_field "rw$1" local-vips | tr -d '[]'; }
+
+# e2e_nat_up: NAT router "nat" (outside ext0 $E2E_NAT_EXT on the ext
+# segment, inside in0 $E2E_NAT_IN) and "natpeer" behind it (ext0
+# $E2E_NATPEER_EXT, default route via the NAT, protected host
+# $E2E_NATPEER_HOST on lo). nftables masquerades everything leaving ext0,
+# UDP to source ports $E2E_NAT_PORTS, so the cluster sees IKE and
+# ESP-in-UDP from a port that is neither 500 nor 4500. The LAN host routes
+# $E2E_NATPEER_NET through the LAN VIP. Call after e2e_topo_up.
+e2e_nat_up() {
+	local nat peer
+	nat=$(e2e_ns nat)
+	peer=$(e2e_ns natpeer)
+	_e2e_node_up nat || return 1
+	_e2e_node_up natpeer || return 1
+	_e2e_port nat ext ext0 "$E2E_NAT_EXT" || return 1
+	# the inside is a plain veth pair, no switch port
+	ip -n "$nat" link add in0 type veth peer name ext0 netns "$peer" || return 1
+	ip -n "$nat" addr add "$E2E_NAT_IN/24" dev in0 || return 1
+	ip -n "$nat" link set in0 up || return 1
+	ip -n "$peer" addr add "$E2E_NATPEER_EXT/24" dev ext0 || return 1
+	ip -n "$peer" link set ext0 up || return 1
+	ip -n "$peer" addr add "$E2E_NATPEER_HOST/32" dev lo || return 1
+	ip -n "$peer" route add default via "$E2E_NAT_IN" dev ext0 || return 1
+	ip netns exec "$nat" sysctl -qw net.ipv4.ip_forward=1
+	ip netns exec "$nat" nft -f - <<EOF || return 1
+table ip nat {
+	chain post {
+		type nat hook postrouting priority srcnat; policy accept;
+		oifname "ext0" meta l4proto udp masquerade to :$E2E_NAT_PORTS
+		oifname "ext0" masquerade
+	}
+}
+EOF
+	ip -n "$(e2e_ns lan)" route replace "$E2E_NATPEER_NET" via "$E2E_VIP_LAN" dev lan0
+}
+
+# e2e_nat_outside: the NAT router's current outside address
+e2e_nat_outside() {
+	ip -n "$(e2e_ns nat)" -4 -o addr show dev ext0 | awk '{print $4}' |
+		cut -d/ -f1 | head -n 1
+}
+
+# e2e_nat_remap: new NAT mappings for everything behind the NAT: the
+# outside address switches between $E2E_NAT_EXT and $E2E_NAT_EXT2. Removing
+# the old address makes the kernel drop the masquerade conntrack entries
+# that use it (there is no conntrack tool here), so the next packet of every
+# flow gets a new mapping, and nothing answers on the old address any more.
+e2e_nat_remap() {
+	local ns old new
+	ns=$(e2e_ns nat)
+	old=$(e2e_nat_outside)
+	new=$E2E_NAT_EXT2
+	[ "$old" = "$E2E_NAT_EXT2" ] && new=$E2E_NAT_EXT
+	_e2e_addr_swap "$ns" "$old" "$new" || return 1
+	e2e_note "NAT outside address $old -> $new"
+}
+
+# e2e_addr_move NODE NEW: replace NODE's address on ext0 by NEW/24 (a host
+# that roams, e.g. for MOBIKE). The new address is added first, so routes
+# via the segment stay. Prints the old address.
+e2e_addr_move() {
+	local ns old
+	ns=$(e2e_ns "$1")
+	old=$(ip -n "$ns" -4 -o addr show dev ext0 | awk '{print $4}' | cut -d/ -f1 | head -n 1)
+	_e2e_addr_swap "$ns" "$old" "$2" || return 1
+	echo "$old"
+}
+
+# _e2e_addr_swap NS OLD NEW: NEW/24 on ext0 in place of OLD/24. NEW is added
+# first (a secondary address then), and with promote_secondaries it stays
+# when the primary OLD goes (by default the kernel would drop it too).
+_e2e_addr_swap() {
+	ip netns exec "$1" sysctl -qw net.ipv4.conf.ext0.promote_secondaries=1 || return 1
+	ip -n "$1" addr add "$3/24" dev ext0 || return 1
+	ip -n "$1" addr del "$2/24" dev ext0 || return 1
+	ip -n "$1" -4 -o addr show dev ext0 | grep -q " $3/24 "
+}
+
 # e2e_link NODE SEG up|down: switch port state, i.e. pull/plug NODE's cable
 e2e_link() {
 	ip -n "$(e2e_ns sw)" link set "$1-$2" "$3"
@@ -355,7 +513,7 @@ e2e_vip_holder() {
 # e2e_vip_move FROM TO: move both VIPs (FROM "-" = nobody), then announce
 # them from TO with gratuitous ARP and flush the stale neighbour entries
 e2e_vip_move() {
-	local from=$1 to=$2 fns tns
+	local from=$1 to=$2 fns tns node
 	tns=$(e2e_ns "$to")
 	if [ "$from" != - ] && [ -e "/run/netns/$(e2e_ns "$from")" ]; then
 		fns=$(e2e_ns "$from")
@@ -366,6 +524,11 @@ e2e_vip_move() {
 	ip -n "$tns" addr replace "$E2E_VIP_LAN/32" dev lan0 || return 1
 	ip -n "$(e2e_ns peer)" neigh flush to "$E2E_VIP_EXT" dev ext0 2>/dev/null
 	ip -n "$(e2e_ns lan)" neigh flush to "$E2E_VIP_LAN" dev lan0 2>/dev/null
+	for node in $E2E_OPT_NODES; do
+		# road warriors and the NAT router, if up, sit on ext as well
+		[ -e "/run/netns/$(e2e_ns "$node")" ] &&
+			ip -n "$(e2e_ns "$node")" neigh flush to "$E2E_VIP_EXT" dev ext0 2>/dev/null
+	done
 	_e2e_garp "$tns" ext0 "$E2E_VIP_EXT"
 	_e2e_garp "$tns" lan0 "$E2E_VIP_LAN"
 }
@@ -404,6 +567,7 @@ e2e_charon_pid() {
 }
 
 _e2e_is_cluster() { [[ " $E2E_CLUSTER_NODES " == *" $1 "* ]]; }
+_e2e_is_rw() { [[ $1 == rw[1-9] ]]; }
 
 # The plugin list. kernel-libipsec gets the highest priority so its
 # kernel-ipsec backend registers first (first one wins, kernel-netlink's then
@@ -414,9 +578,14 @@ _e2e_plugins_conf() {
 	echo "		kernel-libipsec { load = 30 }"
 	echo "		kernel-netlink { load = 20 }"
 	for p in random nonce aes sha1 sha2 hmac kdf gcm chapoly gmp curve25519 \
-		x509 pubkey pkcs1 pem attr socket-default vici; do
+		x509 pubkey pkcs1 pem attr socket-default vici $E2E_EXTRA_PLUGINS; do
 		echo "		$p { load = yes }"
 	done
+	if _e2e_is_rw "$1"; then
+		for p in $E2E_RW_PLUGINS; do
+			[[ " $E2E_EXTRA_PLUGINS " == *" $p "* ]] || echo "		$p { load = yes }"
+		done
+	fi
 	_e2e_is_cluster "$1" || return 0
 	[ -n "$E2E_PRELOAD" ] && echo "		$E2E_PRELOAD_PLUGIN { load = yes }"
 	[ -n "$E2E_PLUGIN_CONF" ] && echo "$E2E_PLUGIN_CONF"
@@ -601,6 +770,45 @@ e2e_sa_none() {
 	local raw
 	raw=$(e2e_sas_raw "$1") || return 1
 	[[ $raw != *"list-sa event"* ]]
+}
+
+# e2e_sa_find NODE KEY VALUE: the raw line of the first IKE SA whose own
+# KEY (not a CHILD SA's) is VALUE, e.g. initiator-spi, remote-host or
+# remote-eap-id; fails if there is none. For nodes with several IKE SAs.
+e2e_sa_find() {
+	local line
+	while read -r line; do
+		[ "$(_e2e_kv "$2" <<<"${line%% child-sas *}")" = "$3" ] &&
+			{ echo "$line"; return 0; }
+	done < <(e2e_sas_raw "$1")
+	return 1
+}
+
+# e2e_line_ike KEY, e2e_line_child KEY: KEY of the IKE SA, or of its first
+# CHILD SA, in a raw line on stdin (from e2e_sa_find); lists such as
+# remote-vips or local-ts come without their brackets
+e2e_line_ike() { sed 's/ child-sas .*//' | _e2e_kv "$1" | tr -d '[]'; }
+e2e_line_child() { sed -n 's/.* child-sas //p' | _e2e_kv "$1" | tr -d '[]'; }
+
+# e2e_line_children: one line per CHILD SA of the raw lines on stdin:
+# "uniqueid state spi_in spi_out local_ts remote_ts" (first TS of each)
+e2e_line_children() {
+	sed -n 's/.* child-sas //p' | grep -oE '\{name=[^}]*\}' | while read -r c; do
+		echo "$(_e2e_kv uniqueid <<<"$c") $(_e2e_kv state <<<"$c")" \
+			"$(_e2e_kv spi-in <<<"$c") $(_e2e_kv spi-out <<<"$c")" \
+			"$(_e2e_kv local-ts <<<"$c" | tr -d '[]') $(_e2e_kv remote-ts <<<"$c" | tr -d '[]')"
+	done
+}
+
+# e2e_child_list NODE: e2e_line_children of all of NODE's IKE SAs. IKEv1
+# keeps rekeyed CHILD SAs listed (state REKEYED) until they expire, so the
+# first CHILD SA is not always the current one.
+e2e_child_list() { e2e_sas_raw "$1" | e2e_line_children; }
+
+# e2e_line_newest_child: the e2e_line_children line of the INSTALLED CHILD
+# SA with the highest uniqueid among the raw lines on stdin
+e2e_line_newest_child() {
+	e2e_line_children | awk '$2 == "INSTALLED"' | sort -n | tail -n 1
 }
 
 # --------------------------------------------------------------------- ping
