@@ -273,9 +273,12 @@ static void update_hosts(ike_sa_t *ike_sa, sasync_msg_t *msg)
 	DESTROY_IF(other);
 }
 
+static void acquire_leases(ike_sa_t *ike_sa, linked_list_t *known);
+
 static void update_ike(ike_sa_t *ike_sa, sasync_msg_t *msg)
 {
 	enumerator_t *enumerator;
+	linked_list_t *known;
 	uint64_t mid;
 	host_t *host;
 
@@ -291,6 +294,13 @@ static void update_ike(ike_sa_t *ike_sa, sasync_msg_t *msg)
 		ike_sa->set_message_id(ike_sa, FALSE, mid);
 	}
 	/* remote virtual IPs only: local ones would be installed on an interface */
+	known = linked_list_create();
+	enumerator = ike_sa->create_virtual_ip_enumerator(ike_sa, FALSE);
+	while (enumerator->enumerate(enumerator, &host))
+	{
+		known->insert_last(known, host->clone(host));
+	}
+	enumerator->destroy(enumerator);
 	ike_sa->clear_virtual_ips(ike_sa, FALSE);
 	enumerator = msg->create_host_enumerator(msg, SASYNC_ATTR_REMOTE_VIP);
 	while (enumerator->enumerate(enumerator, &host))
@@ -298,6 +308,8 @@ static void update_ike(ike_sa_t *ike_sa, sasync_msg_t *msg)
 		ike_sa->add_virtual_ip(ike_sa, FALSE, host);
 	}
 	enumerator->destroy(enumerator);
+	acquire_leases(ike_sa, known);
+	known->destroy_offset(known, offsetof(host_t, destroy));
 }
 
 static void set_initial_hosts(ike_sa_t *ike_sa, sasync_msg_t *msg)
@@ -336,10 +348,12 @@ static void set_eap_id(ike_sa_t *ike_sa, sasync_msg_t *msg)
 }
 
 /**
- * Mark the peer's virtual IPs as in use in the connection's pools, so that
- * after promotion the same client keeps them and no other gets them
+ * Mark the peer's virtual IPs that are new since the last record as in use
+ * in the connection's pools, so that after promotion the same client keeps
+ * them and no other gets them (IKEv1 Mode Config assigns them after the
+ * ISAKMP SA was first synced)
  */
-static void acquire_leases(ike_sa_t *ike_sa)
+static void acquire_leases(ike_sa_t *ike_sa, linked_list_t *known)
 {
 	peer_cfg_t *peer_cfg = ike_sa->get_peer_cfg(ike_sa);
 	enumerator_t *enumerator;
@@ -351,6 +365,10 @@ static void acquire_leases(ike_sa_t *ike_sa)
 	enumerator = ike_sa->create_virtual_ip_enumerator(ike_sa, FALSE);
 	while (pools->get_count(pools) && enumerator->enumerate(enumerator, &vip))
 	{
+		if (known->find_first(known, (void*)vip->ip_equals, NULL, vip))
+		{
+			continue;
+		}
 		lease = charon->attributes->acquire_address(charon->attributes, pools,
 													ike_sa, vip);
 		if (!lease || !lease->ip_equals(lease, vip))
@@ -430,7 +448,6 @@ static create_result_t create_ike(private_sasync_apply_t *this,
 	set_initial_hosts(ike_sa, msg);
 	set_eap_id(ike_sa, msg);
 	update_ike(ike_sa, msg);
-	acquire_leases(ike_sa);
 	if (this->capture)
 	{
 		this->capture->adopt_ike(this->capture, ike_sa, msg);

@@ -242,7 +242,8 @@ static void add_ikev1(sasync_msg_t *msg, ike_entry_t *entry)
 /**
  * Build an IKE_ADD record with everything a standby needs
  */
-static sasync_msg_t *build_ike_add(ike_sa_t *ike_sa, ike_entry_t *entry)
+static sasync_msg_t *build_ike_add(ike_sa_t *ike_sa, ike_entry_t *entry,
+								   host_t *me, host_t *other)
 {
 	sasync_msg_t *msg = sasync_msg_create(SASYNC_MSG_IKE_ADD);
 	peer_cfg_t *peer_cfg = ike_sa->get_peer_cfg(ike_sa);
@@ -251,8 +252,9 @@ static sasync_msg_t *build_ike_add(ike_sa_t *ike_sa, ike_entry_t *entry)
 	msg->add_int(msg, SASYNC_ATTR_UNIQUE, ike_sa->get_unique_id(ike_sa));
 	msg->add_chunk(msg, SASYNC_ATTR_NAME,
 				   chunk_from_str(peer_cfg->get_name(peer_cfg)));
-	msg->add_host(msg, SASYNC_ATTR_LOCAL_HOST, ike_sa->get_my_host(ike_sa));
-	msg->add_host(msg, SASYNC_ATTR_REMOTE_HOST, ike_sa->get_other_host(ike_sa));
+	msg->add_host(msg, SASYNC_ATTR_LOCAL_HOST, me ?: ike_sa->get_my_host(ike_sa));
+	msg->add_host(msg, SASYNC_ATTR_REMOTE_HOST,
+				  other ?: ike_sa->get_other_host(ike_sa));
 	msg->add_id(msg, SASYNC_ATTR_LOCAL_ID, ike_sa->get_my_id(ike_sa));
 	msg->add_id(msg, SASYNC_ATTR_REMOTE_ID, ike_sa->get_other_id(ike_sa));
 	msg->add_id(msg, SASYNC_ATTR_REMOTE_EAP_ID,
@@ -287,8 +289,8 @@ static sasync_msg_t *build_ike_add(ike_sa_t *ike_sa, ike_entry_t *entry)
 /**
  * Send the IKE SA (first time or update) and release held CHILD SAs
  */
-static void sync_ike(private_sasync_capture_t *this, ike_sa_t *ike_sa,
-					 ike_entry_t *entry)
+static void sync_ike_hosts(private_sasync_capture_t *this, ike_sa_t *ike_sa,
+						   ike_entry_t *entry, host_t *me, host_t *other)
 {
 	sasync_msg_t *child;
 
@@ -305,13 +307,19 @@ static void sync_ike(private_sasync_capture_t *this, ike_sa_t *ike_sa,
 	}
 	entry->conditions = condition_bits(ike_sa);
 	entry->extensions = extension_bits(ike_sa);
-	send_msg(this, build_ike_add(ike_sa, entry));
+	send_msg(this, build_ike_add(ike_sa, entry, me, other));
 	entry->synced = TRUE;
 	while (array_remove(entry->held, ARRAY_HEAD, &child))
 	{
 		this->counters->inc(this->counters, SASYNC_CTR_CONN_SYNC);
 		send_msg(this, child);
 	}
+}
+
+static void sync_ike(private_sasync_capture_t *this, ike_sa_t *ike_sa,
+					 ike_entry_t *entry)
+{
+	sync_ike_hosts(this, ike_sa, entry, NULL, NULL);
 }
 
 /**
@@ -468,8 +476,8 @@ METHOD(listener_t, ike_update, bool,
 	this->mutex->lock(this->mutex);
 	entry = this->ikes->get(this->ikes, key_of(ike_sa->get_unique_id(ike_sa)));
 	if (entry && entry->synced && is_primary(this))
-	{
-		sync_ike(this, ike_sa, entry);
+	{	/* called before the IKE SA takes the new addresses */
+		sync_ike_hosts(this, ike_sa, entry, local, remote);
 	}
 	this->mutex->unlock(this->mutex);
 	return TRUE;
@@ -611,6 +619,45 @@ static void message_v1(private_sasync_capture_t *this, ike_sa_t *ike_sa,
 	}
 }
 
+/**
+ * The cluster's only endpoint is its virtual IP: never let MOBIKE announce
+ * a node's own addresses to the peer
+ */
+static void strip_additional_addresses(message_t *message)
+{
+	enumerator_t *enumerator;
+	notify_payload_t *notify;
+	payload_t *payload;
+	bool stripped = FALSE;
+
+	enumerator = message->create_payload_enumerator(message);
+	while (enumerator->enumerate(enumerator, &payload))
+	{
+		if (payload->get_type(payload) != PLV2_NOTIFY)
+		{
+			continue;
+		}
+		notify = (notify_payload_t*)payload;
+		switch (notify->get_notify_type(notify))
+		{
+			case ADDITIONAL_IP4_ADDRESS:
+			case ADDITIONAL_IP6_ADDRESS:
+				message->remove_payload_at(message, enumerator);
+				payload->destroy(payload);
+				stripped = TRUE;
+				break;
+			default:
+				break;
+		}
+	}
+	enumerator->destroy(enumerator);
+	if (stripped && !message->get_notify(message, NO_ADDITIONAL_ADDRESSES))
+	{
+		message->add_notify(message, FALSE, NO_ADDITIONAL_ADDRESSES,
+							chunk_empty);
+	}
+}
+
 METHOD(listener_t, message_hook, bool,
 	private_sasync_capture_t *this, ike_sa_t *ike_sa, message_t *message,
 	bool incoming, bool plain)
@@ -638,6 +685,10 @@ METHOD(listener_t, message_hook, bool,
 		return TRUE;
 	}
 	negotiate_midsync(ike_sa, message, incoming);
+	if (!incoming)
+	{
+		strip_additional_addresses(message);
+	}
 	if (message->get_request(message) &&
 		message->get_exchange_type(message) != IKE_SA_INIT)
 	{
@@ -834,7 +885,7 @@ static u_int resync_ike(private_sasync_capture_t *this, ike_sa_t *ike_sa)
 	{
 		return 0;
 	}
-	send_msg(this, build_ike_add(ike_sa, entry));
+	send_msg(this, build_ike_add(ike_sa, entry, NULL, NULL));
 	enumerator = ike_sa->create_child_sa_enumerator(ike_sa);
 	while (enumerator->enumerate(enumerator, &child_sa))
 	{
