@@ -167,34 +167,34 @@ static void add_ike_id(sasync_msg_t *msg, ike_sa_t *ike_sa)
 	msg->add_int(msg, SASYNC_ATTR_IKE_VERSION, ike_sa->get_version(ike_sa));
 }
 
-static uint32_t extension_bits(ike_sa_t *ike_sa)
+/**
+ * Both are bit sets charon only answers bit by bit
+ */
+static uint32_t collect_bits(ike_sa_t *ike_sa, bool conditions)
 {
-	uint32_t bits = 0;
+	uint32_t bits = 0, bit;
 	int i;
 
 	for (i = 0; i < 32; i++)
 	{
-		if (ike_sa->supports_extension(ike_sa, 1U << i))
+		bit = 1U << i;
+		if (conditions ? ike_sa->has_condition(ike_sa, bit)
+					   : ike_sa->supports_extension(ike_sa, bit))
 		{
-			bits |= 1U << i;
+			bits |= bit;
 		}
 	}
 	return bits;
 }
 
+static uint32_t extension_bits(ike_sa_t *ike_sa)
+{
+	return collect_bits(ike_sa, FALSE);
+}
+
 static uint32_t condition_bits(ike_sa_t *ike_sa)
 {
-	uint32_t bits = 0;
-	int i;
-
-	for (i = 0; i < 32; i++)
-	{
-		if (ike_sa->has_condition(ike_sa, 1U << i))
-		{
-			bits |= 1U << i;
-		}
-	}
-	return bits;
+	return collect_bits(ike_sa, TRUE);
 }
 
 static void add_vips(sasync_msg_t *msg, ike_sa_t *ike_sa, bool local)
