@@ -1,0 +1,268 @@
+/*
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * What the link reports about its partners for ha-status and ha-sync-error:
+ * heartbeats (not counted as sync frames), the age of the oldest queued
+ * record, and the error callback.
+ */
+
+#include <check.h>
+
+#include "sasync_link.h"
+#include "sasync_counters.h"
+
+#include <library.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <threading/mutex.h>
+
+#define SECRET "sasync unit test secret, 0123456789"
+#define OTHER_SECRET "not the secret of the other link at all"
+
+/** bounded waits (60 s) only keep a broken test from hanging */
+#define WAIT_STEP_US 10000
+#define WAIT_STEPS 6000
+
+#define WAIT_FOR(cond) ({ \
+	bool _ok = FALSE; \
+	int _i; \
+	for (_i = 0; _i < WAIT_STEPS; _i++) \
+	{ \
+		if (cond) { _ok = TRUE; break; } \
+		usleep(WAIT_STEP_US); \
+	} \
+	_ok; })
+
+/** a port that was free a moment ago */
+static uint16_t free_port()
+{
+	struct sockaddr_in sin = {
+		.sin_family = AF_INET,
+		.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+	};
+	socklen_t len = sizeof(sin);
+	int fd;
+
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert(fd >= 0);
+	ck_assert(bind(fd, (struct sockaddr*)&sin, len) == 0);
+	ck_assert(getsockname(fd, (struct sockaddr*)&sin, &len) == 0);
+	close(fd);
+	return ntohs(sin.sin_port);
+}
+
+static sasync_link_t *link_create(uint16_t port, uint16_t peer, char *secret,
+								  sasync_counters_t *ctr)
+{
+	char local[32], peers[32];
+
+	snprintf(local, sizeof(local), "127.0.0.1:%u", port);
+	snprintf(peers, sizeof(peers), "127.0.0.1:%u", peer);
+	return sasync_link_create(local, peer ? peers : NULL,
+							  chunk_from_str(secret), ctr);
+}
+
+/** a copy of the state of the first (only) partner */
+static sasync_link_peer_t peer_state(sasync_link_t *link)
+{
+	enumerator_t *enumerator;
+	sasync_link_peer_t *peer, copy = {};
+
+	enumerator = link->create_peer_enumerator(link);
+	if (enumerator->enumerate(enumerator, &peer))
+	{
+		copy = *peer;
+		copy.peer = NULL;
+	}
+	enumerator->destroy(enumerator);
+	return copy;
+}
+
+/** records received */
+static u_int records;
+
+static void receive(void *data, host_t *peer, chunk_t payload)
+{
+	__atomic_add_fetch(&records, 1, __ATOMIC_SEQ_CST);
+}
+
+START_TEST(test_heartbeats)
+{
+	sasync_counters_t *ctr_a, *ctr_b;
+	sasync_link_t *a, *b;
+	sasync_link_peer_t state;
+	uint16_t port_a = free_port(), port_b = free_port();
+	uint64_t first;
+
+	records = 0;
+	ctr_a = sasync_counters_create();
+	ctr_b = sasync_counters_create();
+	a = link_create(port_a, port_b, SECRET, ctr_a);
+	b = link_create(port_b, port_a, SECRET, ctr_b);
+	ck_assert(a && b);
+	b->set_receiver(b, receive, NULL);
+
+	/* each side hears the other's heartbeats */
+	ck_assert(WAIT_FOR(peer_state(a).last_heartbeat &&
+					   peer_state(b).last_heartbeat));
+	state = peer_state(b);
+	ck_assert(state.out_up && state.in_up);
+	ck_assert(state.last_heartbeat <= sasync_link_time_ms());
+	/* and the next one, a second later */
+	first = state.last_heartbeat;
+	ck_assert(WAIT_FOR(peer_state(b).last_heartbeat > first));
+
+	/* heartbeats are no records: nothing counted, nothing delivered */
+	ck_assert_uint_eq(ctr_a->get(ctr_a, SASYNC_CTR_SYNC_TX), 0);
+	ck_assert_uint_eq(ctr_b->get(ctr_b, SASYNC_CTR_SYNC_RX), 0);
+	ck_assert_uint_eq(ctr_a->get(ctr_a, SASYNC_CTR_SYNC_RX), 0);
+	ck_assert_uint_eq(records, 0);
+	ck_assert_uint_eq(peer_state(b).last_rx, 0);
+
+	a->send(a, chunk_from_str("a record"));
+	ck_assert(WAIT_FOR(__atomic_load_n(&records, __ATOMIC_SEQ_CST) == 1));
+	ck_assert_uint_eq(ctr_b->get(ctr_b, SASYNC_CTR_SYNC_RX), 1);
+	ck_assert(WAIT_FOR(ctr_a->get(ctr_a, SASYNC_CTR_SYNC_TX) == 1));
+	ck_assert(peer_state(b).last_rx > 0);
+	state = peer_state(a);
+	ck_assert_uint_eq(state.queued, 0);
+	ck_assert_uint_eq(state.oldest_queued, 0);
+
+	a->destroy(a);
+	b->destroy(b);
+	ctr_a->destroy(ctr_a);
+	ctr_b->destroy(ctr_b);
+}
+END_TEST
+
+START_TEST(test_queue_lag)
+{
+	sasync_counters_t *ctr;
+	sasync_link_t *link;
+	sasync_link_peer_t state;
+	uint64_t before, after;
+
+	ctr = sasync_counters_create();
+	/* nobody listens on the peer's port */
+	link = link_create(free_port(), free_port(), SECRET, ctr);
+	ck_assert(link);
+	ck_assert_uint_eq(peer_state(link).oldest_queued, 0);
+
+	before = sasync_link_time_ms();
+	link->send(link, chunk_from_str("first"));
+	after = sasync_link_time_ms();
+	link->send(link, chunk_from_str("second"));
+	state = peer_state(link);
+	ck_assert_uint_eq(state.queued, 2);
+	/* the age is that of the oldest record */
+	ck_assert(state.oldest_queued >= before && state.oldest_queued <= after);
+	ck_assert_uint_eq(state.last_heartbeat, 0);
+	ck_assert(!state.out_up && !state.in_up);
+
+	link->destroy(link);
+	ctr->destroy(ctr);
+}
+END_TEST
+
+/** errors reported to the callback */
+typedef struct {
+	mutex_t *mutex;
+	u_int count;
+	sasync_counter_t counter;
+	char reason[128];
+	char peer[64];
+} errors_t;
+
+static void on_error(errors_t *e, host_t *peer, sasync_counter_t counter,
+					 char *reason)
+{
+	e->mutex->lock(e->mutex);
+	e->count++;
+	e->counter = counter;
+	snprintf(e->reason, sizeof(e->reason), "%s", reason);
+	snprintf(e->peer, sizeof(e->peer), "%H", peer);
+	e->mutex->unlock(e->mutex);
+}
+
+static u_int error_count(errors_t *e)
+{
+	u_int count;
+
+	e->mutex->lock(e->mutex);
+	count = e->count;
+	e->mutex->unlock(e->mutex);
+	return count;
+}
+
+START_TEST(test_error_cb)
+{
+	errors_t errors = { .mutex = mutex_create(MUTEX_TYPE_DEFAULT) };
+	sasync_counters_t *ctr_a, *ctr_c;
+	sasync_link_t *a, *c;
+	uint16_t port_a = free_port();
+	uint64_t base;
+
+	ctr_a = sasync_counters_create();
+	ctr_c = sasync_counters_create();
+	a = link_create(port_a, 0, SECRET, ctr_a);
+	ck_assert(a);
+	a->set_error_cb(a, (sasync_link_error_t)on_error, &errors);
+
+	/* a partner with another secret fails the handshake, again and again */
+	c = link_create(free_port(), port_a, OTHER_SECRET, ctr_c);
+	ck_assert(c);
+	ck_assert(WAIT_FOR(error_count(&errors) >= 2));
+	c->destroy(c);
+
+	/* one callback per counted error (the last attempt of c may still be
+	 * handled by a) */
+	ck_assert(WAIT_FOR(error_count(&errors) ==
+					   ctr_a->get(ctr_a, SASYNC_CTR_SYNC_RX_AUTH_BAD)));
+	errors.mutex->lock(errors.mutex);
+	ck_assert_int_eq(errors.counter, SASYNC_CTR_SYNC_RX_AUTH_BAD);
+	ck_assert_str_eq(errors.peer, "127.0.0.1");
+	ck_assert(strstr(errors.reason, "authentication failed"));
+	errors.mutex->unlock(errors.mutex);
+
+	/* unset: no more calls, even while it still happens */
+	a->set_error_cb(a, NULL, NULL);
+	base = ctr_a->get(ctr_a, SASYNC_CTR_SYNC_RX_AUTH_BAD);
+	errors.count = 0;
+	c = link_create(free_port(), port_a, OTHER_SECRET, ctr_c);
+	ck_assert(c);
+	ck_assert(WAIT_FOR(ctr_a->get(ctr_a, SASYNC_CTR_SYNC_RX_AUTH_BAD) >=
+					   base + 2));
+	ck_assert_uint_eq(error_count(&errors), 0);
+
+	c->destroy(c);
+	a->destroy(a);
+	ctr_a->destroy(ctr_a);
+	ctr_c->destroy(ctr_c);
+	errors.mutex->destroy(errors.mutex);
+}
+END_TEST
+
+Suite *link_state_suite_create()
+{
+	Suite *s;
+	TCase *tc;
+
+	s = suite_create("link_state");
+
+	tc = tcase_create("heartbeats");
+	tcase_add_test(tc, test_heartbeats);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("queue lag");
+	tcase_add_test(tc, test_queue_lag);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("error callback");
+	tcase_add_test(tc, test_error_cb);
+	suite_add_tcase(s, tc);
+
+	return s;
+}
