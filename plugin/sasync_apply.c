@@ -82,12 +82,22 @@ typedef enum {
 } create_result_t;
 
 /**
- * Count a record not applied and report it, with this->mutex held
+ * Count, log and report a record not applied, with this->mutex held
  */
 static void apply_failed(private_sasync_apply_t *this)
 {
 	char reason[64];
 
+	if (this->peer)
+	{
+		DBG1(DBG_APP, "sasync: %N record from %H not applied",
+			 sasync_msg_type_names, this->type, this->peer);
+	}
+	else
+	{
+		DBG1(DBG_APP, "sasync: %N record not applied", sasync_msg_type_names,
+			 this->type);
+	}
 	this->counters->inc(this->counters, SASYNC_CTR_APPLY_FAILED);
 	if (this->error_cb)
 	{
