@@ -7,9 +7,12 @@
 # and ha-list-sas (filters, SPIs, passive/active, forced rekeys pending),
 # node id and priority settings, resync and counter reset, exit codes, bad
 # input on the sync port (a malformed record in an authentic frame, a frame
-# under a wrong key, a wrong secret, a replay: counted, reported as
-# ha-sync-error, logged, nothing applied, daemons keep serving), and the
-# ha-role event printed by "sasyncctl monitor" during a failover.
+# under a wrong key, a wrong secret, a replay, a record for an unknown SA:
+# counted, reported as ha-sync-error, logged, nothing applied, daemons keep
+# serving), and the ha-role event printed by "sasyncctl monitor" during a
+# failover.
+# checks run through eval in single quotes, which also reads the variables
+# shellcheck disable=SC2016,SC2034
 set -uo pipefail
 
 # shellcheck source=tests/e2e/sasync.sh
@@ -282,9 +285,20 @@ e2e_wait_for "ha-sync-error events for both" 5 \
 	e2e_fail "ha-sync-error events for the wrong secret and the replay"
 
 e2e_check "nothing applied on b: counters" \
-	eval 'obs_counter_is b vike-sync $N && obs_counter_is b conn-sync $N && obs_counter_is b apply-failed 0 && obs_counter_is b delete-sync 0'
-e2e_check "nothing applied on b: the same $N SAs" \
-	eval '[ "$(sasync_status b ike-sas-passive)" = $N ] && [ "$(obs_list_spis b)" = "$list_b" ]'
+	eval 'obs_counter_is b vike-sync $N && obs_counter_is b conn-sync $N && obs_counter_is b apply-failed 0 && obs_counter_is b delete-sync 0 && obs_counter_is b mid-sync 0'
+
+# a well-formed record that matches nothing
+e2e_check "record for an unknown IKE SA to b: injector done" \
+	obs_inject "$E2E_B_LAN" unknown-sa
+e2e_wait_for "b counts apply-failed" 10 \
+	eval '[ "$(sasync_stat b apply-failed)" = 1 ]' || e2e_fail "apply-failed on b"
+e2e_wait_for "ha-sync-error for it on b's monitor" 5 \
+	obs_monitor_has mon-b "ha-sync-error: node='gw-b' peer='$E2E_LAN_HOST' error='apply-failed' reason='IKE_MID record not applied'" ||
+	e2e_fail "ha-sync-error event for the record not applied"
+e2e_check "one log line for it on b" \
+	eval '[ "$(e2e_count_in_log b "\[APP\] sasync: IKE_MID record from $E2E_LAN_HOST not applied")" = 1 ]'
+e2e_check "nothing applied on b: the same $N SAs, no message ID update" \
+	eval '[ "$(sasync_status b ike-sas-passive)" = $N ] && [ "$(obs_list_spis b)" = "$list_b" ] && obs_counter_is b mid-sync 0'
 
 # ------------------------------------------------------ bad input on a
 e2e_check "malformed record to a: injector done" obs_inject "$E2E_A_LAN" malformed
@@ -311,16 +325,18 @@ e2e_wait_for "b has the rekeyed net2" 10 \
 	e2e_fail "sync after the bad input"
 e2e_wait_for "the old net2 is gone on b" 10 \
 	eval '[ "$(sasync_stat b delete-sync)" = 1 ]' || e2e_fail "delete synced"
-# b accepted one authentic frame from the injector, the malformed record
-e2e_wait_for "quiet: sync-tx on a + 1 = sync-rx on b" 10 obs_quiet 1 ||
+# b accepted two authentic frames from the injector: the malformed record
+# and the one for an unknown IKE SA
+e2e_wait_for "quiet: sync-tx on a + 2 = sync-rx on b" 10 obs_quiet 2 ||
 	e2e_fail "sync quiet after the bad input"
-e2e_check "no record failed to apply on b" obs_counter_is b apply-failed 0
+e2e_check "no record failed to apply on b but the injected one" \
+	obs_counter_is b apply-failed 1
 
 # ------------------------------------------------------ reset, failover
 e2e_check "sasyncctl reset on b" eval 'sasync_ctl b reset | grep -qx "counters reset"'
 e2e_check "b's counters are zero (swanctl, sasyncctl)" obs_counters_are b 0 \
 	vike-sync conn-sync sync-tx sync-rx sync-rx-len-bad sync-rx-auth-bad \
-	sync-rx-replay delete-sync promotions
+	sync-rx-replay apply-failed delete-sync promotions
 
 e2e_charon_kill a KILL
 e2e_vip_move a b

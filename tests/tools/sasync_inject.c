@@ -21,6 +21,9 @@
  *                 count sync-rx-auth-bad and close the connection
  *   replay        handshake with SECRET, then the same heartbeat frame
  *                 twice; the node must count sync-rx-replay and close
+ *   unknown-sa    handshake with SECRET, then a well-formed IKE_MID record
+ *                 for an IKE SA nobody has; a standby must count
+ *                 apply-failed and change nothing
  *
  * Exit codes: 0 done, and the node closed the connection where it must;
  * 1 the node did not behave as expected; 2 usage; 3 connecting or the
@@ -66,7 +69,7 @@ enum {
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: sasync-inject --peer ADDR[:PORT] --secret SECRET "
-			"malformed|wrong-key|wrong-secret|replay\n");
+			"malformed|wrong-key|wrong-secret|replay|unknown-sa\n");
 }
 
 /**
@@ -270,6 +273,26 @@ static chunk_t malformed_record()
 	return chunk_from_thing(record);
 }
 
+/**
+ * A well-formed record that can't be applied: message IDs of an IKE SA with
+ * SPIs nobody uses
+ */
+static chunk_t unknown_sa_record()
+{
+	sasync_msg_t *msg;
+	chunk_t record;
+
+	msg = sasync_msg_create(SASYNC_MSG_IKE_MID);
+	msg->add_int(msg, SASYNC_ATTR_IKE_SPI_I, 0x5a5a5a5a5a5a5a5aULL);
+	msg->add_int(msg, SASYNC_ATTR_IKE_SPI_R, 0xa5a5a5a5a5a5a5a5ULL);
+	msg->add_int(msg, SASYNC_ATTR_IKE_INITIATOR, 0);
+	msg->add_int(msg, SASYNC_ATTR_MID_R, 1);
+	msg->add_int(msg, SASYNC_ATTR_TIMESTAMP, time(NULL) * 1000ULL);
+	record = chunk_clone(msg->get_encoding(msg));
+	msg->destroy(msg);
+	return record;
+}
+
 static int run(host_t *peer, char *secret, char *mode)
 {
 	u_char hello_i[SASYNC_HELLO_LEN], hello_r[SASYNC_HELLO_LEN], ts[8];
@@ -322,6 +345,15 @@ static int run(host_t *peer, char *secret, char *mode)
 		{
 			ret = EXIT_UNEXPECTED;
 		}
+	}
+	else if (streq(mode, "unknown-sa"))
+	{
+		frame = unknown_sa_record();
+		if (!send_frame(fd, crypt, SASYNC_FRAME_DATA, frame, NULL))
+		{
+			ret = EXIT_UNEXPECTED;
+		}
+		chunk_free(&frame);
 	}
 	else if (streq(mode, "wrong-key"))
 	{
@@ -404,7 +436,8 @@ int main(int argc, char *argv[])
 	}
 	mode = argv[optind];
 	if (!streq(mode, "malformed") && !streq(mode, "wrong-key") &&
-		!streq(mode, "wrong-secret") && !streq(mode, "replay"))
+		!streq(mode, "wrong-secret") && !streq(mode, "replay") &&
+		!streq(mode, "unknown-sa"))
 	{
 		usage(stderr);
 		return EXIT_USAGE;
