@@ -22,6 +22,21 @@ e2e_check "b has a route into the tunnel" eval '[ -n "$(peer_routes b)" ]'
 e2e_check "b counts one synced IKE and CHILD SA" \
 	eval '[ "$(sasync_status b ike-sas-passive)" = 1 ] && [ "$(sasync_status b child-sas-passive)" = 1 ]'
 
+# the CHILD SA alone: b drops it with its route, keeps the IKE SA
+start=$(date +%s%N)
+e2e_swanctl peer --terminate --child "$E2E_CHILD" >/dev/null ||
+	e2e_fail "peer terminates the CHILD SA"
+e2e_wait_for "b has no CHILD SA" 10 \
+	eval '[ "$(sasync_status b child-sas-passive)" = 0 ]' || e2e_fail "CHILD SA gone on b"
+echo "CHILD SA delete applied on b $(( ($(date +%s%N) - start) / 1000000 ))ms after the peer's terminate (polled)"
+e2e_check "b keeps the IKE SA" eval '[ "$(sasync_status b ike-sas-passive)" = 1 ]'
+e2e_check "no route into the tunnel left on b after the CHILD delete" \
+	eval '[ -z "$(peer_routes b)" ]'
+e2e_initiate peer || e2e_fail "CHILD SA again"
+e2e_wait_for "b has the new CHILD SA" 10 \
+	eval '[ "$(sasync_status b child-sas-passive)" = 1 ] && [ -n "$(peer_routes b)" ]' ||
+	e2e_fail "new CHILD SA on b"
+
 start=$(date +%s%N)
 e2e_swanctl peer --terminate --ike "$E2E_CONN" >/dev/null ||
 	e2e_fail "peer terminates the tunnel"
