@@ -36,6 +36,12 @@ static sasync_msg_t *build_full(sasync_msg_type_t type)
 	msg->add_proposal(msg, SASYNC_ATTR_PROPOSAL, proposal);
 	msg->add_ts(msg, SASYNC_ATTR_LOCAL_TS, ts);
 	msg->add_ts(msg, SASYNC_ATTR_LOCAL_TS, ts);
+	/* IKEv1 and dialup attributes */
+	msg->add_int(msg, SASYNC_ATTR_AUTH_METHOD, AUTH_XAUTH_INIT_PSK);
+	msg->add_chunk(msg, SASYNC_ATTR_LOCAL_KE, chunk_from_chars(5, 6, 7));
+	msg->add_chunk(msg, SASYNC_ATTR_PSK, chunk_from_str("psk"));
+	msg->add_chunk(msg, SASYNC_ATTR_IV, chunk_from_chars(0xaa, 0xbb));
+	msg->add_id(msg, SASYNC_ATTR_REMOTE_EAP_ID, id);
 	host4->destroy(host4);
 	host6->destroy(host6);
 	id->destroy(id);
@@ -109,6 +115,17 @@ static void check_full(sasync_msg_t *msg)
 	}
 	enumerator->destroy(enumerator);
 	ck_assert_int_eq(count, 2);
+	ck_assert(msg->get_int(msg, SASYNC_ATTR_AUTH_METHOD, &value));
+	ck_assert_int_eq(value, AUTH_XAUTH_INIT_PSK);
+	ck_assert(msg->get_chunk(msg, SASYNC_ATTR_LOCAL_KE, &chunk));
+	ck_assert(chunk_equals(chunk, chunk_from_chars(5, 6, 7)));
+	ck_assert(msg->get_chunk(msg, SASYNC_ATTR_PSK, &chunk));
+	ck_assert(chunk_equals(chunk, chunk_from_str("psk")));
+	ck_assert(msg->get_chunk(msg, SASYNC_ATTR_IV, &chunk));
+	ck_assert(chunk_equals(chunk, chunk_from_chars(0xaa, 0xbb)));
+	id = msg->get_id(msg, SASYNC_ATTR_REMOTE_EAP_ID);
+	ck_assert(id && id->get_type(id) == ID_RFC822_ADDR);
+	id->destroy(id);
 }
 
 START_TEST(test_round_trip)
