@@ -4,7 +4,6 @@
 # Usage: scripts/setup.sh [--no-install]
 set -euo pipefail
 
-TOP=$(cd "$(dirname "$0")/.." && pwd)
 CACHE=${SASYNC_CACHE:-/var/cache/strongswan-sasync}
 HDR=$CACHE/headers
 SRCDIR=$CACHE/src

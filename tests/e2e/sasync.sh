@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
+# shellcheck shell=bash
 #
 # Helpers for end-to-end tests of the sasync plugin, on top of lib.sh: a
 # two-node cluster (a primary, b standby) syncing over the LAN segment.

@@ -4,6 +4,8 @@
 # Deletes: when the peer closes the tunnel while both nodes are up, the
 # standby drops the IKE and CHILD SA at once, with their routes, and keeps
 # nothing stale.
+# conditions are evaluated when polled, so single quotes on purpose
+# shellcheck disable=SC2016
 set -uo pipefail
 
 # shellcheck source=tests/e2e/sasync.sh

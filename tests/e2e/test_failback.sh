@@ -4,6 +4,8 @@
 # Failback: after a failover to b, a's charon comes back as standby, gets
 # the SAs from b (including the ones b restored and rekeyed), and can take
 # over again when b dies: the peer keeps its IKE SA through both failovers.
+# conditions are evaluated when polled, so single quotes on purpose
+# shellcheck disable=SC2016,SC2034
 set -uo pipefail
 
 # shellcheck source=tests/e2e/sasync.sh

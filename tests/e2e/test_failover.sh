@@ -6,6 +6,8 @@
 # traffic flows both ways, the peer keeps its IKE SA, the first outbound
 # packet forces a CHILD rekey without reusing a sequence number, and DPD
 # and an IKE rekey started by the peer both succeed.
+# conditions are evaluated when polled, so single quotes on purpose
+# shellcheck disable=SC2016,SC2034
 set -uo pipefail
 
 # shellcheck source=tests/e2e/sasync.sh

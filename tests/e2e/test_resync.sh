@@ -4,6 +4,8 @@
 # Bulk resync: a standby that starts after the tunnel is up, or whose charon
 # restarts, gets every SA from the primary when its sync link comes up, and
 # can take over.
+# conditions are evaluated when polled, so single quotes on purpose
+# shellcheck disable=SC2016
 set -uo pipefail
 
 # shellcheck source=tests/e2e/sasync.sh

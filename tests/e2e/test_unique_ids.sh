@@ -4,6 +4,8 @@
 # Per-tunnel interface ids (if_id_in/out = %unique): b keeps the restored
 # CHILD SA's ids exactly, and after the promotion a new CHILD SA gets ids
 # that no restored tunnel holds.
+# conditions are evaluated when polled, so single quotes on purpose
+# shellcheck disable=SC2016
 set -uo pipefail
 
 # shellcheck source=tests/e2e/sasync.sh
