@@ -29,8 +29,17 @@ b_took_inbound() {
 	local spi=${child_before#* } log
 	e2e_sas_raw b | grep -qE "spi-in=$spi [^}]* packets-in=[1-9]" && return 0
 	log=$(e2e_log b)
-	grep -q "parsed ESP header with SPI $spi" "$log" &&
-		! grep -qE "ESP decryption|ICV verification failed|sequence number verification failed" "$log"
+	# a header of that SPI whose next ESP line (same thread) is no failure
+	awk -v spi="$spi" '
+		/\[ESP\]/ {
+			th = $2; sub(/\[ESP\].*/, "", th)
+			if (th in pending) {
+				if ($0 !~ /does not belong|failed|error/) ok = 1
+				delete pending[th]
+			}
+			if ($0 ~ ("parsed ESP header with SPI " spi " ")) pending[th] = 1
+		}
+		END { for (th in pending) ok = 1; exit !ok }' "$log"
 }
 
 # failover_traffic: 10 pps pings both ways, capture, failover, the checks
