@@ -7,6 +7,7 @@
 #include "sasync_msg.h"
 
 #include <library.h>
+#include <sa/authenticator.h>
 
 /**
  * A record of the given type with one attribute of every kind
