@@ -48,9 +48,11 @@ for name in l2p p2l; do
 	read -r tx rx lost <<<"$(e2e_ping_stats "$name")"
 	echo "ping $name: sent $tx, received $rx, lost $lost, longest gap $(e2e_ping_max_gap "$name") ms"
 done
-echo "peer IKE SPIs now $(e2e_ike_spis peer) (same IKE SA), CHILD SPIs $(e2e_child_spis peer) (rekeyed by b)"
+child_after=$(e2e_sas_raw peer | e2e_line_newest_child | awk '{print $3, $4}')
+echo "peer IKE SPIs now $(e2e_ike_spis peer) (the same IKE SA)"
+echo "peer's newest CHILD SA: SPIs $child_after (b rekeyed it on its first outbound packet)"
 echo "IKE_SA_INIT exchanges started by the peer: $(e2e_count_in_log peer "initiating IKE_SA")"
 
-say "counters on b (swanctl --stats --raw against the plugin socket)"
+say "counters on b (sasyncctl stats, over the plugin's vici socket)"
 sasync_ctl b stats
-e2e_summary
+say "done: the peer never re-authenticated"
