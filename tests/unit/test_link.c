@@ -5,6 +5,7 @@
 #include <check.h>
 
 #include "sasync_link.h"
+#include "link_test_util.h"
 
 #include <library.h>
 #include <errno.h>
@@ -18,24 +19,6 @@
 
 #include <threading/mutex.h>
 #include <utils/debug.h>
-
-#define SECRET "sasync unit test secret, 0123456789"
-
-/** bounded waits (60 s): generous, as valgrind is slow; they only keep a
- * broken test from hanging, they never assert timing */
-#define WAIT_STEP_US 10000
-#define WAIT_STEPS 6000
-
-/** poll a condition until it holds, FALSE if it never did */
-#define WAIT_FOR(cond) ({ \
-	bool _ok = FALSE; \
-	int _i; \
-	for (_i = 0; _i < WAIT_STEPS; _i++) \
-	{ \
-		if (cond) { _ok = TRUE; break; } \
-		usleep(WAIT_STEP_US); \
-	} \
-	_ok; })
 
 /*
  * Counters test double, the real sasync_counters.c is not needed here
@@ -260,50 +243,6 @@ static double now()
 
 	gettimeofday(&tv, NULL);
 	return tv.tv_sec + tv.tv_usec / 1e6;
-}
-
-/** a port that was free a moment ago */
-static uint16_t free_port()
-{
-	struct sockaddr_in sin = {
-		.sin_family = AF_INET,
-		.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
-	};
-	socklen_t len = sizeof(sin);
-	int fd;
-
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	ck_assert(fd >= 0);
-	ck_assert(bind(fd, (struct sockaddr*)&sin, len) == 0);
-	ck_assert(getsockname(fd, (struct sockaddr*)&sin, &len) == 0);
-	close(fd);
-	return ntohs(sin.sin_port);
-}
-
-static sasync_link_t *link_create(uint16_t port, uint16_t peer, char *secret,
-								  sasync_counters_t *ctr)
-{
-	char local[32], peers[32];
-
-	snprintf(local, sizeof(local), "127.0.0.1:%u", port);
-	snprintf(peers, sizeof(peers), "127.0.0.1:%u", peer);
-	return sasync_link_create(local, peer ? peers : NULL,
-							  chunk_from_str(secret), ctr);
-}
-
-/** state of the first peer of a link */
-static sasync_link_peer_t peer_state(sasync_link_t *link)
-{
-	sasync_link_peer_t *state, copy = {};
-	enumerator_t *enumerator;
-
-	enumerator = link->create_peer_enumerator(link);
-	if (enumerator->enumerate(enumerator, &state))
-	{
-		copy = *state;
-	}
-	enumerator->destroy(enumerator);
-	return copy;
 }
 
 static bool out_up(sasync_link_t *link)

@@ -9,6 +9,7 @@
 #include <check.h>
 
 #include "sasync_link.h"
+#include "link_test_util.h"
 #include "sasync_counters.h"
 
 #include <library.h>
@@ -19,67 +20,7 @@
 
 #include <threading/mutex.h>
 
-#define SECRET "sasync unit test secret, 0123456789"
 #define OTHER_SECRET "not the secret of the other link at all"
-
-/** bounded waits (60 s) only keep a broken test from hanging */
-#define WAIT_STEP_US 10000
-#define WAIT_STEPS 6000
-
-#define WAIT_FOR(cond) ({ \
-	bool _ok = FALSE; \
-	int _i; \
-	for (_i = 0; _i < WAIT_STEPS; _i++) \
-	{ \
-		if (cond) { _ok = TRUE; break; } \
-		usleep(WAIT_STEP_US); \
-	} \
-	_ok; })
-
-/** a port that was free a moment ago */
-static uint16_t free_port()
-{
-	struct sockaddr_in sin = {
-		.sin_family = AF_INET,
-		.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
-	};
-	socklen_t len = sizeof(sin);
-	int fd;
-
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	ck_assert(fd >= 0);
-	ck_assert(bind(fd, (struct sockaddr*)&sin, len) == 0);
-	ck_assert(getsockname(fd, (struct sockaddr*)&sin, &len) == 0);
-	close(fd);
-	return ntohs(sin.sin_port);
-}
-
-static sasync_link_t *link_create(uint16_t port, uint16_t peer, char *secret,
-								  sasync_counters_t *ctr)
-{
-	char local[32], peers[32];
-
-	snprintf(local, sizeof(local), "127.0.0.1:%u", port);
-	snprintf(peers, sizeof(peers), "127.0.0.1:%u", peer);
-	return sasync_link_create(local, peer ? peers : NULL,
-							  chunk_from_str(secret), ctr);
-}
-
-/** a copy of the state of the first (only) partner */
-static sasync_link_peer_t peer_state(sasync_link_t *link)
-{
-	enumerator_t *enumerator;
-	sasync_link_peer_t *peer, copy = {};
-
-	enumerator = link->create_peer_enumerator(link);
-	if (enumerator->enumerate(enumerator, &peer))
-	{
-		copy = *peer;
-		copy.peer = NULL;
-	}
-	enumerator->destroy(enumerator);
-	return copy;
-}
 
 /** records received */
 static u_int records;
