@@ -126,20 +126,53 @@ static void *key_of(u_int unique)
 	return (void*)(uintptr_t)unique;
 }
 
+/**
+ * Our state of an IKE SA, NULL if we have none
+ */
+static ike_entry_t *find_ike(private_sasync_capture_t *this, ike_sa_t *ike_sa)
+{
+	return this->ikes->get(this->ikes, key_of(ike_sa->get_unique_id(ike_sa)));
+}
+
+/**
+ * Our state of an IKE SA, created if we have none
+ */
 static ike_entry_t *get_ike(private_sasync_capture_t *this, ike_sa_t *ike_sa)
 {
-	ike_entry_t *entry;
-	void *key = key_of(ike_sa->get_unique_id(ike_sa));
+	ike_entry_t *entry = find_ike(this, ike_sa);
 
-	entry = this->ikes->get(this->ikes, key);
 	if (!entry)
 	{
 		INIT(entry,
 			.held = array_create(0, 0),
 		);
-		this->ikes->put(this->ikes, key, entry);
+		this->ikes->put(this->ikes, key_of(ike_sa->get_unique_id(ike_sa)),
+						entry);
 	}
 	return entry;
+}
+
+static child_entry_t *find_child(private_sasync_capture_t *this,
+								 child_sa_t *child_sa)
+{
+	return this->children->get(this->children,
+							   key_of(child_sa->get_unique_id(child_sa)));
+}
+
+/**
+ * Keep the keys of a CHILD SA, replacing what we had
+ */
+static void put_child(private_sasync_capture_t *this, child_sa_t *child_sa,
+					  child_entry_t *entry)
+{
+	this->mutex->lock(this->mutex);
+	entry = this->children->put(this->children,
+						key_of(child_sa->get_unique_id(child_sa)), entry);
+	this->mutex->unlock(this->mutex);
+	if (entry)
+	{
+		child_entry_destroy(entry);
+	}
 }
 
 static bool is_primary(private_sasync_capture_t *this)
@@ -385,7 +418,7 @@ METHOD(listener_t, ike_keys, bool,
 	entry->nonce_r = chunk_clone(nonce_r);
 	if (rekey)
 	{
-		old = this->ikes->get(this->ikes, key_of(rekey->get_unique_id(rekey)));
+		old = find_ike(this, rekey);
 		proposal = rekey->get_proposal(rekey);
 		if (old && old->skd.len && proposal &&
 			proposal->get_algorithm(proposal, PSEUDO_RANDOM_FUNCTION, &alg,
@@ -449,8 +482,7 @@ METHOD(listener_t, ike_state_change, bool,
 	{
 		case IKE_ESTABLISHED:
 			this->mutex->lock(this->mutex);
-			entry = this->ikes->get(this->ikes,
-									key_of(ike_sa->get_unique_id(ike_sa)));
+			entry = find_ike(this, ike_sa);
 			if (entry && is_primary(this))
 			{
 				sync_ike(this, ike_sa, entry);
@@ -474,7 +506,7 @@ METHOD(listener_t, ike_update, bool,
 	ike_entry_t *entry;
 
 	this->mutex->lock(this->mutex);
-	entry = this->ikes->get(this->ikes, key_of(ike_sa->get_unique_id(ike_sa)));
+	entry = find_ike(this, ike_sa);
 	if (entry && entry->synced && is_primary(this))
 	{	/* called before the IKE SA takes the new addresses */
 		sync_ike_hosts(this, ike_sa, entry, local, remote);
@@ -491,7 +523,7 @@ METHOD(listener_t, ike_rekey, bool,
 	ike_sa_id_t *id;
 
 	this->mutex->lock(this->mutex);
-	entry = this->ikes->get(this->ikes, key_of(new->get_unique_id(new)));
+	entry = find_ike(this, new);
 	if (entry && is_primary(this))
 	{
 		if (!entry->synced)
@@ -667,8 +699,7 @@ METHOD(listener_t, message_hook, bool,
 	if (plain)
 	{
 		this->mutex->lock(this->mutex);
-		entry = this->ikes->get(this->ikes,
-								key_of(ike_sa->get_unique_id(ike_sa)));
+		entry = find_ike(this, ike_sa);
 		if (entry)
 		{
 			refresh_ike(this, ike_sa, entry);
@@ -704,7 +735,7 @@ METHOD(listener_t, assign_vips, bool,
 
 	/* IKEv1 Mode Config assigns them after phase 1 completed */
 	this->mutex->lock(this->mutex);
-	entry = this->ikes->get(this->ikes, key_of(ike_sa->get_unique_id(ike_sa)));
+	entry = find_ike(this, ike_sa);
 	if (assign && entry && entry->synced && is_primary(this))
 	{
 		sync_ike(this, ike_sa, entry);
@@ -727,14 +758,7 @@ METHOD(listener_t, child_derived_keys, bool,
 		.encr_out = chunk_clone(initiator ? encr_i : encr_r),
 		.integ_out = chunk_clone(initiator ? integ_i : integ_r),
 	);
-	this->mutex->lock(this->mutex);
-	entry = this->children->put(this->children,
-						key_of(child_sa->get_unique_id(child_sa)), entry);
-	this->mutex->unlock(this->mutex);
-	if (entry)
-	{
-		child_entry_destroy(entry);
-	}
+	put_child(this, child_sa, entry);
 	return TRUE;
 }
 
@@ -798,8 +822,7 @@ static void child_installed(private_sasync_capture_t *this, ike_sa_t *ike_sa,
 	ike_entry_t *entry;
 	sasync_msg_t *msg;
 
-	keys = this->children->get(this->children,
-							   key_of(child_sa->get_unique_id(child_sa)));
+	keys = find_child(this, child_sa);
 	if (!keys || keys->synced)
 	{
 		return;
@@ -880,7 +903,7 @@ static u_int resync_ike(private_sasync_capture_t *this, ike_sa_t *ike_sa)
 	ike_entry_t *entry;
 	u_int sent = 0;
 
-	entry = this->ikes->get(this->ikes, key_of(ike_sa->get_unique_id(ike_sa)));
+	entry = find_ike(this, ike_sa);
 	if (!entry || !entry->synced || ike_sa->get_state(ike_sa) != IKE_ESTABLISHED)
 	{
 		return 0;
@@ -889,8 +912,7 @@ static u_int resync_ike(private_sasync_capture_t *this, ike_sa_t *ike_sa)
 	enumerator = ike_sa->create_child_sa_enumerator(ike_sa);
 	while (enumerator->enumerate(enumerator, &child_sa))
 	{
-		keys = this->children->get(this->children,
-								   key_of(child_sa->get_unique_id(child_sa)));
+		keys = find_child(this, child_sa);
 		if (keys && keys->synced &&
 			child_sa->get_state(child_sa) == CHILD_INSTALLED)
 		{
@@ -984,14 +1006,7 @@ METHOD(sasync_capture_t, adopt_child, void,
 	adopt_chunk(msg, SASYNC_ATTR_INTEG_IN, &entry->integ_in);
 	adopt_chunk(msg, SASYNC_ATTR_ENCR_OUT, &entry->encr_out);
 	adopt_chunk(msg, SASYNC_ATTR_INTEG_OUT, &entry->integ_out);
-	this->mutex->lock(this->mutex);
-	entry = this->children->put(this->children,
-						key_of(child_sa->get_unique_id(child_sa)), entry);
-	this->mutex->unlock(this->mutex);
-	if (entry)
-	{
-		child_entry_destroy(entry);
-	}
+	put_child(this, child_sa, entry);
 }
 
 METHOD(sasync_capture_t, destroy, void,
