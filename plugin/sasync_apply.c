@@ -447,9 +447,20 @@ static void acquire_leases(ike_sa_t *ike_sa, linked_list_t *known)
  */
 static void take_over(ike_sa_t *ike_sa, sasync_msg_t *msg)
 {
-	ike_sa_t *old;
+	ike_sa_id_t *id;
+	ike_sa_t *old = NULL;
 
-	old = checkout(msg, SASYNC_ATTR_OLD_SPI_I, SASYNC_ATTR_OLD_SPI_R);
+	id = get_ike_id(msg, SASYNC_ATTR_OLD_SPI_I, SASYNC_ATTR_OLD_SPI_R);
+	if (id)
+	{	/* the record has the new SA's role, which an IKE rekey can flip */
+		old = charon->ike_sa_manager->checkout(charon->ike_sa_manager, id);
+		if (!old)
+		{
+			id->switch_initiator(id);
+			old = charon->ike_sa_manager->checkout(charon->ike_sa_manager, id);
+		}
+		id->destroy(id);
+	}
 	if (!old)
 	{
 		return;

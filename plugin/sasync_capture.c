@@ -194,6 +194,25 @@ static sasync_msg_t *build_ike_add(ike_sa_t *ike_sa, sasync_ike_keys_t *keys,
 }
 
 /**
+ * The standbys were told that an SA replaces another: they hand that one's
+ * CHILD SAs over and drop it, so nothing more is sent of it (its delete
+ * exchange, its delete)
+ */
+static void forget_replaced(private_sasync_capture_t *this,
+							sasync_ike_keys_t *keys)
+{
+	sasync_ike_keys_t *old;
+
+	old = this->keys->get_ike(this->keys, keys->replaces_unique, FALSE);
+	if (old)
+	{
+		old->synced = FALSE;
+	}
+	keys->replaces->destroy(keys->replaces);
+	keys->replaces = NULL;
+}
+
+/**
  * Send the IKE SA (first time or update) and release held CHILD SAs; a
  * record of an SA that replaces another (rekey, reauthentication) says so
  * once, the standby moves the CHILD SAs and virtual IPs over
@@ -221,8 +240,7 @@ static void sync_ike_hosts(private_sasync_capture_t *this, ike_sa_t *ike_sa,
 	{
 		add_id_as(msg, keys->replaces, SASYNC_ATTR_OLD_SPI_I,
 				  SASYNC_ATTR_OLD_SPI_R);
-		keys->replaces->destroy(keys->replaces);
-		keys->replaces = NULL;
+		forget_replaced(this, keys);
 	}
 	send_msg(this, msg);
 	keys->synced = TRUE;
@@ -275,6 +293,17 @@ static void keep_ikev1_inputs(sasync_ike_keys_t *keys, key_exchange_t *dh,
 }
 
 /**
+ * Remember the SA an IKE SA replaces
+ */
+static void set_replaces(sasync_ike_keys_t *keys, ike_sa_t *old)
+{
+	DESTROY_IF(keys->replaces);
+	keys->replaces = old->get_id(old);
+	keys->replaces = keys->replaces->clone(keys->replaces);
+	keys->replaces_unique = old->get_unique_id(old);
+}
+
+/**
  * An IKEv2 rekey derives the new keys from the SK_d of the SA it rekeys:
  * read it from that SA's keymat, as charon's ike_init does (no event
  * carries it with the right SA: the rekeyed SA is the thread's one while
@@ -288,9 +317,7 @@ static void keep_old_skd(sasync_ike_keys_t *keys, ike_sa_t *rekey)
 	chunk_clear(&keys->old_skd);
 	keys->old_prf = keymat->get_skd(keymat, &skd);
 	keys->old_skd = chunk_clone(skd);
-	DESTROY_IF(keys->replaces);
-	keys->replaces = rekey->get_id(rekey);
-	keys->replaces = keys->replaces->clone(keys->replaces);
+	set_replaces(keys, rekey);
 }
 
 METHOD(listener_t, ike_keys, bool,
@@ -424,9 +451,7 @@ METHOD(listener_t, children_migrate, bool,
 	if (new)
 	{
 		keys = this->keys->get_ike(this->keys, unique, TRUE);
-		DESTROY_IF(keys->replaces);
-		keys->replaces = ike_sa->get_id(ike_sa);
-		keys->replaces = keys->replaces->clone(keys->replaces);
+		set_replaces(keys, ike_sa);
 	}
 	else
 	{

@@ -49,9 +49,10 @@ struct sasync_ike_keys_t {
 	uint32_t extensions;
 	/** the standbys hold this IKE SA */
 	bool synced;
-	/** id of the IKE SA this one replaces (IKEv2 rekey or IKEv1
-	 * reauthentication), until the standbys were told */
+	/** id and unique id of the IKE SA this one replaces (IKEv2 rekey or
+	 * IKEv1 reauthentication), until the standbys were told */
 	ike_sa_id_t *replaces;
+	u_int replaces_unique;
 	/** CHILD_ADD records (sasync_msg_t*) held until the IKE SA is synced */
 	array_t *held;
 };
