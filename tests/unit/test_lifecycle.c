@@ -1331,6 +1331,43 @@ START_TEST(test_promote_while_applying)
 }
 END_TEST
 
+/**
+ * A CHILD SA record still waiting for its IKE SA when the node is promoted
+ * is dropped (no one sends that IKE SA anymore), counted, and its IKE SA
+ * record, if it comes after all, is ignored: nothing is restored passive
+ */
+START_TEST(test_promote_drops_waiting)
+{
+	sasync_promote_t *promote;
+	pair_t *pair;
+	u_int activated = 1;
+
+	pair = pair_create(IKEV2, FALSE, NULL);
+	pair_derive(pair, IKE_PROPOSAL_AEAD, NULL, pair->sa);
+	child_install(pair->sa, 0xc2000007, 0xc3000007);
+	establish(pair);
+	ck_assert_int_eq(rec_count(), 2);
+	apply_one(1);
+	ck_assert_int_eq(apply->get_waiting(apply), 1);
+
+	lib->settings->set_bool(lib->settings,
+				"%s.plugins.sasync.updown_on_promote", FALSE, lib->ns);
+	promote = sasync_promote_create(standby_role, standby_ctr, apply);
+	ck_assert(promote->promote(promote, "test", &activated));
+	ck_assert_int_eq(activated, 0);
+	ck_assert_int_eq(apply->get_waiting(apply), 0);
+	ck_assert_int_eq(standby_ctr->get(standby_ctr, SASYNC_CTR_WAIT_EXPIRED), 1);
+	ck_assert_int_eq(standby_ctr->get(standby_ctr, SASYNC_CTR_APPLY_FAILED), 1);
+	/* a second promotion is refused */
+	ck_assert(!promote->promote(promote, "again", NULL));
+
+	apply_one(0);
+	ck_assert_int_eq(charon->ike_sa_manager->get_count(charon->ike_sa_manager),
+					 0);
+	promote->destroy(promote);
+}
+END_TEST
+
 Suite *lifecycle_suite_create(void)
 {
 	Suite *s;
@@ -1364,6 +1401,7 @@ Suite *lifecycle_suite_create(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_promote_while_applying);
+	tcase_add_test(tc, test_promote_drops_waiting);
 	suite_add_tcase(s, tc);
 	return s;
 }
