@@ -44,6 +44,9 @@ enum sasync_msg_type_t {
 	SASYNC_MSG_RESYNC_REQUEST = 7,
 	/** end of a full resync */
 	SASYNC_MSG_RESYNC_DONE = 8,
+	/** CHILD SA the active node proposes (its inbound SPI) in an exchange
+	 * it started: the peer may install it before the answer comes back */
+	SASYNC_MSG_CHILD_PENDING = 9,
 	SASYNC_MSG_TYPE_MAX,
 };
 
