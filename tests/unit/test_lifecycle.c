@@ -1294,7 +1294,7 @@ START_TEST(test_promote_while_applying)
 
 	lib->settings->set_bool(lib->settings,
 				"%s.plugins.sasync.updown_on_promote", FALSE, lib->ns);
-	promote = sasync_promote_create(standby_role, standby_ctr, apply);
+	promote = sasync_promote_create(standby_role, standby_ctr, apply, standby_keys);
 	feeder.to = rec_count();
 	thread = thread_create((void*)feed, &feeder);
 	ck_assert(thread);
@@ -1352,7 +1352,7 @@ START_TEST(test_promote_drops_waiting)
 
 	lib->settings->set_bool(lib->settings,
 				"%s.plugins.sasync.updown_on_promote", FALSE, lib->ns);
-	promote = sasync_promote_create(standby_role, standby_ctr, apply);
+	promote = sasync_promote_create(standby_role, standby_ctr, apply, standby_keys);
 	ck_assert(promote->promote(promote, "test", &activated));
 	ck_assert_int_eq(activated, 0);
 	ck_assert_int_eq(apply->get_waiting(apply), 0);
