@@ -234,10 +234,10 @@ static void stop(private_sasync_plugin_t *this)
 	{
 		charon->bus->remove_listener(charon->bus, &this->capture->listener);
 	}
-	DESTROY_IF(this->dispatch);
-	this->dispatch = NULL;
 	DESTROY_IF(this->link);
 	this->link = NULL;
+	DESTROY_IF(this->dispatch);
+	this->dispatch = NULL;
 	DESTROY_IF(this->capture);
 	this->capture = NULL;
 	if (this->outbound)
