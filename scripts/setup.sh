@@ -73,6 +73,23 @@ fetch_source() {
 	exit 1
 }
 
+# strongSwan's vici server, which the plugin compiles from the source tree
+# (configure checks that these headers match the source's); they include
+# each other and libstrongswan's library.h only
+VICI_HEADERS="vici_dispatcher.h vici_socket.h vici_message.h vici_builder.h"
+VICI_SOURCES="vici_dispatcher.c vici_socket.c vici_message.c vici_builder.c"
+
+# the header tree has the vici headers, the source tree the vici sources
+vici_complete() {
+	local f
+	for f in $VICI_HEADERS; do
+		[ -f "$HDR/libcharon/plugins/vici/$f" ] || return 1
+	done
+	for f in $VICI_SOURCES $VICI_HEADERS; do
+		[ -f "$CACHE/strongswan-src/src/libcharon/plugins/vici/$f" ] || return 1
+	done
+}
+
 prepare_headers() {
 	local ver
 	ver=$(dpkg-query -W -f='${Version}' libstrongswan)
@@ -80,7 +97,7 @@ prepare_headers() {
 	if [ -f "$HDR/.version" ] && [ "$(cat "$HDR/.version")" = "$ver" ] &&
 	   grep -q '^#define ME ' "$HDR/config.h" 2>/dev/null &&
 	   [ -f "$HDR/libvici.h" ] && [ -f "$HDR/libcharon/daemon.h" ] &&
-	   [ -e "$CACHE/strongswan-src" ]; then
+	   [ -e "$CACHE/strongswan-src" ] && vici_complete; then
 		log "headers cached in $HDR ($ver)"
 		return 0
 	fi
@@ -102,6 +119,13 @@ prepare_headers() {
 		xargs -0 cp --parents -t "$HDR")
 	cp "$tree/config.h" "$HDR/"
 	cp "$tree/src/libcharon/plugins/vici/libvici.h" "$HDR/"
+	# the vici server the plugin compiles from $tree (the find above copies
+	# them too; explicitly, as the plugin can't do without)
+	local f
+	mkdir -p "$HDR/libcharon/plugins/vici"
+	for f in $VICI_HEADERS; do
+		cp "$tree/src/libcharon/plugins/vici/$f" "$HDR/libcharon/plugins/vici/"
+	done
 	ln -sfn "$tree" "$CACHE/strongswan-src"
 	echo "$ver" > "$HDR/.version"
 	log "headers ready in $HDR"
