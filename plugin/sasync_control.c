@@ -6,9 +6,20 @@
 #include "sasync_msg.h"
 #include "sasync_capture.h"
 
+#include <errno.h>
+#include <grp.h>
 #include <inttypes.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#if defined(HAVE_MALLINFO2) || defined(HAVE_MALLINFO)
+#include <malloc.h>
+#endif
 
 #include <daemon.h>
+#include <networking/streams/stream_unix.h>
+#include <plugins/vici/vici_dispatcher.h>
+#include <plugins/vici/vici_builder.h>
 
 typedef struct private_sasync_control_t private_sasync_control_t;
 
@@ -23,9 +34,19 @@ struct private_sasync_control_t {
 	sasync_control_t public;
 
 	/**
-	 * vici server (owned)
+	 * strongSwan's vici server on the plugin's socket
 	 */
-	sasync_vici_t *vici;
+	vici_dispatcher_t *dispatcher;
+
+	/**
+	 * Path of the unix socket, to remove on destroy, NULL for other URIs
+	 */
+	char *path;
+
+	/**
+	 * Creation time (monotonic), for the uptime in stats
+	 */
+	time_t created;
 
 	/**
 	 * Role of this node
@@ -86,9 +107,27 @@ struct private_sasync_control_t {
 #define EVENT_LIST_SA "ha-list-sa"
 
 /**
+ * A reply: "success = yes", or "no" with an errmsg if fmt is given
+ */
+static vici_message_t *reply(char *fmt, ...)
+{
+	vici_builder_t *b = vici_builder_create();
+	va_list args;
+
+	b->add_kv(b, "success", fmt ? "no" : "yes");
+	if (fmt)
+	{
+		va_start(args, fmt);
+		b->vadd_kv(b, "errmsg", fmt, args);
+		va_end(args);
+	}
+	return b->finalize(b);
+}
+
+/**
  * Count IKE and CHILD SAs: active and passive, and per state
  */
-static void add_sa_counts(sasync_vici_builder_t *b)
+static void add_sa_counts(vici_builder_t *b)
 {
 	u_int ike_states[IKE_DESTROYING + 1] = {}, child_states[CHILD_DESTROYING + 1] = {};
 	u_int ike_passive = 0, ike_active = 0, child_passive = 0, child_active = 0;
@@ -154,7 +193,7 @@ static void add_sa_counts(sasync_vici_builder_t *b)
 /**
  * Add the state of the link to each partner node
  */
-static void add_peers(private_sasync_control_t *this, sasync_vici_builder_t *b)
+static void add_peers(private_sasync_control_t *this, vici_builder_t *b)
 {
 	enumerator_t *enumerator;
 	sasync_link_peer_t *peer;
@@ -196,10 +235,11 @@ static void add_peers(private_sasync_control_t *this, sasync_vici_builder_t *b)
 /**
  * "ha-status" command
  */
-static sasync_vici_msg_t *cmd_status(private_sasync_control_t *this,
-									 sasync_vici_msg_t *request, u_int client)
+CALLBACK(cmd_status, vici_message_t*,
+	private_sasync_control_t *this, char *name, u_int id,
+	vici_message_t *request)
 {
-	sasync_vici_builder_t *b = sasync_vici_builder_create();
+	vici_builder_t *b = vici_builder_create();
 	uint32_t lag_last, lag_max;
 
 	b->add_kv(b, "node", "%s", this->node_id);
@@ -221,13 +261,13 @@ static sasync_vici_msg_t *cmd_status(private_sasync_control_t *this,
 	b->add_kv(b, "queue-depth", "%u",
 			  this->counters->get_queue_depth(this->counters));
 	add_peers(this, b);
-	return b->finish(b);
+	return b->finalize(b);
 }
 
 /**
  * Add a CHILD SA to a listing
  */
-static void list_child(private_sasync_control_t *this, sasync_vici_builder_t *b,
+static void list_child(private_sasync_control_t *this, vici_builder_t *b,
 					   child_sa_t *child_sa, bool passive)
 {
 	enumerator_t *enumerator;
@@ -272,10 +312,10 @@ static void list_child(private_sasync_control_t *this, sasync_vici_builder_t *b,
 /**
  * Build the listing of an IKE SA, as a "ha-list-sa" event message
  */
-static sasync_vici_msg_t *list_ike(private_sasync_control_t *this,
+static vici_message_t *list_ike(private_sasync_control_t *this,
 								   ike_sa_t *ike_sa)
 {
-	sasync_vici_builder_t *b = sasync_vici_builder_create();
+	vici_builder_t *b = vici_builder_create();
 	enumerator_t *enumerator;
 	child_sa_t *child_sa;
 	ike_sa_id_t *id;
@@ -311,35 +351,36 @@ static sasync_vici_msg_t *list_ike(private_sasync_control_t *this,
 	enumerator->destroy(enumerator);
 	b->end_section(b);
 	b->end_section(b);
-	return b->finish(b);
+	return b->finalize(b);
 }
 
 /**
  * "ha-list-sas" command
  */
-static sasync_vici_msg_t *cmd_list_sas(private_sasync_control_t *this,
-									   sasync_vici_msg_t *request, u_int client)
+CALLBACK(cmd_list_sas, vici_message_t*,
+	private_sasync_control_t *this, char *name, u_int id,
+	vici_message_t *request)
 {
-	sasync_vici_builder_t *b;
-	sasync_vici_msg_t *event;
+	vici_builder_t *b;
+	vici_message_t *event;
 	enumerator_t *enumerator;
 	ike_sa_t *ike_sa;
-	char *name;
-	int id;
+	char *ike;
+	int ike_id;
 	u_int count = 0;
 
-	name = request->get_str(request, NULL, "ike");
-	id = request->get_int(request, 0, "ike-id");
-	if (id < 0)
+	ike = request->get_str(request, NULL, "ike");
+	ike_id = request->get_int(request, 0, "ike-id");
+	if (ike_id < 0)
 	{
-		return sasync_vici_msg_create_reply(FALSE, "invalid ike-id");
+		return reply("invalid ike-id");
 	}
 	enumerator = charon->ike_sa_manager->create_enumerator(
 												charon->ike_sa_manager, TRUE);
 	while (enumerator->enumerate(enumerator, &ike_sa))
 	{
-		if ((name && !streq(name, ike_sa->get_name(ike_sa))) ||
-			(id && id != ike_sa->get_unique_id(ike_sa)))
+		if ((ike && !streq(ike, ike_sa->get_name(ike_sa))) ||
+			(ike_id && ike_id != ike_sa->get_unique_id(ike_sa)))
 		{
 			continue;
 		}
@@ -350,21 +391,22 @@ static sasync_vici_msg_t *cmd_list_sas(private_sasync_control_t *this,
 				 ike_sa->get_name(ike_sa), ike_sa->get_unique_id(ike_sa));
 			continue;
 		}
-		this->vici->send_event(this->vici, client, EVENT_LIST_SA, event);
+		this->dispatcher->raise_event(this->dispatcher, EVENT_LIST_SA, id,
+									  event);
 		count++;
 	}
 	enumerator->destroy(enumerator);
 
-	b = sasync_vici_builder_create();
+	b = vici_builder_create();
 	b->add_kv(b, "success", "yes");
 	b->add_kv(b, "ike-sas", "%u", count);
-	return b->finish(b);
+	return b->finalize(b);
 }
 
 /**
  * Reason of a role change requested by a command
  */
-static char *role_reason(sasync_vici_msg_t *request, char *cmd, char *buf,
+static char *role_reason(vici_message_t *request, char *cmd, char *buf,
 						 size_t len)
 {
 	char *reason = request->get_str(request, NULL, "reason");
@@ -383,53 +425,56 @@ static char *role_reason(sasync_vici_msg_t *request, char *cmd, char *buf,
 /**
  * "ha-promote" command
  */
-static sasync_vici_msg_t *cmd_promote(private_sasync_control_t *this,
-									  sasync_vici_msg_t *request, u_int client)
+CALLBACK(cmd_promote, vici_message_t*,
+	private_sasync_control_t *this, char *name, u_int id,
+	vici_message_t *request)
 {
-	sasync_vici_builder_t *b;
+	vici_builder_t *b;
 	char reason[256];
 	u_int count = 0;
 
 	role_reason(request, "ha-promote", reason, sizeof(reason));
 	if (!this->promote->promote(this->promote, reason, &count))
 	{
-		return sasync_vici_msg_create_reply(FALSE, "already primary");
+		return reply("already primary");
 	}
-	b = sasync_vici_builder_create();
+	b = vici_builder_create();
 	b->add_kv(b, "success", "yes");
 	b->add_kv(b, "activated", "%u", count);
-	return b->finish(b);
+	return b->finalize(b);
 }
 
 /**
  * "ha-demote" command
  */
-static sasync_vici_msg_t *cmd_demote(private_sasync_control_t *this,
-									 sasync_vici_msg_t *request, u_int client)
+CALLBACK(cmd_demote, vici_message_t*,
+	private_sasync_control_t *this, char *name, u_int id,
+	vici_message_t *request)
 {
 	char reason[256];
 
 	role_reason(request, "ha-demote", reason, sizeof(reason));
 	if (!this->promote->demote(this->promote, reason))
 	{
-		return sasync_vici_msg_create_reply(FALSE, "already standby");
+		return reply("already standby");
 	}
-	return sasync_vici_msg_create_reply(TRUE, NULL);
+	return reply(NULL);
 }
 
 /**
  * "ha-resync" command
  */
-static sasync_vici_msg_t *cmd_resync(private_sasync_control_t *this,
-									 sasync_vici_msg_t *request, u_int client)
+CALLBACK(cmd_resync, vici_message_t*,
+	private_sasync_control_t *this, char *name, u_int id,
+	vici_message_t *request)
 {
-	sasync_vici_builder_t *b;
+	vici_builder_t *b;
 	sasync_msg_t *msg;
 	char *what;
 
 	if (!this->link || !this->capture)
 	{
-		return sasync_vici_msg_create_reply(FALSE, "SA sync disabled: %s",
+		return reply("SA sync disabled: %s",
 											this->disabled ?: "no link");
 	}
 	if (this->role->get(this->role) == SASYNC_ROLE_PRIMARY)
@@ -449,10 +494,10 @@ static sasync_vici_msg_t *cmd_resync(private_sasync_control_t *this,
 		msg->destroy(msg);
 		what = "requested";
 	}
-	b = sasync_vici_builder_create();
+	b = vici_builder_create();
 	b->add_kv(b, "success", "yes");
 	b->add_kv(b, "resync", "%s", what);
-	return b->finish(b);
+	return b->finalize(b);
 }
 
 /**
@@ -461,17 +506,18 @@ static sasync_vici_msg_t *cmd_resync(private_sasync_control_t *this,
 static void role_changed(private_sasync_control_t *this,
 						 sasync_role_state_t role, char *reason)
 {
-	sasync_vici_builder_t *b;
+	vici_builder_t *b;
 
-	if (!this->vici->has_listeners(this->vici, EVENT_ROLE))
+	if (!this->dispatcher->has_event_listeners(this->dispatcher, EVENT_ROLE))
 	{
 		return;
 	}
-	b = sasync_vici_builder_create();
+	b = vici_builder_create();
 	b->add_kv(b, "role", "%N", sasync_role_names, role);
 	b->add_kv(b, "reason", "%s", reason);
 	b->add_kv(b, "node", "%s", this->node_id);
-	this->vici->raise_event(this->vici, EVENT_ROLE, b->finish(b));
+	this->dispatcher->raise_event(this->dispatcher, EVENT_ROLE, 0,
+								  b->finalize(b));
 }
 
 /**
@@ -480,13 +526,13 @@ static void role_changed(private_sasync_control_t *this,
 static void sync_error(private_sasync_control_t *this, host_t *peer,
 					   sasync_counter_t counter, char *reason)
 {
-	sasync_vici_builder_t *b;
+	vici_builder_t *b;
 
-	if (!this->vici->has_listeners(this->vici, EVENT_SYNC_ERROR))
+	if (!this->dispatcher->has_event_listeners(this->dispatcher, EVENT_SYNC_ERROR))
 	{
 		return;
 	}
-	b = sasync_vici_builder_create();
+	b = vici_builder_create();
 	b->add_kv(b, "node", "%s", this->node_id);
 	if (peer)
 	{
@@ -498,7 +544,199 @@ static void sync_error(private_sasync_control_t *this, host_t *peer,
 	}
 	b->add_kv(b, "error", "%N", sasync_counter_names, counter);
 	b->add_kv(b, "reason", "%s", reason);
-	this->vici->raise_event(this->vici, EVENT_SYNC_ERROR, b->finish(b));
+	this->dispatcher->raise_event(this->dispatcher, EVENT_SYNC_ERROR, 0,
+								  b->finalize(b));
+}
+
+/**
+ * Add the "ha" section with the plugin's counters and gauges. Plain
+ * "swanctl --stats" ignores it (--raw/--pretty show it); it must not get a
+ * list at the top level, as swanctl prints the items of every top-level
+ * list as loaded plugins.
+ */
+static void add_ha_stats(private_sasync_control_t *this, vici_builder_t *b)
+{
+	sasync_counters_t *counters = this->counters;
+	uint32_t last, max;
+	int i;
+
+	counters->get_lag(counters, &last, &max);
+
+	b->begin_section(b, "ha");
+	for (i = 0; i < SASYNC_CTR_MAX; i++)
+	{
+		b->add_kv(b, enum_to_name(sasync_counter_names, i), "%"PRIu64,
+				  counters->get(counters, i));
+	}
+	b->add_kv(b, "queue-depth", "%u", counters->get_queue_depth(counters));
+	b->add_kv(b, "sync-lag-last-ms", "%u", last);
+	b->add_kv(b, "sync-lag-max-ms", "%u", max);
+	b->end_section(b);
+}
+
+/**
+ * "stats" command: the daemon statistics as charon's vici plugin answers
+ * them (its "stats" is static in vici_query.c, which can't be compiled in
+ * without its bus listener and its other commands), so that
+ * "swanctl --stats" understands them, plus the "ha" section
+ */
+CALLBACK(cmd_stats, vici_message_t*,
+	private_sasync_control_t *this, char *name, u_int id,
+	vici_message_t *request)
+{
+	vici_builder_t *b = vici_builder_create();
+	enumerator_t *enumerator;
+	plugin_t *plugin;
+	time_t now, since;
+	int i;
+
+	now = time_monotonic(NULL);
+	since = time(NULL) - (now - this->created);
+
+	b->begin_section(b, "uptime");
+	b->add_kv(b, "running", "%V", &now, &this->created);
+	b->add_kv(b, "since", "%T", &since, FALSE);
+	b->end_section(b);
+
+	b->begin_section(b, "workers");
+	b->add_kv(b, "total", "%u",
+			  lib->processor->get_total_threads(lib->processor));
+	b->add_kv(b, "idle", "%u",
+			  lib->processor->get_idle_threads(lib->processor));
+	b->begin_section(b, "active");
+	for (i = 0; i < JOB_PRIO_MAX; i++)
+	{
+		b->add_kv(b, enum_to_name(job_priority_names, i), "%u",
+				  lib->processor->get_working_threads(lib->processor, i));
+	}
+	b->end_section(b);
+	b->end_section(b);
+
+	b->begin_section(b, "queues");
+	for (i = 0; i < JOB_PRIO_MAX; i++)
+	{
+		b->add_kv(b, enum_to_name(job_priority_names, i), "%u",
+				  lib->processor->get_job_load(lib->processor, i));
+	}
+	b->end_section(b);
+
+	b->add_kv(b, "scheduled", "%u",
+			  lib->scheduler->get_job_load(lib->scheduler));
+
+	/* without the daemon (unit tests) there are no IKE_SAs to count */
+	if (charon->ike_sa_manager)
+	{
+		b->begin_section(b, "ikesas");
+		b->add_kv(b, "total", "%u",
+				  charon->ike_sa_manager->get_count(charon->ike_sa_manager));
+		b->add_kv(b, "half-open", "%u",
+				  charon->ike_sa_manager->get_half_open_count(
+									charon->ike_sa_manager, NULL, FALSE));
+		b->end_section(b);
+	}
+
+	b->begin_list(b, "plugins");
+	enumerator = lib->plugins->create_plugin_enumerator(lib->plugins);
+	while (enumerator->enumerate(enumerator, &plugin, NULL))
+	{
+		b->add_li(b, "%s", plugin->get_name(plugin));
+	}
+	enumerator->destroy(enumerator);
+	b->end_list(b);
+
+#ifdef HAVE_MALLINFO2
+	{
+		struct mallinfo2 mi = mallinfo2();
+
+		b->begin_section(b, "mallinfo");
+		b->add_kv(b, "sbrk", "%zu", mi.arena);
+		b->add_kv(b, "mmap", "%zu", mi.hblkhd);
+		b->add_kv(b, "used", "%zu", mi.uordblks);
+		b->add_kv(b, "free", "%zu", mi.fordblks);
+		b->end_section(b);
+	}
+#elif defined(HAVE_MALLINFO)
+	{
+		struct mallinfo mi = mallinfo();
+
+		b->begin_section(b, "mallinfo");
+		b->add_kv(b, "sbrk", "%u", (u_int)mi.arena);
+		b->add_kv(b, "mmap", "%u", (u_int)mi.hblkhd);
+		b->add_kv(b, "used", "%u", (u_int)mi.uordblks);
+		b->add_kv(b, "free", "%u", (u_int)mi.fordblks);
+		b->end_section(b);
+	}
+#endif
+
+	add_ha_stats(this, b);
+	return b->finalize(b);
+}
+
+/**
+ * "ha-reset-counters" command
+ */
+CALLBACK(cmd_reset_counters, vici_message_t*,
+	private_sasync_control_t *this, char *name, u_int id,
+	vici_message_t *request)
+{
+	this->counters->reset(this->counters);
+	DBG1(DBG_APP, "sasync: counters reset via vici");
+	return reply(NULL);
+}
+
+/**
+ * Register or unregister a command
+ */
+static void manage_command(private_sasync_control_t *this, char *name,
+						   vici_command_cb_t cb, bool reg)
+{
+	this->dispatcher->manage_command(this->dispatcher, name,
+									 reg ? cb : NULL, this);
+}
+
+/**
+ * Register or unregister every command and event of the plugin, the one
+ * place listing them; unregistering waits for running commands
+ */
+static void manage_commands(private_sasync_control_t *this, bool reg)
+{
+	this->dispatcher->manage_event(this->dispatcher, EVENT_ROLE, reg);
+	this->dispatcher->manage_event(this->dispatcher, EVENT_SYNC_ERROR, reg);
+	this->dispatcher->manage_event(this->dispatcher, EVENT_LIST_SA, reg);
+	manage_command(this, "stats", cmd_stats, reg);
+	manage_command(this, "ha-status", cmd_status, reg);
+	manage_command(this, "ha-list-sas", cmd_list_sas, reg);
+	manage_command(this, "ha-promote", cmd_promote, reg);
+	manage_command(this, "ha-demote", cmd_demote, reg);
+	manage_command(this, "ha-resync", cmd_resync, reg);
+	manage_command(this, "ha-reset-counters", cmd_reset_counters, reg);
+}
+
+/**
+ * Hand the unix socket to the configured group, if any
+ */
+static void set_socket_group(char *path)
+{
+	struct group grp, *res = NULL;
+	char buf[1024], *name;
+
+	name = lib->settings->get_str(lib->settings,
+						"%s.plugins.sasync.socket_group", NULL, lib->ns);
+	if (!name)
+	{
+		return;
+	}
+	if (getgrnam_r(name, &grp, buf, sizeof(buf), &res) != 0 || !res)
+	{
+		DBG1(DBG_APP, "sasync: vici socket group '%s' not found", name);
+		return;
+	}
+	if (chown(path, -1, res->gr_gid) != 0 ||
+		chmod(path, S_IRWXU | S_IRWXG) != 0)
+	{
+		DBG1(DBG_APP, "sasync: changing group of '%s' failed: %s", path,
+			 strerror(errno));
+	}
 }
 
 METHOD(sasync_control_t, destroy, void,
@@ -510,7 +748,13 @@ METHOD(sasync_control_t, destroy, void,
 		this->link->set_error_cb(this->link, NULL, NULL);
 	}
 	this->apply->set_error_cb(this->apply, NULL, NULL);
-	this->vici->destroy(this->vici);
+	manage_commands(this, FALSE);
+	this->dispatcher->destroy(this->dispatcher);
+	if (this->path)
+	{
+		unlink(this->path);
+	}
+	free(this->path);
 	free(this->node_id);
 	free(this);
 }
@@ -518,7 +762,7 @@ METHOD(sasync_control_t, destroy, void,
 /*
  * Described in header
  */
-sasync_control_t *sasync_control_create(sasync_vici_t *vici,
+sasync_control_t *sasync_control_create(char *uri,
 										sasync_role_t *role,
 										sasync_counters_t *counters,
 										sasync_promote_t *promote,
@@ -530,12 +774,21 @@ sasync_control_t *sasync_control_create(sasync_vici_t *vici,
 										char *disabled)
 {
 	private_sasync_control_t *this;
+	struct sockaddr_un addr;
+	vici_dispatcher_t *dispatcher;
 
+	dispatcher = vici_dispatcher_create(uri);
+	if (!dispatcher)
+	{
+		DBG1(DBG_APP, "sasync: creating vici socket '%s' failed", uri);
+		return NULL;
+	}
 	INIT(this,
 		.public = {
 			.destroy = _destroy,
 		},
-		.vici = vici,
+		.dispatcher = dispatcher,
+		.created = time_monotonic(NULL),
 		.role = role,
 		.counters = counters,
 		.promote = promote,
@@ -547,17 +800,12 @@ sasync_control_t *sasync_control_create(sasync_vici_t *vici,
 		.priority = priority,
 		.disabled = disabled,
 	);
-
-	vici->add_event(vici, EVENT_ROLE);
-	vici->add_event(vici, EVENT_SYNC_ERROR);
-	vici->add_event(vici, EVENT_LIST_SA);
-	vici->add_command(vici, "ha-status", (sasync_vici_cmd_t)cmd_status, this);
-	vici->add_command(vici, "ha-list-sas", (sasync_vici_cmd_t)cmd_list_sas,
-					  this);
-	vici->add_command(vici, "ha-promote", (sasync_vici_cmd_t)cmd_promote,
-					  this);
-	vici->add_command(vici, "ha-demote", (sasync_vici_cmd_t)cmd_demote, this);
-	vici->add_command(vici, "ha-resync", (sasync_vici_cmd_t)cmd_resync, this);
+	if (strpfx(uri, "unix://") && stream_parse_uri_unix(uri, &addr) > 0)
+	{
+		this->path = strdup(addr.sun_path);
+		set_socket_group(this->path);
+	}
+	manage_commands(this, TRUE);
 
 	role->add_listener(role, (sasync_role_cb_t)role_changed, this);
 	if (link)
@@ -565,5 +813,6 @@ sasync_control_t *sasync_control_create(sasync_vici_t *vici,
 		link->set_error_cb(link, (sasync_link_error_t)sync_error, this);
 	}
 	apply->set_error_cb(apply, (sasync_apply_error_t)sync_error, this);
+	DBG1(DBG_APP, "sasync: vici listening on '%s'", uri);
 	return &this->public;
 }

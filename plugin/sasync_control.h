@@ -10,7 +10,6 @@
 #ifndef SASYNC_CONTROL_H_
 #define SASYNC_CONTROL_H_
 
-#include "sasync_vici.h"
 #include "sasync_role.h"
 #include "sasync_counters.h"
 #include "sasync_promote.h"
@@ -22,14 +21,26 @@
 typedef struct sasync_control_t sasync_control_t;
 
 /**
+ * Default URI of the plugin's vici socket.
+ */
+#define SASYNC_CONTROL_DEFAULT_URI "unix:///var/run/charon-sasync.vici"
+
+/**
  * Default priority of a node.
  */
 #define SASYNC_DEFAULT_PRIORITY 100
 
 /**
- * The plugin's commands and events on its vici socket.
+ * The plugin's vici socket: strongSwan's own vici server (vici_dispatcher_t,
+ * compiled into the plugin from the strongSwan source), on a socket of its
+ * own, since plugins can't extend charon's vici dispatcher. Stock
+ * swanctl/libvici talk to it with --uri.
  *
- * Commands (besides "stats" and "ha-reset-counters", built into the server):
+ * Commands:
+ *  - "stats": charon's stats (the keys of charon's vici "stats", so that
+ *    "swanctl --stats" understands them) plus a section "ha" with the
+ *    counters and gauges.
+ *  - "ha-reset-counters": counters (not gauges) to zero.
  *  - "ha-status": node id, priority, role, whether sync is enabled (else
  *    "sync-disabled" says why), the SA counts (ike-sas-active/-passive,
  *    child-sas-active/-passive, a count per IKE and CHILD SA state in the
@@ -69,8 +80,9 @@ typedef struct sasync_control_t sasync_control_t;
 struct sasync_control_t {
 
 	/**
-	 * Stop serving: unhook the error callbacks, then destroy the vici
-	 * server (which waits for running commands).
+	 * Stop serving: unhook the error callbacks, unregister the commands and
+	 * events (waiting for running commands), close the socket and remove
+	 * its file.
 	 *
 	 * The role listener can't be removed: the role must not change
 	 * afterwards (the commands are what changes it).
@@ -79,9 +91,13 @@ struct sasync_control_t {
 };
 
 /**
- * Register the commands and events and hook into the components.
+ * Serve the socket, register the commands and events and hook into the
+ * components.
  *
- * @param vici			vici server, owned by the control afterwards
+ * For unix:// URIs the socket gets mode 0770, owned by charon's user and
+ * group; the group is changed to <ns>.plugins.sasync.socket_group if set.
+ *
+ * @param uri			URI to listen on, e.g. SASYNC_CONTROL_DEFAULT_URI
  * @param role			role of this node
  * @param counters		counters (sync lag, queue depth)
  * @param promote		promotion and demotion
@@ -92,9 +108,9 @@ struct sasync_control_t {
  * @param node_id		name of this node (copied)
  * @param priority		priority of this node, informational
  * @param disabled		why sync is disabled, NULL if enabled (a static string)
- * @return				control
+ * @return				control, NULL if the socket can't be created
  */
-sasync_control_t *sasync_control_create(sasync_vici_t *vici,
+sasync_control_t *sasync_control_create(char *uri,
 										sasync_role_t *role,
 										sasync_counters_t *counters,
 										sasync_promote_t *promote,

@@ -13,16 +13,12 @@
 #include "sasync_apply.h"
 #include "sasync_outbound.h"
 #include "sasync_promote.h"
-#include "sasync_vici.h"
 #include "sasync_control.h"
 #include "sasync_msg.h"
 
 #include <unistd.h>
 
 #include <daemon.h>
-
-/** default URI of the plugin's vici socket */
-#define SASYNC_DEFAULT_SOCKET "unix:///var/run/charon-sasync.vici"
 
 typedef struct private_sasync_plugin_t private_sasync_plugin_t;
 
@@ -170,20 +166,14 @@ static u_int node_priority()
  */
 static void create_control(private_sasync_plugin_t *this)
 {
-	sasync_vici_t *vici;
 	char host[256];
 
-	vici = sasync_vici_create(setting("socket", SASYNC_DEFAULT_SOCKET),
-							  this->counters);
-	if (!vici)
-	{
-		return;
-	}
-	this->control = sasync_control_create(vici, this->role, this->counters,
-							this->promote, this->outbound, this->apply,
-							this->link, this->capture,
-							node_id(host, sizeof(host)), node_priority(),
-							this->disabled);
+	this->control = sasync_control_create(
+							setting("socket", SASYNC_CONTROL_DEFAULT_URI),
+							this->role, this->counters, this->promote,
+							this->outbound, this->apply, this->link,
+							this->capture, node_id(host, sizeof(host)),
+							node_priority(), this->disabled);
 }
 
 static bool start(private_sasync_plugin_t *this)

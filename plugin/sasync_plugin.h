@@ -22,8 +22,9 @@ typedef struct sasync_plugin_t sasync_plugin_t;
  *
  * Data flow: sasync_capture_t (bus, active node) -> sasync_msg_t (records)
  * -> sasync_link_t (encrypted TCP) -> sasync_apply_t (standby) ->
- * sasync_promote_t / sasync_outbound_t (failover). sasync_vici_t serves
- * status and control on the plugin's own vici socket.
+ * sasync_promote_t / sasync_outbound_t (failover). sasync_control_t serves
+ * status and control on the plugin's own vici socket (strongSwan's vici
+ * server, compiled in).
  */
 struct sasync_plugin_t {
 
