@@ -7,7 +7,7 @@
 # up: after its timeout it uses the synced message IDs, and the forced CHILD
 # rekey queued behind it goes through. The peer keeps its IKE SA.
 # conditions are evaluated when polled, so single quotes on purpose
-# shellcheck disable=SC2016
+# shellcheck disable=SC2016,SC2034
 set -uo pipefail
 
 # shellcheck source=tests/e2e/sasync.sh
