@@ -96,7 +96,7 @@ END_TEST
 
 /**
  * The module charon loads resolves every symbol (RTLD_NOW, as with the
- * libraries charon has) and exports the plugin constructor.
+ * libraries charon has) and exports the plugin constructor only.
  */
 START_TEST(test_runner_module)
 {
@@ -108,6 +108,14 @@ START_TEST(test_runner_module)
 	ck_assert_msg(handle != NULL, "dlopen(%s): %s", path, dlerror());
 	sym = dlsym(handle, "sasync_plugin_create");
 	ck_assert_msg(sym != NULL, "%s exports no sasync_plugin_create", path);
+	/* and nothing else: charon's vici plugin defines the same vici_*
+	 * functions as strongSwan's vici server compiled into the module */
+	ck_assert(!dlsym(handle, "vici_dispatcher_create"));
+	ck_assert(!dlsym(handle, "vici_socket_create"));
+	ck_assert(!dlsym(handle, "vici_message_create_from_data"));
+	ck_assert(!dlsym(handle, "vici_builder_create"));
+	ck_assert(!dlsym(handle, "process_request"));
+	ck_assert(!dlsym(handle, "sasync_control_create"));
 	dlclose(handle);
 }
 END_TEST
