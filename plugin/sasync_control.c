@@ -313,7 +313,7 @@ static void list_child(private_sasync_control_t *this, vici_builder_t *b,
  * Build the listing of an IKE SA, as a "ha-list-sa" event message
  */
 static vici_message_t *list_ike(private_sasync_control_t *this,
-								   ike_sa_t *ike_sa)
+								ike_sa_t *ike_sa)
 {
 	vici_builder_t *b = vici_builder_create();
 	enumerator_t *enumerator;
