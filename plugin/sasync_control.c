@@ -125,6 +125,15 @@ static vici_message_t *reply(char *fmt, ...)
 }
 
 /**
+ * Finish a command's reply. strongSwan's server sends none if a command
+ * returns NULL, so a builder error (e.g. a value too long) becomes a failure.
+ */
+static vici_message_t *finish(vici_builder_t *b)
+{
+	return b->finalize(b) ?: reply("reply too large");
+}
+
+/**
  * Count IKE and CHILD SAs: active and passive, and per state
  */
 static void add_sa_counts(vici_builder_t *b)
@@ -261,7 +270,7 @@ CALLBACK(cmd_status, vici_message_t*,
 	b->add_kv(b, "queue-depth", "%u",
 			  this->counters->get_queue_depth(this->counters));
 	add_peers(this, b);
-	return b->finalize(b);
+	return finish(b);
 }
 
 /**
@@ -400,7 +409,7 @@ CALLBACK(cmd_list_sas, vici_message_t*,
 	b = vici_builder_create();
 	b->add_kv(b, "success", "yes");
 	b->add_kv(b, "ike-sas", "%u", count);
-	return b->finalize(b);
+	return finish(b);
 }
 
 /**
@@ -441,7 +450,7 @@ CALLBACK(cmd_promote, vici_message_t*,
 	b = vici_builder_create();
 	b->add_kv(b, "success", "yes");
 	b->add_kv(b, "activated", "%u", count);
-	return b->finalize(b);
+	return finish(b);
 }
 
 /**
@@ -497,7 +506,7 @@ CALLBACK(cmd_resync, vici_message_t*,
 	b = vici_builder_create();
 	b->add_kv(b, "success", "yes");
 	b->add_kv(b, "resync", "%s", what);
-	return b->finalize(b);
+	return finish(b);
 }
 
 /**
@@ -669,7 +678,7 @@ CALLBACK(cmd_stats, vici_message_t*,
 #endif
 
 	add_ha_stats(this, b);
-	return b->finalize(b);
+	return finish(b);
 }
 
 /**
