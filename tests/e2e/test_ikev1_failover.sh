@@ -25,22 +25,7 @@ set -uo pipefail
 E2E_LOG_EXTRA="			esp = 2"
 
 # b_took_inbound: the peer's ESP on the restored SA was accepted by b
-b_took_inbound() {
-	local spi=${child_before#* } log
-	e2e_sas_raw b | grep -qE "spi-in=$spi [^}]* packets-in=[1-9]" && return 0
-	log=$(e2e_log b)
-	# a header of that SPI whose next ESP line (same thread) is no failure
-	awk -v spi="$spi" '
-		/\[ESP\]/ {
-			th = $2; sub(/\[ESP\].*/, "", th)
-			if (th in pending) {
-				if ($0 !~ /does not belong|failed|error/) ok = 1
-				delete pending[th]
-			}
-			if ($0 ~ ("parsed ESP header with SPI " spi " ")) pending[th] = 1
-		}
-		END { for (th in pending) ok = 1; exit !ok }' "$log"
-}
+b_took_inbound() { ikev1_took_inbound b "${child_before#* }"; }
 
 # failover_traffic: 10 pps pings both ways, capture, failover, the checks
 # on traffic, rekey and the ISAKMP SA; sets ike_before/child_before
