@@ -5,7 +5,8 @@
 #include "sasync_apply.h"
 #include "sasync_msg.h"
 #include "sasync_kex.h"
-#include "sasync_capture.h"
+#include "sasync_keystore.h"
+#include "sasync_promote.h"
 
 #include <inttypes.h>
 
@@ -32,13 +33,13 @@ struct private_sasync_apply_t {
 	/** outbound guard */
 	sasync_outbound_t *outbound;
 
-	/** capture side, keeps restored SAs for after a promotion (optional) */
-	sasync_capture_t *capture;
+	/** key inputs of restored SAs, so a promoted node can sync them on */
+	sasync_keystore_t *keys;
 
-	/** CHILD_ADD records (sasync_msg_t*) waiting for their IKE SA */
+	/** CHILD_ADD records (waiting_t) waiting for their IKE SA */
 	array_t *waiting;
 
-	/** IKE_ADD records (ike_waiting_t) waiting for their connection */
+	/** IKE_ADD records (waiting_t) waiting for their connection */
 	array_t *waiting_ike;
 
 	/** a retry of waiting_ike is scheduled */
@@ -56,21 +57,31 @@ struct private_sasync_apply_t {
 
 	/** type of the record being applied */
 	sasync_msg_type_t type;
+
+	/** since when the record being applied waits, 0 if it is new */
+	time_t since;
 };
 
-/** how long an IKE SA record waits for its connection to be loaded (s) */
+/** how long a record waits for its connection or its IKE SA (s) */
 #define CONFIG_WAIT 60
 
-/** how often waiting IKE SA records are retried (ms) */
+/** how often waiting records are retried (ms) */
 #define CONFIG_RETRY_MS 500
 
 /**
- * An IKE SA record whose connection is not loaded (yet)
+ * A record whose connection is not loaded (IKE_ADD) or whose IKE SA is not
+ * there (CHILD_ADD) yet
  */
 typedef struct {
 	sasync_msg_t *msg;
 	time_t since;
-} ike_waiting_t;
+} waiting_t;
+
+static void waiting_destroy(waiting_t *waiting)
+{
+	waiting->msg->destroy(waiting->msg);
+	free(waiting);
+}
 
 /**
  * Result of creating a passive IKE SA
@@ -147,76 +158,70 @@ static ike_sa_t *checkout(sasync_msg_t *msg, sasync_attr_t attr_i,
  * IKEv2 keys: from the key exchange secret, the nonces and, for a rekeyed
  * SA, the old SK_d
  */
-static bool derive_ikev2_keys(ike_sa_t *ike_sa, sasync_msg_t *msg,
-							  proposal_t *proposal, key_exchange_t *kex,
-							  chunk_t nonce_i, chunk_t nonce_r)
+static bool derive_ikev2_keys(ike_sa_t *ike_sa, sasync_ike_keys_t *keys,
+							  proposal_t *proposal, key_exchange_t *kex)
 {
 	keymat_v2_t *keymat = (keymat_v2_t*)ike_sa->get_keymat(ike_sa);
-	chunk_t old_skd = chunk_empty;
-	uint64_t old_prf = PRF_UNDEFINED;
 
-	if (msg->get_chunk(msg, SASYNC_ATTR_OLD_SKD, &old_skd))
-	{
-		msg->get_int(msg, SASYNC_ATTR_OLD_PRF, &old_prf);
-	}
-	return keymat->derive_ike_keys(keymat, proposal, kex, nonce_i, nonce_r,
-								   ike_sa->get_id(ike_sa), old_prf, old_skd);
+	return keymat->derive_ike_keys(keymat, proposal, kex, keys->nonce_i,
+							keys->nonce_r, ike_sa->get_id(ike_sa),
+							keys->old_skd.len ? keys->old_prf : PRF_UNDEFINED,
+							keys->old_skd);
 }
 
 /**
  * IKEv1 keys: also from the peer's public value and the pre-shared key
  */
-static bool derive_ikev1_keys(ike_sa_t *ike_sa, sasync_msg_t *msg,
-							  proposal_t *proposal, key_exchange_t *kex,
-							  chunk_t nonce_i, chunk_t nonce_r)
+static bool derive_ikev1_keys(ike_sa_t *ike_sa, sasync_ike_keys_t *keys,
+							  proposal_t *proposal, key_exchange_t *kex)
 {
 	keymat_v1_t *keymat = (keymat_v1_t*)ike_sa->get_keymat(ike_sa);
 	shared_key_t *psk = NULL;
-	chunk_t remote_ke = chunk_empty, key;
-	uint64_t auth = AUTH_NONE;
 	bool ok;
 
-	msg->get_chunk(msg, SASYNC_ATTR_REMOTE_KE, &remote_ke);
-	msg->get_int(msg, SASYNC_ATTR_AUTH_METHOD, &auth);
-	if (msg->get_chunk(msg, SASYNC_ATTR_PSK, &key))
+	if (keys->psk.len)
 	{
-		psk = shared_key_create(SHARED_IKE, chunk_clone(key));
+		psk = shared_key_create(SHARED_IKE, chunk_clone(keys->psk));
 	}
-	ok = keymat->derive_ike_keys(keymat, proposal, kex, remote_ke, nonce_i,
-								 nonce_r, ike_sa->get_id(ike_sa), auth, psk);
+	ok = keymat->derive_ike_keys(keymat, proposal, kex, keys->remote_ke,
+								 keys->nonce_i, keys->nonce_r,
+								 ike_sa->get_id(ike_sa), keys->auth, psk);
 	DESTROY_IF(psk);
 	return ok;
 }
 
 /**
- * Derive the IKE keys from the synced key exchange secret and nonces
+ * Keep the key inputs of a record in the key store and derive the IKE keys
+ * from them, through charon's keymat
  */
-static bool derive_ike_keys(ike_sa_t *ike_sa, sasync_msg_t *msg,
-							proposal_t *proposal)
+static bool derive_ike_keys(private_sasync_apply_t *this, ike_sa_t *ike_sa,
+							sasync_msg_t *msg, proposal_t *proposal)
 {
-	chunk_t secret, nonce_i, nonce_r, local_ke = chunk_empty;
-	uint16_t method = 0;
+	sasync_ike_keys_t *keys;
 	key_exchange_t *kex;
-	bool ok;
+	uint16_t method = 0;
+	bool ok = FALSE;
 
-	if (!msg->get_chunk(msg, SASYNC_ATTR_SECRET, &secret) ||
-		!msg->get_chunk(msg, SASYNC_ATTR_NONCE_I, &nonce_i) ||
-		!msg->get_chunk(msg, SASYNC_ATTR_NONCE_R, &nonce_r))
+	this->keys->lock(this->keys);
+	keys = this->keys->get_ike(this->keys, ike_sa->get_unique_id(ike_sa),
+							   TRUE);
+	/* its sender told the other partners already */
+	keys->synced = TRUE;
+	if (sasync_ike_keys_decode(keys, msg))
 	{
-		return FALSE;
+		proposal->get_algorithm(proposal, KEY_EXCHANGE_METHOD, &method, NULL);
+		kex = sasync_kex_create(method, keys->secret, keys->local_ke);
+		if (ike_sa->get_version(ike_sa) == IKEV1)
+		{
+			ok = derive_ikev1_keys(ike_sa, keys, proposal, kex);
+		}
+		else
+		{
+			ok = derive_ikev2_keys(ike_sa, keys, proposal, kex);
+		}
+		kex->destroy(kex);
 	}
-	msg->get_chunk(msg, SASYNC_ATTR_LOCAL_KE, &local_ke);
-	proposal->get_algorithm(proposal, KEY_EXCHANGE_METHOD, &method, NULL);
-	kex = sasync_kex_create(method, secret, local_ke);
-	if (ike_sa->get_version(ike_sa) == IKEV1)
-	{
-		ok = derive_ikev1_keys(ike_sa, msg, proposal, kex, nonce_i, nonce_r);
-	}
-	else
-	{
-		ok = derive_ikev2_keys(ike_sa, msg, proposal, kex, nonce_i, nonce_r);
-	}
-	kex->destroy(kex);
+	this->keys->unlock(this->keys);
 	return ok;
 }
 
@@ -284,7 +289,39 @@ static void update_hosts(ike_sa_t *ike_sa, sasync_msg_t *msg)
 }
 
 static void acquire_leases(ike_sa_t *ike_sa, linked_list_t *known);
+static void set_eap_id(ike_sa_t *ike_sa, sasync_msg_t *msg);
 
+/**
+ * Take an identity from a record if it differs
+ */
+static void update_id(ike_sa_t *ike_sa, sasync_msg_t *msg, bool local)
+{
+	identification_t *id, *current;
+
+	id = msg->get_id(msg, local ? SASYNC_ATTR_LOCAL_ID : SASYNC_ATTR_REMOTE_ID);
+	if (!id)
+	{
+		return;
+	}
+	current = local ? ike_sa->get_my_id(ike_sa) : ike_sa->get_other_id(ike_sa);
+	if (current && id->equals(id, current))
+	{
+		id->destroy(id);
+	}
+	else if (local)
+	{
+		ike_sa->set_my_id(ike_sa, id);
+	}
+	else
+	{
+		ike_sa->set_other_id(ike_sa, id);
+	}
+}
+
+/**
+ * Update everything a record of an IKE SA carries that may change during its
+ * life: each record is complete, so a standby that missed one catches up
+ */
 static void update_ike(ike_sa_t *ike_sa, sasync_msg_t *msg)
 {
 	enumerator_t *enumerator;
@@ -293,6 +330,9 @@ static void update_ike(ike_sa_t *ike_sa, sasync_msg_t *msg)
 	host_t *host;
 
 	update_hosts(ike_sa, msg);
+	update_id(ike_sa, msg, TRUE);
+	update_id(ike_sa, msg, FALSE);
+	set_eap_id(ike_sa, msg);
 	set_bits(ike_sa, msg);
 	set_iv(ike_sa, msg);
 	if (msg->get_int(msg, SASYNC_ATTR_MID_I, &mid))
@@ -348,8 +388,9 @@ static void set_eap_id(ike_sa_t *ike_sa, sasync_msg_t *msg)
 	auth_cfg_t *auth;
 
 	id = msg->get_id(msg, SASYNC_ATTR_REMOTE_EAP_ID);
-	if (!id)
-	{
+	if (!id || id->equals(id, ike_sa->get_other_eap_id(ike_sa)))
+	{	/* charon takes the last round's, don't pile up rounds */
+		DESTROY_IF(id);
 		return;
 	}
 	auth = auth_cfg_create();
@@ -399,12 +440,67 @@ static void acquire_leases(ike_sa_t *ike_sa, linked_list_t *known)
 }
 
 /**
+ * An IKE SA that replaces another (IKEv2 rekey, IKEv1 reauthentication)
+ * takes over its CHILD SAs, virtual IPs (and so their leases), identities
+ * and conditions as charon does, through inherit_post(); the old one goes
+ * at once, its delete from the active node finds nothing to do
+ */
+static void take_over(ike_sa_t *ike_sa, sasync_msg_t *msg)
+{
+	ike_sa_id_t *id;
+	ike_sa_t *old = NULL;
+
+	id = get_ike_id(msg, SASYNC_ATTR_OLD_SPI_I, SASYNC_ATTR_OLD_SPI_R);
+	if (id)
+	{	/* the record has the new SA's role, which an IKE rekey can flip */
+		old = charon->ike_sa_manager->checkout(charon->ike_sa_manager, id);
+		if (!old)
+		{
+			id->switch_initiator(id);
+			old = charon->ike_sa_manager->checkout(charon->ike_sa_manager, id);
+		}
+		id->destroy(id);
+	}
+	if (!old)
+	{
+		return;
+	}
+	if (old == ike_sa)
+	{
+		charon->ike_sa_manager->checkin(charon->ike_sa_manager, old);
+		return;
+	}
+	DBG1(DBG_APP, "sasync: %s[%u] replaces %s[%u], taking over %d CHILD_SAs",
+		 ike_sa->get_name(ike_sa), ike_sa->get_unique_id(ike_sa),
+		 old->get_name(old), old->get_unique_id(old),
+		 old->get_child_count(old));
+	ike_sa->inherit_pre(ike_sa, old);
+	ike_sa->inherit_post(ike_sa, old);
+	charon->ike_sa_manager->checkin_and_destroy(charon->ike_sa_manager, old);
+}
+
+/**
+ * Restored IKE SAs stay passive on a standby; on a node promoted while the
+ * record waited, they are active at once
+ */
+static void set_restored_state(private_sasync_apply_t *this, ike_sa_t *ike_sa)
+{
+	if (this->role->get(this->role) == SASYNC_ROLE_PRIMARY)
+	{
+		sasync_promote_activate(ike_sa, this->counters);
+	}
+	else
+	{
+		ike_sa->set_state(ike_sa, IKE_PASSIVE);
+	}
+}
+
+/**
  * Build a passive IKE SA from an IKE_ADD record, checked in on success
  */
 static create_result_t create_ike(private_sasync_apply_t *this,
 								  sasync_msg_t *msg, ike_sa_id_t *id)
 {
-	identification_t *me, *other;
 	proposal_t *proposal;
 	peer_cfg_t *peer_cfg;
 	ike_sa_t *ike_sa;
@@ -434,7 +530,7 @@ static create_result_t create_ike(private_sasync_apply_t *this,
 	ike_sa->set_peer_cfg(ike_sa, peer_cfg);
 	peer_cfg->destroy(peer_cfg);
 	ike_sa->set_proposal(ike_sa, proposal);
-	if (!derive_ike_keys(ike_sa, msg, proposal))
+	if (!derive_ike_keys(this, ike_sa, msg, proposal))
 	{
 		DBG1(DBG_APP, "sasync: deriving keys of IKE_SA '%s' failed, not "
 			 "applied", name);
@@ -445,30 +541,48 @@ static create_result_t create_ike(private_sasync_apply_t *this,
 		return IKE_FAILED;
 	}
 	proposal->destroy(proposal);
-	me = msg->get_id(msg, SASYNC_ATTR_LOCAL_ID);
-	other = msg->get_id(msg, SASYNC_ATTR_REMOTE_ID);
-	if (me)
-	{
-		ike_sa->set_my_id(ike_sa, me);
-	}
-	if (other)
-	{
-		ike_sa->set_other_id(ike_sa, other);
-	}
+	/* registered before inherit_post(), so no job it schedules is lost */
+	charon->ike_sa_manager->checkout_new(charon->ike_sa_manager, ike_sa);
+	take_over(ike_sa, msg);
 	set_initial_hosts(ike_sa, msg);
-	set_eap_id(ike_sa, msg);
 	update_ike(ike_sa, msg);
-	if (this->capture)
-	{
-		this->capture->adopt_ike(this->capture, ike_sa, msg);
-	}
-	ike_sa->set_state(ike_sa, IKE_PASSIVE);
+	set_restored_state(this, ike_sa);
 	charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
-	DBG1(DBG_APP, "sasync: restored passive IKE_SA '%s' %.16"PRIx64"_i "
-		 "%.16"PRIx64"_r", name, be64toh(id->get_initiator_spi(id)),
+	DBG1(DBG_APP, "sasync: restored %s IKE_SA '%s' %.16"PRIx64"_i "
+		 "%.16"PRIx64"_r", this->role->get(this->role) == SASYNC_ROLE_PRIMARY ?
+		 "active" : "passive", name, be64toh(id->get_initiator_spi(id)),
 		 be64toh(id->get_responder_spi(id)));
 	free(name);
 	return IKE_CREATED_OK;
+}
+
+/**
+ * Keep the key inputs of a record of a known IKE SA current (IKEv1 IV,
+ * message IDs), for when this node syncs it on
+ */
+static void store_keys(private_sasync_apply_t *this, ike_sa_t *ike_sa,
+					   sasync_msg_t *msg)
+{
+	sasync_ike_keys_t *keys;
+	uint64_t mid;
+
+	this->keys->lock(this->keys);
+	keys = this->keys->get_ike(this->keys, ike_sa->get_unique_id(ike_sa),
+							   TRUE);
+	keys->synced = TRUE;
+	if (msg->get_type(msg) == SASYNC_MSG_IKE_ADD)
+	{
+		sasync_ike_keys_decode(keys, msg);
+	}
+	if (msg->get_int(msg, SASYNC_ATTR_MID_I, &mid))
+	{
+		keys->mid_i = max(keys->mid_i, mid);
+	}
+	if (msg->get_int(msg, SASYNC_ATTR_MID_R, &mid))
+	{
+		keys->mid_r = max(keys->mid_r, mid);
+	}
+	this->keys->unlock(this->keys);
 }
 
 static void apply_child_add(private_sasync_apply_t *this, sasync_msg_t *msg);
@@ -479,55 +593,60 @@ static void apply_child_add(private_sasync_apply_t *this, sasync_msg_t *msg);
 static void release_waiting(private_sasync_apply_t *this)
 {
 	array_t *waiting = this->waiting;
-	sasync_msg_t *msg;
+	waiting_t *entry;
 
 	this->waiting = array_create(0, 0);
-	while (array_remove(waiting, ARRAY_HEAD, &msg))
+	while (array_remove(waiting, ARRAY_HEAD, &entry))
 	{
-		apply_child_add(this, msg);
-		msg->destroy(msg);
+		this->since = entry->since;
+		apply_child_add(this, entry->msg);
+		waiting_destroy(entry);
 	}
+	this->since = 0;
 	array_destroy(waiting);
 }
 
 static void schedule_retry(private_sasync_apply_t *this);
 
 /**
- * Keep an IKE SA record until its connection is loaded: after a restart,
- * records may arrive before swanctl loaded the configuration
+ * Keep a record until what it needs is there: its connection (after a
+ * restart, records may arrive before swanctl loaded the configuration) or
+ * its IKE SA. Bounded: after CONFIG_WAIT it is dropped, logged and counted.
  */
-static void wait_for_config(private_sasync_apply_t *this, sasync_msg_t *msg,
-							time_t since)
+static void wait_for(private_sasync_apply_t *this, array_t *list,
+					 sasync_msg_t *msg, char *what)
 {
-	ike_waiting_t *waiting;
+	waiting_t *waiting;
 	char *name;
 
-	if (since && time_monotonic(NULL) - since > CONFIG_WAIT)
+	name = msg->get_string(msg, msg->get_type(msg) == SASYNC_MSG_IKE_ADD ?
+							SASYNC_ATTR_NAME : SASYNC_ATTR_CHILD_NAME);
+	if (this->since && time_monotonic(NULL) - this->since > CONFIG_WAIT)
 	{
-		name = msg->get_string(msg, SASYNC_ATTR_NAME);
-		DBG1(DBG_APP, "sasync: connection '%s' still not loaded after %ds, "
-			 "IKE_SA record not applied", name ?: "", CONFIG_WAIT);
+		DBG1(DBG_APP, "sasync: %N record for '%s' waited %ds for %s, not "
+			 "applied", sasync_msg_type_names, msg->get_type(msg), name ?: "",
+			 CONFIG_WAIT, what);
 		free(name);
+		this->counters->inc(this->counters, SASYNC_CTR_WAIT_EXPIRED);
 		apply_failed(this);
 		return;
 	}
-	if (!since)
+	if (!this->since)
 	{
-		name = msg->get_string(msg, SASYNC_ATTR_NAME);
-		DBG1(DBG_APP, "sasync: IKE_SA record for connection '%s' that is not "
-			 "loaded, waiting up to %ds", name ?: "", CONFIG_WAIT);
-		free(name);
+		DBG1(DBG_APP, "sasync: %N record for '%s' waits up to %ds for %s",
+			 sasync_msg_type_names, msg->get_type(msg), name ?: "",
+			 CONFIG_WAIT, what);
 	}
+	free(name);
 	INIT(waiting,
 		.msg = sasync_msg_parse(msg->get_encoding(msg)),
-		.since = since ?: time_monotonic(NULL),
+		.since = this->since ?: time_monotonic(NULL),
 	);
-	array_insert(this->waiting_ike, ARRAY_TAIL, waiting);
+	array_insert(list, ARRAY_TAIL, waiting);
 	schedule_retry(this);
 }
 
-static void apply_ike_add_since(private_sasync_apply_t *this,
-								sasync_msg_t *msg, time_t since)
+static void apply_ike_add(private_sasync_apply_t *this, sasync_msg_t *msg)
 {
 	ike_sa_id_t *id;
 	ike_sa_t *ike_sa;
@@ -546,7 +665,9 @@ static void apply_ike_add_since(private_sasync_apply_t *this,
 	ike_sa = charon->ike_sa_manager->checkout(charon->ike_sa_manager, id);
 	if (ike_sa)
 	{
+		take_over(ike_sa, msg);
 		update_ike(ike_sa, msg);
+		store_keys(this, ike_sa, msg);
 		charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
 		id->destroy(id);
 		return;
@@ -558,7 +679,7 @@ static void apply_ike_add_since(private_sasync_apply_t *this,
 			release_waiting(this);
 			break;
 		case IKE_NO_CONFIG:
-			wait_for_config(this, msg, since);
+			wait_for(this, this->waiting_ike, msg, "its connection");
 			break;
 		case IKE_FAILED:
 			apply_failed(this);
@@ -567,14 +688,13 @@ static void apply_ike_add_since(private_sasync_apply_t *this,
 	id->destroy(id);
 }
 
-static void apply_ike_add(private_sasync_apply_t *this, sasync_msg_t *msg)
+/**
+ * Retry waiting records; CHILD SA records only to expire them, an IKE SA
+ * record that is applied releases them
+ */
+static job_requeue_t retry_waiting(private_sasync_apply_t *this)
 {
-	apply_ike_add_since(this, msg, 0);
-}
-
-static job_requeue_t retry_waiting_ike(private_sasync_apply_t *this)
-{
-	ike_waiting_t *waiting;
+	waiting_t *waiting;
 	array_t *list;
 
 	this->mutex->lock(this->mutex);
@@ -583,11 +703,15 @@ static job_requeue_t retry_waiting_ike(private_sasync_apply_t *this)
 	this->waiting_ike = array_create(0, 0);
 	while (array_remove(list, ARRAY_HEAD, &waiting))
 	{
-		apply_ike_add_since(this, waiting->msg, waiting->since);
-		waiting->msg->destroy(waiting->msg);
-		free(waiting);
+		this->since = waiting->since;
+		this->type = SASYNC_MSG_IKE_ADD;
+		apply_ike_add(this, waiting->msg);
+		waiting_destroy(waiting);
 	}
 	array_destroy(list);
+	this->type = SASYNC_MSG_CHILD_ADD;
+	release_waiting(this);
+	this->type = SASYNC_MSG_IKE_ADD;
 	this->mutex->unlock(this->mutex);
 	return JOB_REQUEUE_NONE;
 }
@@ -598,7 +722,7 @@ static void schedule_retry(private_sasync_apply_t *this)
 	{
 		this->retry_scheduled = TRUE;
 		lib->scheduler->schedule_job_ms(lib->scheduler,
-			(job_t*)callback_job_create((callback_job_cb_t)retry_waiting_ike,
+			(job_t*)callback_job_create((callback_job_cb_t)retry_waiting,
 										this, NULL, NULL), CONFIG_RETRY_MS);
 	}
 }
@@ -622,51 +746,16 @@ static void apply_ike_mid(private_sasync_apply_t *this, sasync_msg_t *msg)
 	{
 		ike_sa->set_message_id(ike_sa, FALSE, mid);
 	}
+	store_keys(this, ike_sa, msg);
 	this->counters->inc(this->counters, SASYNC_CTR_MID_SYNC);
 	charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
 }
 
+/**
+ * Senders before the IKE_ADD of a rekeyed SA named the SA it replaces sent
+ * this record after it
+ */
 static void apply_ike_rekeyed(private_sasync_apply_t *this, sasync_msg_t *msg)
-{
-	enumerator_t *enumerator;
-	array_t *children;
-	child_sa_t *child_sa;
-	ike_sa_t *old, *new;
-
-	old = checkout(msg, SASYNC_ATTR_OLD_SPI_I, SASYNC_ATTR_OLD_SPI_R);
-	if (!old)
-	{
-		apply_failed(this);
-		return;
-	}
-	children = array_create(0, 0);
-	enumerator = old->create_child_sa_enumerator(old);
-	while (enumerator->enumerate(enumerator, &child_sa))
-	{
-		old->remove_child_sa(old, enumerator);
-		array_insert(children, ARRAY_TAIL, child_sa);
-	}
-	enumerator->destroy(enumerator);
-	charon->ike_sa_manager->checkin(charon->ike_sa_manager, old);
-
-	new = checkout(msg, SASYNC_ATTR_IKE_SPI_I, SASYNC_ATTR_IKE_SPI_R);
-	if (!new)
-	{
-		DBG1(DBG_APP, "sasync: rekeyed IKE_SA unknown, dropping %u CHILD_SAs",
-			 array_count(children));
-		array_destroy_offset(children, offsetof(child_sa_t, destroy));
-		apply_failed(this);
-		return;
-	}
-	while (array_remove(children, ARRAY_HEAD, &child_sa))
-	{
-		new->add_child_sa(new, child_sa);
-	}
-	array_destroy(children);
-	charon->ike_sa_manager->checkin(charon->ike_sa_manager, new);
-}
-
-static void apply_ike_delete(private_sasync_apply_t *this, sasync_msg_t *msg)
 {
 	ike_sa_t *ike_sa;
 
@@ -676,6 +765,101 @@ static void apply_ike_delete(private_sasync_apply_t *this, sasync_msg_t *msg)
 		apply_failed(this);
 		return;
 	}
+	take_over(ike_sa, msg);
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
+}
+
+/**
+ * Does a waiting record belong to the IKE SA of a delete (and, for a CHILD
+ * SA delete, is it that CHILD SA)?
+ */
+static bool waiting_matches(waiting_t *waiting, sasync_msg_t *delete)
+{
+	sasync_attr_t attrs[] = {
+		SASYNC_ATTR_IKE_SPI_I, SASYNC_ATTR_IKE_SPI_R, SASYNC_ATTR_SPI_IN,
+	};
+	uint64_t a, b;
+	int i, count = countof(attrs);
+
+	if (delete->get_type(delete) == SASYNC_MSG_IKE_DELETE)
+	{
+		count--;
+	}
+	for (i = 0; i < count; i++)
+	{
+		if (!delete->get_int(delete, attrs[i], &a) ||
+			!waiting->msg->get_int(waiting->msg, attrs[i], &b) || a != b)
+		{
+			return FALSE;
+		}
+	}
+	return TRUE;
+}
+
+/**
+ * A delete of records that still wait: drop them, or they would come to
+ * life later as SAs no one holds
+ */
+static u_int delete_waiting(array_t *list, sasync_msg_t *delete)
+{
+	enumerator_t *enumerator;
+	waiting_t *waiting;
+	u_int count = 0;
+
+	enumerator = array_create_enumerator(list);
+	while (enumerator->enumerate(enumerator, &waiting))
+	{
+		if (waiting_matches(waiting, delete))
+		{
+			array_remove_at(list, enumerator);
+			waiting_destroy(waiting);
+			count++;
+		}
+	}
+	enumerator->destroy(enumerator);
+	return count;
+}
+
+/**
+ * Apply a delete of an SA that is not here: fine if it waited (then it goes
+ * now) or if it was taken over by the SA that replaced it already
+ */
+static void delete_unknown(private_sasync_apply_t *this, sasync_msg_t *msg)
+{
+	u_int count;
+
+	count = delete_waiting(this->waiting, msg);
+	if (msg->get_type(msg) == SASYNC_MSG_IKE_DELETE)
+	{
+		count += delete_waiting(this->waiting_ike, msg);
+	}
+	if (count)
+	{
+		DBG1(DBG_APP, "sasync: %N dropped %u waiting records",
+			 sasync_msg_type_names, msg->get_type(msg), count);
+		this->counters->inc(this->counters, SASYNC_CTR_DELETE_SYNC);
+	}
+	else if (msg->get_type(msg) == SASYNC_MSG_IKE_DELETE)
+	{
+		DBG2(DBG_APP, "sasync: IKE_SA to delete is gone already (replaced)");
+	}
+	else
+	{
+		apply_failed(this);
+	}
+}
+
+static void apply_ike_delete(private_sasync_apply_t *this, sasync_msg_t *msg)
+{
+	ike_sa_t *ike_sa;
+
+	ike_sa = checkout(msg, SASYNC_ATTR_IKE_SPI_I, SASYNC_ATTR_IKE_SPI_R);
+	if (!ike_sa)
+	{
+		delete_unknown(this, msg);
+		return;
+	}
+	delete_waiting(this->waiting, msg);
 	DBG1(DBG_APP, "sasync: deleting synced IKE_SA %s[%u]",
 		 ike_sa->get_name(ike_sa), ike_sa->get_unique_id(ike_sa));
 	this->counters->inc(this->counters, SASYNC_CTR_DELETE_SYNC);
@@ -919,11 +1103,12 @@ static void apply_child_add(private_sasync_apply_t *this, sasync_msg_t *msg)
 
 	ike_sa = checkout(msg, SASYNC_ATTR_IKE_SPI_I, SASYNC_ATTR_IKE_SPI_R);
 	if (!ike_sa)
-	{	/* its IKE SA may still come; never drop it */
-		DBG1(DBG_APP, "sasync: CHILD_SA record before its IKE_SA, waiting");
-		array_insert(this->waiting, ARRAY_TAIL,
-					 sasync_msg_parse(msg->get_encoding(msg)));
-		this->counters->inc(this->counters, SASYNC_CTR_CHILD_WAITING);
+	{	/* its IKE SA may still come */
+		if (!this->since)
+		{
+			this->counters->inc(this->counters, SASYNC_CTR_CHILD_WAITING);
+		}
+		wait_for(this, this->waiting, msg, "its IKE_SA");
 		return;
 	}
 	if (child_known(ike_sa, msg))
@@ -948,10 +1133,10 @@ static void apply_child_add(private_sasync_apply_t *this, sasync_msg_t *msg)
 	{
 		ike_sa->add_child_sa(ike_sa, child_sa);
 		reserve_unique_ids(ike_sa, child_sa);
-		if (this->capture)
-		{
-			this->capture->adopt_child(this->capture, child_sa, msg);
-		}
+		this->keys->lock(this->keys);
+		this->keys->put_child(this->keys, child_sa->get_unique_id(child_sa),
+							  sasync_child_keys_decode(msg));
+		this->keys->unlock(this->keys);
 		this->counters->inc(this->counters, SASYNC_CTR_CONN_SYNC);
 		DBG1(DBG_APP, "sasync: restored CHILD_SA %s{%u} SPIs %.8x_i %.8x_o",
 			 name, child_sa->get_unique_id(child_sa),
@@ -976,7 +1161,7 @@ static void apply_child_delete(private_sasync_apply_t *this, sasync_msg_t *msg)
 	ike_sa = checkout(msg, SASYNC_ATTR_IKE_SPI_I, SASYNC_ATTR_IKE_SPI_R);
 	if (!ike_sa)
 	{
-		apply_failed(this);
+		delete_unknown(this, msg);
 		return;
 	}
 	msg->get_int(msg, SASYNC_ATTR_PROTOCOL, &protocol);
@@ -999,34 +1184,20 @@ static void record_lag(private_sasync_apply_t *this, sasync_msg_t *msg)
 	}
 }
 
-METHOD(sasync_apply_t, receive, void,
-	private_sasync_apply_t *this, host_t *peer, chunk_t data)
+METHOD(sasync_apply_t, apply, void,
+	private_sasync_apply_t *this, host_t *peer, sasync_msg_t *msg)
 {
-	sasync_msg_t *msg;
-
-	msg = sasync_msg_parse(data);
-	if (!msg)
-	{
-		DBG1(DBG_APP, "sasync: malformed record from %H, not applied", peer);
-		this->counters->inc(this->counters, SASYNC_CTR_SYNC_RX_LEN_BAD);
-		this->mutex->lock(this->mutex);
-		if (this->error_cb)
-		{
-			this->error_cb(this->error_data, peer, SASYNC_CTR_SYNC_RX_LEN_BAD,
-						   "malformed record");
-		}
-		this->mutex->unlock(this->mutex);
-		return;
-	}
+	record_lag(this, msg);
+	this->mutex->lock(this->mutex);
+	/* checked under the lock promotion takes: nothing is restored passive
+	 * once the node is primary */
 	if (this->role->get(this->role) != SASYNC_ROLE_STANDBY)
 	{
 		DBG1(DBG_APP, "sasync: %N record from %H ignored, we are primary",
 			 sasync_msg_type_names, msg->get_type(msg), peer);
-		msg->destroy(msg);
+		this->mutex->unlock(this->mutex);
 		return;
 	}
-	record_lag(this, msg);
-	this->mutex->lock(this->mutex);
 	this->peer = peer;
 	this->type = msg->get_type(msg);
 	switch (msg->get_type(msg))
@@ -1059,7 +1230,20 @@ METHOD(sasync_apply_t, receive, void,
 	this->peer = NULL;
 	this->type = SASYNC_MSG_IKE_ADD;
 	this->mutex->unlock(this->mutex);
-	msg->destroy(msg);
+}
+
+METHOD(sasync_apply_t, reject, void,
+	private_sasync_apply_t *this, host_t *peer, char *reason)
+{
+	DBG1(DBG_APP, "sasync: %s from %H, not applied", reason, peer);
+	this->counters->inc(this->counters, SASYNC_CTR_SYNC_RX_LEN_BAD);
+	this->mutex->lock(this->mutex);
+	if (this->error_cb)
+	{
+		this->error_cb(this->error_data, peer, SASYNC_CTR_SYNC_RX_LEN_BAD,
+					   reason);
+	}
+	this->mutex->unlock(this->mutex);
 }
 
 METHOD(sasync_apply_t, get_waiting, u_int,
@@ -1073,10 +1257,33 @@ METHOD(sasync_apply_t, get_waiting, u_int,
 	return count;
 }
 
-METHOD(sasync_apply_t, set_capture, void,
-	private_sasync_apply_t *this, sasync_capture_t *capture)
+METHOD(sasync_apply_t, hold, void,
+	private_sasync_apply_t *this)
 {
-	this->capture = capture;
+	this->mutex->lock(this->mutex);
+}
+
+METHOD(sasync_apply_t, resume, void,
+	private_sasync_apply_t *this)
+{
+	waiting_t *waiting;
+
+	/* a CHILD SA whose IKE SA never came can't be restored by a primary:
+	 * nobody sends that IKE SA anymore */
+	if (this->role->get(this->role) == SASYNC_ROLE_PRIMARY)
+	{
+		this->type = SASYNC_MSG_CHILD_ADD;
+		while (array_remove(this->waiting, ARRAY_HEAD, &waiting))
+		{
+			DBG1(DBG_APP, "sasync: promoted with a CHILD_SA record whose "
+				 "IKE_SA never came, not applied");
+			this->counters->inc(this->counters, SASYNC_CTR_WAIT_EXPIRED);
+			apply_failed(this);
+			waiting_destroy(waiting);
+		}
+		this->type = SASYNC_MSG_IKE_ADD;
+	}
+	this->mutex->unlock(this->mutex);
 }
 
 METHOD(sasync_apply_t, set_error_cb, void,
@@ -1091,15 +1298,8 @@ METHOD(sasync_apply_t, set_error_cb, void,
 METHOD(sasync_apply_t, destroy, void,
 	private_sasync_apply_t *this)
 {
-	ike_waiting_t *waiting;
-
-	array_destroy_offset(this->waiting, offsetof(sasync_msg_t, destroy));
-	while (array_remove(this->waiting_ike, ARRAY_HEAD, &waiting))
-	{
-		waiting->msg->destroy(waiting->msg);
-		free(waiting);
-	}
-	array_destroy(this->waiting_ike);
+	array_destroy_function(this->waiting, (void*)waiting_destroy, NULL);
+	array_destroy_function(this->waiting_ike, (void*)waiting_destroy, NULL);
 	this->mutex->destroy(this->mutex);
 	free(this);
 }
@@ -1109,21 +1309,25 @@ METHOD(sasync_apply_t, destroy, void,
  */
 sasync_apply_t *sasync_apply_create(sasync_role_t *role,
 									sasync_counters_t *counters,
-									sasync_outbound_t *outbound)
+									sasync_outbound_t *outbound,
+									sasync_keystore_t *keys)
 {
 	private_sasync_apply_t *this;
 
 	INIT(this,
 		.public = {
-			.receive = _receive,
+			.apply = _apply,
+			.reject = _reject,
 			.get_waiting = _get_waiting,
+			.hold = _hold,
+			.resume = _resume,
 			.set_error_cb = _set_error_cb,
-			.set_capture = _set_capture,
 			.destroy = _destroy,
 		},
 		.role = role,
 		.counters = counters,
 		.outbound = outbound,
+		.keys = keys,
 		.waiting = array_create(0, 0),
 		.waiting_ike = array_create(0, 0),
 		.mutex = mutex_create(MUTEX_TYPE_RECURSIVE),

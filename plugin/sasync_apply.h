@@ -13,7 +13,8 @@
 #include "sasync_role.h"
 #include "sasync_counters.h"
 #include "sasync_outbound.h"
-#include "sasync_capture.h"
+#include "sasync_keystore.h"
+#include "sasync_msg.h"
 
 #include <networking/host.h>
 
@@ -39,28 +40,52 @@ typedef void (*sasync_apply_error_t)(void *data, host_t *peer,
  * nothing) with keys derived from the synced inputs; CHILD SAs are
  * installed through charon's kernel interface with their inbound SA and
  * policies, and their outbound direction handed to sasync_outbound_t.
- * A CHILD SA that arrives before its IKE SA waits for it.
+ * A CHILD SA that arrives before its IKE SA waits for it, an IKE SA whose
+ * connection is not loaded for that; both for at most 60 s, and a delete
+ * drops them. An IKE SA that replaces another (rekey, reauthentication)
+ * takes over its CHILD SAs, virtual IPs and leases through charon's
+ * inherit_post(). Key inputs go to the key store, so a promoted node can
+ * sync what it restored on to others.
  */
 struct sasync_apply_t {
 
 	/**
-	 * Apply one received record (a sasync_link_recv_t).
+	 * Apply one record, parsed by sasync_dispatch_t. Ignored (and logged)
+	 * unless this node is a standby.
 	 *
 	 * @param peer		node that sent it
-	 * @param data		record encoding
+	 * @param msg		record
 	 */
-	void (*receive)(sasync_apply_t *this, host_t *peer, chunk_t data);
+	void (*apply)(sasync_apply_t *this, host_t *peer, sasync_msg_t *msg);
 
 	/**
-	 * Hand restored SAs to the capture side, which syncs them on once this
-	 * node is promoted.
+	 * Report a record that could not be parsed: logged, counted as
+	 * sync-rx-len-bad and passed to the error callback.
+	 *
+	 * @param peer		node that sent it
+	 * @param reason	what is wrong with it
 	 */
-	void (*set_capture)(sasync_apply_t *this, sasync_capture_t *capture);
+	void (*reject)(sasync_apply_t *this, host_t *peer, char *reason);
 
 	/**
 	 * Number of CHILD SA records waiting for their IKE SA.
 	 */
 	u_int (*get_waiting)(sasync_apply_t *this);
+
+	/**
+	 * Hold off records while the role changes: no record is being applied
+	 * from the time this returns until resume(). A record checks the role
+	 * under the same lock, so none is restored passive after a promotion.
+	 */
+	void (*hold)(sasync_apply_t *this);
+
+	/**
+	 * Let records be applied again. On a promoted node, CHILD SA records
+	 * still waiting for their IKE SA are dropped (logged and counted): no
+	 * one sends that IKE SA anymore. IKE SA records waiting for their
+	 * connection stay, and are restored active once it is loaded.
+	 */
+	void (*resume)(sasync_apply_t *this);
 
 	/**
 	 * Set the callback for records rejected or not applied (each one is
@@ -88,9 +113,11 @@ struct sasync_apply_t {
  * @param role			role of this node, records are applied as standby
  * @param counters		counters to update
  * @param outbound		outbound guard for restored CHILD SAs
+ * @param keys			key store to keep the key inputs of restored SAs in
  */
 sasync_apply_t *sasync_apply_create(sasync_role_t *role,
 									sasync_counters_t *counters,
-									sasync_outbound_t *outbound);
+									sasync_outbound_t *outbound,
+									sasync_keystore_t *keys);
 
 #endif /** SASYNC_APPLY_H_ @}*/

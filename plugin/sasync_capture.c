@@ -4,63 +4,16 @@
 
 #include "sasync_capture.h"
 #include "sasync_msg.h"
-
-#include <sys/time.h>
+#include "sasync_keystore.h"
 
 #include <daemon.h>
 #include <collections/array.h>
-#include <collections/hashtable.h>
-#include <threading/mutex.h>
 #include <sa/ikev1/keymat_v1.h>
+#include <sa/ikev2/keymat_v2.h>
 #include <encoding/payloads/notify_payload.h>
 #include <processing/jobs/callback_job.h>
 
 typedef struct private_sasync_capture_t private_sasync_capture_t;
-
-/**
- * What we know of an IKE SA that the bus does not keep for us.
- */
-typedef struct {
-	/** key exchange shared secret */
-	chunk_t secret;
-	/** nonces */
-	chunk_t nonce_i;
-	chunk_t nonce_r;
-	/** SK_d and PRF of the SA this one rekeyed, if any */
-	chunk_t old_skd;
-	uint16_t old_prf;
-	/** our own SK_d, for SAs that rekey this one */
-	chunk_t skd;
-	/** IKEv1: public values, pre-shared key, auth method, phase 1 IV */
-	chunk_t local_ke;
-	chunk_t remote_ke;
-	chunk_t psk;
-	auth_method_t auth;
-	chunk_t iv;
-	/** next message IDs (IKEv2) or DPD sequence numbers (IKEv1) */
-	uint32_t mid_i;
-	uint32_t mid_r;
-	/** conditions and extensions when last sent */
-	uint32_t conditions;
-	uint32_t extensions;
-	/** IKE_ADD sent */
-	bool synced;
-	/** CHILD_ADD records (sasync_msg_t*) waiting for the IKE_ADD */
-	array_t *held;
-} ike_entry_t;
-
-/**
- * Keys of a CHILD SA, from our point of view.
- */
-typedef struct {
-	chunk_t encr_in;
-	chunk_t integ_in;
-	chunk_t encr_out;
-	chunk_t integ_out;
-	bool initiator;
-	/** CHILD_ADD sent (or held) */
-	bool synced;
-} child_entry_t;
 
 struct private_sasync_capture_t {
 
@@ -76,103 +29,35 @@ struct private_sasync_capture_t {
 	/** counters */
 	sasync_counters_t *counters;
 
-	/** unique id => ike_entry_t */
-	hashtable_t *ikes;
-
-	/** unique id => child_entry_t */
-	hashtable_t *children;
-
-	/** protects the tables */
-	mutex_t *mutex;
+	/** key inputs of every SA, shared with the apply side */
+	sasync_keystore_t *keys;
 };
 
-/*
- * Described in header
+/**
+ * Our state of an IKE SA, NULL if we have none (keystore locked)
  */
-uint64_t sasync_now_ms()
+static sasync_ike_keys_t *find_ike(private_sasync_capture_t *this,
+								   ike_sa_t *ike_sa)
 {
-	struct timeval tv;
-
-	gettimeofday(&tv, NULL);
-	return (uint64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
-static void ike_entry_destroy(ike_entry_t *entry)
-{
-	chunk_clear(&entry->secret);
-	chunk_free(&entry->nonce_i);
-	chunk_free(&entry->nonce_r);
-	chunk_clear(&entry->old_skd);
-	chunk_clear(&entry->skd);
-	chunk_free(&entry->local_ke);
-	chunk_free(&entry->remote_ke);
-	chunk_clear(&entry->psk);
-	chunk_free(&entry->iv);
-	array_destroy_offset(entry->held, offsetof(sasync_msg_t, destroy));
-	free(entry);
-}
-
-static void child_entry_destroy(child_entry_t *entry)
-{
-	chunk_clear(&entry->encr_in);
-	chunk_clear(&entry->integ_in);
-	chunk_clear(&entry->encr_out);
-	chunk_clear(&entry->integ_out);
-	free(entry);
-}
-
-static void *key_of(u_int unique)
-{
-	return (void*)(uintptr_t)unique;
+	return this->keys->get_ike(this->keys, ike_sa->get_unique_id(ike_sa),
+							   FALSE);
 }
 
 /**
- * Our state of an IKE SA, NULL if we have none
+ * Our state of an IKE SA, created if we have none (keystore locked)
  */
-static ike_entry_t *find_ike(private_sasync_capture_t *this, ike_sa_t *ike_sa)
+static sasync_ike_keys_t *get_ike(private_sasync_capture_t *this,
+								  ike_sa_t *ike_sa)
 {
-	return this->ikes->get(this->ikes, key_of(ike_sa->get_unique_id(ike_sa)));
+	return this->keys->get_ike(this->keys, ike_sa->get_unique_id(ike_sa),
+							   TRUE);
 }
 
-/**
- * Our state of an IKE SA, created if we have none
- */
-static ike_entry_t *get_ike(private_sasync_capture_t *this, ike_sa_t *ike_sa)
+static sasync_child_keys_t *find_child(private_sasync_capture_t *this,
+									   child_sa_t *child_sa)
 {
-	ike_entry_t *entry = find_ike(this, ike_sa);
-
-	if (!entry)
-	{
-		INIT(entry,
-			.held = array_create(0, 0),
-		);
-		this->ikes->put(this->ikes, key_of(ike_sa->get_unique_id(ike_sa)),
-						entry);
-	}
-	return entry;
-}
-
-static child_entry_t *find_child(private_sasync_capture_t *this,
-								 child_sa_t *child_sa)
-{
-	return this->children->get(this->children,
-							   key_of(child_sa->get_unique_id(child_sa)));
-}
-
-/**
- * Keep the keys of a CHILD SA, replacing what we had
- */
-static void put_child(private_sasync_capture_t *this, child_sa_t *child_sa,
-					  child_entry_t *entry)
-{
-	this->mutex->lock(this->mutex);
-	entry = this->children->put(this->children,
-						key_of(child_sa->get_unique_id(child_sa)), entry);
-	this->mutex->unlock(this->mutex);
-	if (entry)
-	{
-		child_entry_destroy(entry);
-	}
+	return this->keys->get_child(this->keys,
+								 child_sa->get_unique_id(child_sa));
 }
 
 static bool is_primary(private_sasync_capture_t *this)
@@ -188,14 +73,23 @@ static void send_msg(private_sasync_capture_t *this, sasync_msg_t *msg)
 }
 
 /**
+ * Add the id of an IKE SA to a record, as the given attributes
+ */
+static void add_id_as(sasync_msg_t *msg, ike_sa_id_t *id, sasync_attr_t spi_i,
+					  sasync_attr_t spi_r)
+{
+	msg->add_int(msg, spi_i, id->get_initiator_spi(id));
+	msg->add_int(msg, spi_r, id->get_responder_spi(id));
+}
+
+/**
  * Add the IKE SA id to a record
  */
 static void add_ike_id(sasync_msg_t *msg, ike_sa_t *ike_sa)
 {
 	ike_sa_id_t *id = ike_sa->get_id(ike_sa);
 
-	msg->add_int(msg, SASYNC_ATTR_IKE_SPI_I, id->get_initiator_spi(id));
-	msg->add_int(msg, SASYNC_ATTR_IKE_SPI_R, id->get_responder_spi(id));
+	add_id_as(msg, id, SASYNC_ATTR_IKE_SPI_I, SASYNC_ATTR_IKE_SPI_R);
 	msg->add_int(msg, SASYNC_ATTR_IKE_INITIATOR, id->is_initiator(id));
 	msg->add_int(msg, SASYNC_ATTR_IKE_VERSION, ike_sa->get_version(ike_sa));
 }
@@ -245,37 +139,34 @@ static void add_vips(sasync_msg_t *msg, ike_sa_t *ike_sa, bool local)
 }
 
 /**
- * IKEv1 derives its keys and IVs from more inputs; its message IDs are
- * random, only the DPD sequence numbers count
+ * Message IDs (IKEv2) or DPD sequence numbers (IKEv1, zero: no DPD yet, the
+ * peer accepts any first one)
  */
-static void add_ikev1(sasync_msg_t *msg, ike_entry_t *entry)
+static void add_mids(sasync_msg_t *msg, ike_sa_t *ike_sa,
+					 sasync_ike_keys_t *keys)
 {
-	msg->add_chunk(msg, SASYNC_ATTR_LOCAL_KE, entry->local_ke);
-	msg->add_chunk(msg, SASYNC_ATTR_REMOTE_KE, entry->remote_ke);
-	msg->add_int(msg, SASYNC_ATTR_AUTH_METHOD, entry->auth);
-	if (entry->psk.len)
+	uint32_t mid_i = keys->mid_i, mid_r = keys->mid_r;
+
+	if (ike_sa->get_version(ike_sa) == IKEV2)
 	{
-		msg->add_chunk(msg, SASYNC_ATTR_PSK, entry->psk);
+		mid_i = max(mid_i, ike_sa->get_message_id(ike_sa, TRUE));
+		mid_r = max(mid_r, ike_sa->get_message_id(ike_sa, FALSE));
 	}
-	if (entry->iv.len)
+	if (mid_i || ike_sa->get_version(ike_sa) == IKEV2)
 	{
-		msg->add_chunk(msg, SASYNC_ATTR_IV, entry->iv);
+		msg->add_int(msg, SASYNC_ATTR_MID_I, mid_i);
 	}
-	/* zero: no DPD yet, the peer accepts any first sequence number */
-	if (entry->mid_i)
+	if (mid_r || ike_sa->get_version(ike_sa) == IKEV2)
 	{
-		msg->add_int(msg, SASYNC_ATTR_MID_I, entry->mid_i);
-	}
-	if (entry->mid_r)
-	{
-		msg->add_int(msg, SASYNC_ATTR_MID_R, entry->mid_r);
+		msg->add_int(msg, SASYNC_ATTR_MID_R, mid_r);
 	}
 }
 
 /**
- * Build an IKE_ADD record with everything a standby needs
+ * Build an IKE_ADD record with everything a standby needs; addresses, if
+ * given, replace the SA's own (they are about to change)
  */
-static sasync_msg_t *build_ike_add(ike_sa_t *ike_sa, ike_entry_t *entry,
+static sasync_msg_t *build_ike_add(ike_sa_t *ike_sa, sasync_ike_keys_t *keys,
 								   host_t *me, host_t *other)
 {
 	sasync_msg_t *msg = sasync_msg_create(SASYNC_MSG_IKE_ADD);
@@ -293,56 +184,67 @@ static sasync_msg_t *build_ike_add(ike_sa_t *ike_sa, ike_entry_t *entry,
 	msg->add_id(msg, SASYNC_ATTR_REMOTE_EAP_ID,
 				ike_sa->get_other_eap_id(ike_sa));
 	msg->add_proposal(msg, SASYNC_ATTR_PROPOSAL, ike_sa->get_proposal(ike_sa));
-	msg->add_chunk(msg, SASYNC_ATTR_SECRET, entry->secret);
-	msg->add_chunk(msg, SASYNC_ATTR_NONCE_I, entry->nonce_i);
-	msg->add_chunk(msg, SASYNC_ATTR_NONCE_R, entry->nonce_r);
-	if (entry->old_skd.len)
-	{
-		msg->add_chunk(msg, SASYNC_ATTR_OLD_SKD, entry->old_skd);
-		msg->add_int(msg, SASYNC_ATTR_OLD_PRF, entry->old_prf);
-	}
+	sasync_ike_keys_encode(keys, ike_sa->get_version(ike_sa), msg);
 	msg->add_int(msg, SASYNC_ATTR_EXTENSIONS, extension_bits(ike_sa));
 	msg->add_int(msg, SASYNC_ATTR_CONDITIONS, condition_bits(ike_sa));
 	add_vips(msg, ike_sa, TRUE);
 	add_vips(msg, ike_sa, FALSE);
-	if (ike_sa->get_version(ike_sa) == IKEV1)
-	{
-		add_ikev1(msg, entry);
-	}
-	else
-	{
-		msg->add_int(msg, SASYNC_ATTR_MID_I,
-					 max(entry->mid_i, ike_sa->get_message_id(ike_sa, TRUE)));
-		msg->add_int(msg, SASYNC_ATTR_MID_R,
-					 max(entry->mid_r, ike_sa->get_message_id(ike_sa, FALSE)));
-	}
+	add_mids(msg, ike_sa, keys);
 	return msg;
 }
 
 /**
- * Send the IKE SA (first time or update) and release held CHILD SAs
+ * The standbys were told that an SA replaces another: they hand that one's
+ * CHILD SAs over and drop it, so nothing more is sent of it (its delete
+ * exchange, its delete)
+ */
+static void forget_replaced(private_sasync_capture_t *this,
+							sasync_ike_keys_t *keys)
+{
+	sasync_ike_keys_t *old;
+
+	old = this->keys->get_ike(this->keys, keys->replaces_unique, FALSE);
+	if (old)
+	{
+		old->synced = FALSE;
+	}
+	keys->replaces->destroy(keys->replaces);
+	keys->replaces = NULL;
+}
+
+/**
+ * Send the IKE SA (first time or update) and release held CHILD SAs; a
+ * record of an SA that replaces another (rekey, reauthentication) says so
+ * once, the standby moves the CHILD SAs and virtual IPs over
  */
 static void sync_ike_hosts(private_sasync_capture_t *this, ike_sa_t *ike_sa,
-						   ike_entry_t *entry, host_t *me, host_t *other)
+						   sasync_ike_keys_t *keys, host_t *me, host_t *other)
 {
-	sasync_msg_t *child;
+	sasync_msg_t *msg, *child;
 
-	if (!entry->secret.len)
+	if (!keys->secret.len)
 	{
 		DBG2(DBG_APP, "sasync: no key material captured for IKE_SA %s[%u], "
 			 "not synced", ike_sa->get_name(ike_sa),
 			 ike_sa->get_unique_id(ike_sa));
 		return;
 	}
-	if (!entry->synced)
+	if (!keys->synced)
 	{
 		this->counters->inc(this->counters, SASYNC_CTR_VIKE_SYNC);
 	}
-	entry->conditions = condition_bits(ike_sa);
-	entry->extensions = extension_bits(ike_sa);
-	send_msg(this, build_ike_add(ike_sa, entry, me, other));
-	entry->synced = TRUE;
-	while (array_remove(entry->held, ARRAY_HEAD, &child))
+	keys->conditions = condition_bits(ike_sa);
+	keys->extensions = extension_bits(ike_sa);
+	msg = build_ike_add(ike_sa, keys, me, other);
+	if (keys->replaces)
+	{
+		add_id_as(msg, keys->replaces, SASYNC_ATTR_OLD_SPI_I,
+				  SASYNC_ATTR_OLD_SPI_R);
+		forget_replaced(this, keys);
+	}
+	send_msg(this, msg);
+	keys->synced = TRUE;
+	while (array_remove(keys->held, ARRAY_HEAD, &child))
 	{
 		this->counters->inc(this->counters, SASYNC_CTR_CONN_SYNC);
 		send_msg(this, child);
@@ -350,9 +252,9 @@ static void sync_ike_hosts(private_sasync_capture_t *this, ike_sa_t *ike_sa,
 }
 
 static void sync_ike(private_sasync_capture_t *this, ike_sa_t *ike_sa,
-					 ike_entry_t *entry)
+					 sasync_ike_keys_t *keys)
 {
-	sync_ike_hosts(this, ike_sa, entry, NULL, NULL);
+	sync_ike_hosts(this, ike_sa, keys, NULL, NULL);
 }
 
 /**
@@ -361,33 +263,61 @@ static void sync_ike(private_sasync_capture_t *this, ike_sa_t *ike_sa,
  * Mode, for one)
  */
 static void refresh_ike(private_sasync_capture_t *this, ike_sa_t *ike_sa,
-						ike_entry_t *entry)
+						sasync_ike_keys_t *keys)
 {
-	if (entry->synced && is_primary(this) &&
-		(entry->conditions != condition_bits(ike_sa) ||
-		 entry->extensions != extension_bits(ike_sa)))
+	if (keys->synced && is_primary(this) &&
+		(keys->conditions != condition_bits(ike_sa) ||
+		 keys->extensions != extension_bits(ike_sa)))
 	{
-		sync_ike(this, ike_sa, entry);
+		sync_ike(this, ike_sa, keys);
 	}
 }
 
-static void keep_ikev1_inputs(ike_entry_t *entry, key_exchange_t *dh,
+static void keep_ikev1_inputs(sasync_ike_keys_t *keys, key_exchange_t *dh,
 							  chunk_t dh_other, shared_key_t *shared,
 							  auth_method_t method)
 {
-	chunk_free(&entry->local_ke);
-	chunk_free(&entry->remote_ke);
-	chunk_clear(&entry->psk);
-	if (!dh->get_public_key(dh, &entry->local_ke))
+	chunk_free(&keys->local_ke);
+	chunk_free(&keys->remote_ke);
+	chunk_clear(&keys->psk);
+	if (!dh->get_public_key(dh, &keys->local_ke))
 	{
-		entry->local_ke = chunk_empty;
+		keys->local_ke = chunk_empty;
 	}
-	entry->remote_ke = chunk_clone(dh_other);
+	keys->remote_ke = chunk_clone(dh_other);
 	if (shared)
 	{
-		entry->psk = chunk_clone(shared->get_key(shared));
+		keys->psk = chunk_clone(shared->get_key(shared));
 	}
-	entry->auth = method;
+	keys->auth = method;
+}
+
+/**
+ * Remember the SA an IKE SA replaces
+ */
+static void set_replaces(sasync_ike_keys_t *keys, ike_sa_t *old)
+{
+	DESTROY_IF(keys->replaces);
+	keys->replaces = old->get_id(old);
+	keys->replaces = keys->replaces->clone(keys->replaces);
+	keys->replaces_unique = old->get_unique_id(old);
+}
+
+/**
+ * An IKEv2 rekey derives the new keys from the SK_d of the SA it rekeys:
+ * read it from that SA's keymat, as charon's ike_init does (no event
+ * carries it with the right SA: the rekeyed SA is the thread's one while
+ * either SA derives its keys)
+ */
+static void keep_old_skd(sasync_ike_keys_t *keys, ike_sa_t *rekey)
+{
+	keymat_v2_t *keymat = (keymat_v2_t*)rekey->get_keymat(rekey);
+	chunk_t skd = chunk_empty;
+
+	chunk_clear(&keys->old_skd);
+	keys->old_prf = keymat->get_skd(keymat, &skd);
+	keys->old_skd = chunk_clone(skd);
+	set_replaces(keys, rekey);
 }
 
 METHOD(listener_t, ike_keys, bool,
@@ -395,56 +325,30 @@ METHOD(listener_t, ike_keys, bool,
 	chunk_t dh_other, chunk_t nonce_i, chunk_t nonce_r, ike_sa_t *rekey,
 	shared_key_t *shared, auth_method_t method)
 {
-	ike_entry_t *entry, *old;
-	proposal_t *proposal;
+	sasync_ike_keys_t *keys;
 	chunk_t secret;
-	uint16_t alg;
 
 	if (!dh->get_shared_secret(dh, &secret))
 	{
 		return TRUE;
 	}
-	this->mutex->lock(this->mutex);
-	entry = get_ike(this, ike_sa);
+	this->keys->lock(this->keys);
+	keys = get_ike(this, ike_sa);
 	if (ike_sa->get_version(ike_sa) == IKEV1)
 	{
-		keep_ikev1_inputs(entry, dh, dh_other, shared, method);
+		keep_ikev1_inputs(keys, dh, dh_other, shared, method);
 	}
-	chunk_clear(&entry->secret);
-	chunk_free(&entry->nonce_i);
-	chunk_free(&entry->nonce_r);
-	entry->secret = secret;
-	entry->nonce_i = chunk_clone(nonce_i);
-	entry->nonce_r = chunk_clone(nonce_r);
-	if (rekey)
+	else if (rekey)
 	{
-		old = find_ike(this, rekey);
-		proposal = rekey->get_proposal(rekey);
-		if (old && old->skd.len && proposal &&
-			proposal->get_algorithm(proposal, PSEUDO_RANDOM_FUNCTION, &alg,
-									NULL))
-		{
-			chunk_clear(&entry->old_skd);
-			entry->old_skd = chunk_clone(old->skd);
-			entry->old_prf = alg;
-		}
+		keep_old_skd(keys, rekey);
 	}
-	this->mutex->unlock(this->mutex);
-	return TRUE;
-}
-
-METHOD(listener_t, ike_derived_keys, bool,
-	private_sasync_capture_t *this, ike_sa_t *ike_sa, chunk_t sk_d,
-	chunk_t sk_ai, chunk_t sk_ar, chunk_t sk_ei, chunk_t sk_er, chunk_t sk_pi,
-	chunk_t sk_pr)
-{
-	ike_entry_t *entry;
-
-	this->mutex->lock(this->mutex);
-	entry = get_ike(this, ike_sa);
-	chunk_clear(&entry->skd);
-	entry->skd = chunk_clone(sk_d);
-	this->mutex->unlock(this->mutex);
+	chunk_clear(&keys->secret);
+	chunk_free(&keys->nonce_i);
+	chunk_free(&keys->nonce_r);
+	keys->secret = secret;
+	keys->nonce_i = chunk_clone(nonce_i);
+	keys->nonce_r = chunk_clone(nonce_r);
+	this->keys->unlock(this->keys);
 	return TRUE;
 }
 
@@ -453,41 +357,43 @@ METHOD(listener_t, ike_derived_keys, bool,
  */
 static void ike_gone(private_sasync_capture_t *this, ike_sa_t *ike_sa)
 {
-	ike_entry_t *entry;
+	sasync_ike_keys_t *keys;
 	sasync_msg_t *msg;
 
-	this->mutex->lock(this->mutex);
-	entry = this->ikes->remove(this->ikes,
-							   key_of(ike_sa->get_unique_id(ike_sa)));
-	if (entry && entry->synced && is_primary(this))
+	this->keys->lock(this->keys);
+	keys = this->keys->remove_ike(this->keys, ike_sa->get_unique_id(ike_sa));
+	if (keys && keys->synced && is_primary(this))
 	{
 		msg = sasync_msg_create(SASYNC_MSG_IKE_DELETE);
 		add_ike_id(msg, ike_sa);
 		this->counters->inc(this->counters, SASYNC_CTR_DELETE_SYNC);
 		send_msg(this, msg);
 	}
-	this->mutex->unlock(this->mutex);
-	if (entry)
+	this->keys->unlock(this->keys);
+	if (keys)
 	{
-		ike_entry_destroy(entry);
+		sasync_ike_keys_destroy(keys);
 	}
 }
 
 METHOD(listener_t, ike_state_change, bool,
 	private_sasync_capture_t *this, ike_sa_t *ike_sa, ike_sa_state_t state)
 {
-	ike_entry_t *entry;
+	sasync_ike_keys_t *keys;
 
 	switch (state)
 	{
 		case IKE_ESTABLISHED:
-			this->mutex->lock(this->mutex);
-			entry = find_ike(this, ike_sa);
-			if (entry && is_primary(this))
+			this->keys->lock(this->keys);
+			keys = find_ike(this, ike_sa);
+			/* an IKEv2 rekey is sent once charon moved identities, virtual
+			 * IPs and CHILD SAs to the new SA (ike_rekey) */
+			if (keys && is_primary(this) &&
+				!(keys->replaces && ike_sa->get_version(ike_sa) == IKEV2))
 			{
-				sync_ike(this, ike_sa, entry);
+				sync_ike(this, ike_sa, keys);
 			}
-			this->mutex->unlock(this->mutex);
+			this->keys->unlock(this->keys);
 			break;
 		case IKE_DELETING:
 		case IKE_DESTROYING:
@@ -503,41 +409,59 @@ METHOD(listener_t, ike_update, bool,
 	private_sasync_capture_t *this, ike_sa_t *ike_sa, host_t *local,
 	host_t *remote)
 {
-	ike_entry_t *entry;
+	sasync_ike_keys_t *keys;
 
-	this->mutex->lock(this->mutex);
-	entry = find_ike(this, ike_sa);
-	if (entry && entry->synced && is_primary(this))
+	this->keys->lock(this->keys);
+	keys = find_ike(this, ike_sa);
+	if (keys && keys->synced && is_primary(this))
 	{	/* called before the IKE SA takes the new addresses */
-		sync_ike_hosts(this, ike_sa, entry, local, remote);
+		sync_ike_hosts(this, ike_sa, keys, local, remote);
 	}
-	this->mutex->unlock(this->mutex);
+	this->keys->unlock(this->keys);
 	return TRUE;
 }
 
 METHOD(listener_t, ike_rekey, bool,
 	private_sasync_capture_t *this, ike_sa_t *old, ike_sa_t *new)
 {
-	ike_entry_t *entry;
-	sasync_msg_t *msg;
-	ike_sa_id_t *id;
+	sasync_ike_keys_t *keys;
 
-	this->mutex->lock(this->mutex);
-	entry = find_ike(this, new);
-	if (entry && is_primary(this))
+	/* called after inherit_post(): new has the identities, virtual IPs,
+	 * conditions and CHILD SAs of old */
+	this->keys->lock(this->keys);
+	keys = find_ike(this, new);
+	if (keys && is_primary(this))
 	{
-		if (!entry->synced)
-		{
-			sync_ike(this, new, entry);
-		}
-		msg = sasync_msg_create(SASYNC_MSG_IKE_REKEYED);
-		add_ike_id(msg, new);
-		id = old->get_id(old);
-		msg->add_int(msg, SASYNC_ATTR_OLD_SPI_I, id->get_initiator_spi(id));
-		msg->add_int(msg, SASYNC_ATTR_OLD_SPI_R, id->get_responder_spi(id));
-		send_msg(this, msg);
+		sync_ike(this, new, keys);
 	}
-	this->mutex->unlock(this->mutex);
+	this->keys->unlock(this->keys);
+	return TRUE;
+}
+
+METHOD(listener_t, children_migrate, bool,
+	private_sasync_capture_t *this, ike_sa_t *ike_sa, ike_sa_id_t *new,
+	uint32_t unique)
+{
+	sasync_ike_keys_t *keys;
+
+	/* IKEv1 reauthentication and uniqueness replace: charon moves the CHILD
+	 * SAs (and virtual IPs) of ike_sa to a new IKE SA, first called for the
+	 * old SA with the new one's id, then for the new SA with none */
+	this->keys->lock(this->keys);
+	if (new)
+	{
+		keys = this->keys->get_ike(this->keys, unique, TRUE);
+		set_replaces(keys, ike_sa);
+	}
+	else
+	{
+		keys = find_ike(this, ike_sa);
+		if (keys && keys->synced && keys->replaces && is_primary(this))
+		{	/* else it says so when it is established */
+			sync_ike(this, ike_sa, keys);
+		}
+	}
+	this->keys->unlock(this->keys);
 	return TRUE;
 }
 
@@ -576,20 +500,20 @@ static void negotiate_midsync(ike_sa_t *ike_sa, message_t *message,
 static void track_mid(private_sasync_capture_t *this, ike_sa_t *ike_sa,
 					  bool incoming, uint32_t next)
 {
-	ike_entry_t *entry;
+	sasync_ike_keys_t *keys;
 	sasync_msg_t *msg;
 
-	this->mutex->lock(this->mutex);
-	entry = get_ike(this, ike_sa);
+	this->keys->lock(this->keys);
+	keys = get_ike(this, ike_sa);
 	if (incoming)
 	{
-		entry->mid_r = max(entry->mid_r, next);
+		keys->mid_r = max(keys->mid_r, next);
 	}
 	else
 	{
-		entry->mid_i = max(entry->mid_i, next);
+		keys->mid_i = max(keys->mid_i, next);
 	}
-	if (entry->synced && is_primary(this))
+	if (keys->synced && is_primary(this))
 	{
 		msg = sasync_msg_create(SASYNC_MSG_IKE_MID);
 		add_ike_id(msg, ike_sa);
@@ -598,7 +522,7 @@ static void track_mid(private_sasync_capture_t *this, ike_sa_t *ike_sa,
 		this->counters->inc(this->counters, SASYNC_CTR_MID_SYNC);
 		send_msg(this, msg);
 	}
-	this->mutex->unlock(this->mutex);
+	this->keys->unlock(this->keys);
 }
 
 /**
@@ -608,25 +532,25 @@ static void track_mid(private_sasync_capture_t *this, ike_sa_t *ike_sa,
 static void track_iv(private_sasync_capture_t *this, ike_sa_t *ike_sa)
 {
 	keymat_v1_t *keymat = (keymat_v1_t*)ike_sa->get_keymat(ike_sa);
-	ike_entry_t *entry;
+	sasync_ike_keys_t *keys;
 	chunk_t iv;
 
 	if (!keymat->get_iv(keymat, 0, &iv))
 	{
 		return;
 	}
-	this->mutex->lock(this->mutex);
-	entry = get_ike(this, ike_sa);
-	if (!chunk_equals(iv, entry->iv))
+	this->keys->lock(this->keys);
+	keys = get_ike(this, ike_sa);
+	if (!chunk_equals(iv, keys->iv))
 	{
-		chunk_free(&entry->iv);
-		entry->iv = chunk_clone(iv);
-		if (entry->synced && is_primary(this))
+		chunk_free(&keys->iv);
+		keys->iv = chunk_clone(iv);
+		if (keys->synced && is_primary(this))
 		{
-			sync_ike(this, ike_sa, entry);
+			sync_ike(this, ike_sa, keys);
 		}
 	}
-	this->mutex->unlock(this->mutex);
+	this->keys->unlock(this->keys);
 }
 
 static void message_v1(private_sasync_capture_t *this, ike_sa_t *ike_sa,
@@ -694,17 +618,17 @@ METHOD(listener_t, message_hook, bool,
 	private_sasync_capture_t *this, ike_sa_t *ike_sa, message_t *message,
 	bool incoming, bool plain)
 {
-	ike_entry_t *entry;
+	sasync_ike_keys_t *keys;
 
 	if (plain)
 	{
-		this->mutex->lock(this->mutex);
-		entry = find_ike(this, ike_sa);
-		if (entry)
+		this->keys->lock(this->keys);
+		keys = find_ike(this, ike_sa);
+		if (keys)
 		{
-			refresh_ike(this, ike_sa, entry);
+			refresh_ike(this, ike_sa, keys);
 		}
-		this->mutex->unlock(this->mutex);
+		this->keys->unlock(this->keys);
 	}
 	if (ike_sa->get_version(ike_sa) == IKEV1)
 	{
@@ -731,16 +655,16 @@ METHOD(listener_t, message_hook, bool,
 METHOD(listener_t, assign_vips, bool,
 	private_sasync_capture_t *this, ike_sa_t *ike_sa, bool assign)
 {
-	ike_entry_t *entry;
+	sasync_ike_keys_t *keys;
 
 	/* IKEv1 Mode Config assigns them after phase 1 completed */
-	this->mutex->lock(this->mutex);
-	entry = find_ike(this, ike_sa);
-	if (assign && entry && entry->synced && is_primary(this))
+	this->keys->lock(this->keys);
+	keys = find_ike(this, ike_sa);
+	if (assign && keys && keys->synced && is_primary(this))
 	{
-		sync_ike(this, ike_sa, entry);
+		sync_ike(this, ike_sa, keys);
 	}
-	this->mutex->unlock(this->mutex);
+	this->keys->unlock(this->keys);
 	return TRUE;
 }
 
@@ -749,16 +673,18 @@ METHOD(listener_t, child_derived_keys, bool,
 	bool initiator, chunk_t encr_i, chunk_t encr_r, chunk_t integ_i,
 	chunk_t integ_r)
 {
-	child_entry_t *entry;
+	sasync_child_keys_t *keys;
 
-	INIT(entry,
+	INIT(keys,
 		.initiator = initiator,
 		.encr_in = chunk_clone(initiator ? encr_r : encr_i),
 		.integ_in = chunk_clone(initiator ? integ_r : integ_i),
 		.encr_out = chunk_clone(initiator ? encr_i : encr_r),
 		.integ_out = chunk_clone(initiator ? integ_i : integ_r),
 	);
-	put_child(this, child_sa, entry);
+	this->keys->lock(this->keys);
+	this->keys->put_child(this->keys, child_sa->get_unique_id(child_sa), keys);
+	this->keys->unlock(this->keys);
 	return TRUE;
 }
 
@@ -780,7 +706,7 @@ static void add_ts_list(sasync_msg_t *msg, child_sa_t *child_sa, bool local)
  * Build a CHILD_ADD record
  */
 static sasync_msg_t *build_child_add(ike_sa_t *ike_sa, child_sa_t *child_sa,
-									 child_entry_t *keys)
+									 sasync_child_keys_t *keys)
 {
 	sasync_msg_t *msg = sasync_msg_create(SASYNC_MSG_CHILD_ADD);
 
@@ -805,11 +731,7 @@ static sasync_msg_t *build_child_add(ike_sa_t *ike_sa, child_sa_t *child_sa,
 				 child_sa->get_if_id(child_sa, FALSE));
 	msg->add_proposal(msg, SASYNC_ATTR_PROPOSAL,
 					  child_sa->get_proposal(child_sa));
-	msg->add_int(msg, SASYNC_ATTR_CHILD_INITIATOR, keys->initiator);
-	msg->add_chunk(msg, SASYNC_ATTR_ENCR_IN, keys->encr_in);
-	msg->add_chunk(msg, SASYNC_ATTR_INTEG_IN, keys->integ_in);
-	msg->add_chunk(msg, SASYNC_ATTR_ENCR_OUT, keys->encr_out);
-	msg->add_chunk(msg, SASYNC_ATTR_INTEG_OUT, keys->integ_out);
+	sasync_child_keys_encode(keys, msg);
 	add_ts_list(msg, child_sa, TRUE);
 	add_ts_list(msg, child_sa, FALSE);
 	return msg;
@@ -818,8 +740,8 @@ static sasync_msg_t *build_child_add(ike_sa_t *ike_sa, child_sa_t *child_sa,
 static void child_installed(private_sasync_capture_t *this, ike_sa_t *ike_sa,
 							child_sa_t *child_sa)
 {
-	child_entry_t *keys;
-	ike_entry_t *entry;
+	sasync_child_keys_t *keys;
+	sasync_ike_keys_t *ike;
 	sasync_msg_t *msg;
 
 	keys = find_child(this, child_sa);
@@ -829,49 +751,53 @@ static void child_installed(private_sasync_capture_t *this, ike_sa_t *ike_sa,
 	}
 	keys->synced = TRUE;
 	msg = build_child_add(ike_sa, child_sa, keys);
-	entry = get_ike(this, ike_sa);
-	refresh_ike(this, ike_sa, entry);
-	if (entry->synced)
+	ike = get_ike(this, ike_sa);
+	refresh_ike(this, ike_sa, ike);
+	if (ike->synced)
 	{
 		this->counters->inc(this->counters, SASYNC_CTR_CONN_SYNC);
 		send_msg(this, msg);
 	}
 	else
 	{	/* a CHILD SA never reaches a standby before its IKE SA */
-		array_insert(entry->held, ARRAY_TAIL, msg);
+		array_insert(ike->held, ARRAY_TAIL, msg);
 	}
 }
 
+/**
+ * A CHILD SA goes: tell the standbys, unless its IKE SA goes with it (the
+ * IKE_DELETE says it all)
+ */
 static void child_gone(private_sasync_capture_t *this, ike_sa_t *ike_sa,
 					   child_sa_t *child_sa)
 {
-	child_entry_t *keys;
+	sasync_ike_keys_t *ike;
 	sasync_msg_t *msg;
 
-	keys = this->children->remove(this->children,
-								  key_of(child_sa->get_unique_id(child_sa)));
-	if (!keys)
+	if (!this->keys->remove_child(this->keys,
+								  child_sa->get_unique_id(child_sa)) ||
+		!is_primary(this))
 	{
 		return;
 	}
-	if (keys->synced && is_primary(this))
+	ike = find_ike(this, ike_sa);
+	if (!ike || !ike->synced)
 	{
-		msg = sasync_msg_create(SASYNC_MSG_CHILD_DELETE);
-		add_ike_id(msg, ike_sa);
-		msg->add_int(msg, SASYNC_ATTR_PROTOCOL,
-					 child_sa->get_protocol(child_sa));
-		msg->add_int(msg, SASYNC_ATTR_SPI_IN, child_sa->get_spi(child_sa, TRUE));
-		this->counters->inc(this->counters, SASYNC_CTR_DELETE_SYNC);
-		send_msg(this, msg);
+		return;
 	}
-	child_entry_destroy(keys);
+	msg = sasync_msg_create(SASYNC_MSG_CHILD_DELETE);
+	add_ike_id(msg, ike_sa);
+	msg->add_int(msg, SASYNC_ATTR_PROTOCOL, child_sa->get_protocol(child_sa));
+	msg->add_int(msg, SASYNC_ATTR_SPI_IN, child_sa->get_spi(child_sa, TRUE));
+	this->counters->inc(this->counters, SASYNC_CTR_DELETE_SYNC);
+	send_msg(this, msg);
 }
 
 METHOD(listener_t, child_state_change, bool,
 	private_sasync_capture_t *this, ike_sa_t *ike_sa, child_sa_t *child_sa,
 	child_sa_state_t state)
 {
-	this->mutex->lock(this->mutex);
+	this->keys->lock(this->keys);
 	switch (state)
 	{
 		case CHILD_INSTALLED:
@@ -888,7 +814,7 @@ METHOD(listener_t, child_state_change, bool,
 		default:
 			break;
 	}
-	this->mutex->unlock(this->mutex);
+	this->keys->unlock(this->keys);
 	return TRUE;
 }
 
@@ -899,16 +825,15 @@ static u_int resync_ike(private_sasync_capture_t *this, ike_sa_t *ike_sa)
 {
 	enumerator_t *enumerator;
 	child_sa_t *child_sa;
-	child_entry_t *keys;
-	ike_entry_t *entry;
-	u_int sent = 0;
+	sasync_child_keys_t *keys;
+	sasync_ike_keys_t *ike;
 
-	entry = find_ike(this, ike_sa);
-	if (!entry || !entry->synced || ike_sa->get_state(ike_sa) != IKE_ESTABLISHED)
+	ike = find_ike(this, ike_sa);
+	if (!ike || !ike->synced || ike_sa->get_state(ike_sa) != IKE_ESTABLISHED)
 	{
 		return 0;
 	}
-	send_msg(this, build_ike_add(ike_sa, entry, NULL, NULL));
+	send_msg(this, build_ike_add(ike_sa, ike, NULL, NULL));
 	enumerator = ike_sa->create_child_sa_enumerator(ike_sa);
 	while (enumerator->enumerate(enumerator, &child_sa))
 	{
@@ -920,7 +845,7 @@ static u_int resync_ike(private_sasync_capture_t *this, ike_sa_t *ike_sa)
 		}
 	}
 	enumerator->destroy(enumerator);
-	return ++sent;
+	return 1;
 }
 
 static job_requeue_t resync_job(private_sasync_capture_t *this)
@@ -937,9 +862,9 @@ static job_requeue_t resync_job(private_sasync_capture_t *this)
 												charon->ike_sa_manager, TRUE);
 	while (enumerator->enumerate(enumerator, &ike_sa))
 	{
-		this->mutex->lock(this->mutex);
+		this->keys->lock(this->keys);
 		count += resync_ike(this, ike_sa);
-		this->mutex->unlock(this->mutex);
+		this->keys->unlock(this->keys);
 	}
 	enumerator->destroy(enumerator);
 	send_msg(this, sasync_msg_create(SASYNC_MSG_RESYNC_DONE));
@@ -951,71 +876,15 @@ static job_requeue_t resync_job(private_sasync_capture_t *this)
 METHOD(sasync_capture_t, resync, void,
 	private_sasync_capture_t *this)
 {
-	/* not on the caller's thread: that may be the link's sending thread */
+	/* not on the caller's thread: that may be the link's receiving thread */
 	lib->processor->queue_job(lib->processor,
 			(job_t*)callback_job_create((callback_job_cb_t)resync_job, this,
 										NULL, NULL));
 }
 
-static void adopt_chunk(sasync_msg_t *msg, sasync_attr_t attr, chunk_t *dst)
-{
-	chunk_t value;
-
-	chunk_clear(dst);
-	if (msg->get_chunk(msg, attr, &value))
-	{
-		*dst = chunk_clone(value);
-	}
-}
-
-METHOD(sasync_capture_t, adopt_ike, void,
-	private_sasync_capture_t *this, ike_sa_t *ike_sa, sasync_msg_t *msg)
-{
-	ike_entry_t *entry;
-	uint64_t value;
-
-	this->mutex->lock(this->mutex);
-	entry = get_ike(this, ike_sa);
-	adopt_chunk(msg, SASYNC_ATTR_SECRET, &entry->secret);
-	adopt_chunk(msg, SASYNC_ATTR_NONCE_I, &entry->nonce_i);
-	adopt_chunk(msg, SASYNC_ATTR_NONCE_R, &entry->nonce_r);
-	adopt_chunk(msg, SASYNC_ATTR_OLD_SKD, &entry->old_skd);
-	adopt_chunk(msg, SASYNC_ATTR_LOCAL_KE, &entry->local_ke);
-	adopt_chunk(msg, SASYNC_ATTR_REMOTE_KE, &entry->remote_ke);
-	adopt_chunk(msg, SASYNC_ATTR_PSK, &entry->psk);
-	adopt_chunk(msg, SASYNC_ATTR_IV, &entry->iv);
-	entry->old_prf = msg->get_int(msg, SASYNC_ATTR_OLD_PRF, &value) ? value : 0;
-	entry->auth = msg->get_int(msg, SASYNC_ATTR_AUTH_METHOD, &value) ? value : 0;
-	/* its partners have it already */
-	entry->synced = TRUE;
-	this->mutex->unlock(this->mutex);
-}
-
-METHOD(sasync_capture_t, adopt_child, void,
-	private_sasync_capture_t *this, child_sa_t *child_sa, sasync_msg_t *msg)
-{
-	child_entry_t *entry;
-	uint64_t initiator = 0;
-
-	msg->get_int(msg, SASYNC_ATTR_CHILD_INITIATOR, &initiator);
-	INIT(entry,
-		.initiator = initiator,
-		.synced = TRUE,
-	);
-	adopt_chunk(msg, SASYNC_ATTR_ENCR_IN, &entry->encr_in);
-	adopt_chunk(msg, SASYNC_ATTR_INTEG_IN, &entry->integ_in);
-	adopt_chunk(msg, SASYNC_ATTR_ENCR_OUT, &entry->encr_out);
-	adopt_chunk(msg, SASYNC_ATTR_INTEG_OUT, &entry->integ_out);
-	put_child(this, child_sa, entry);
-}
-
 METHOD(sasync_capture_t, destroy, void,
 	private_sasync_capture_t *this)
 {
-	this->ikes->destroy_function(this->ikes, (void*)ike_entry_destroy);
-	this->children->destroy_function(this->children,
-									 (void*)child_entry_destroy);
-	this->mutex->destroy(this->mutex);
 	free(this);
 }
 
@@ -1023,7 +892,8 @@ METHOD(sasync_capture_t, destroy, void,
  * Described in header
  */
 sasync_capture_t *sasync_capture_create(sasync_link_t *link, sasync_role_t *role,
-										sasync_counters_t *counters)
+										sasync_counters_t *counters,
+										sasync_keystore_t *keys)
 {
 	private_sasync_capture_t *this;
 
@@ -1031,27 +901,22 @@ sasync_capture_t *sasync_capture_create(sasync_link_t *link, sasync_role_t *role
 		.public = {
 			.listener = {
 				.ike_keys = _ike_keys,
-				.ike_derived_keys = _ike_derived_keys,
 				.ike_state_change = _ike_state_change,
 				.ike_update = _ike_update,
 				.ike_rekey = _ike_rekey,
+				.children_migrate = _children_migrate,
 				.message = _message_hook,
 				.assign_vips = _assign_vips,
 				.child_derived_keys = _child_derived_keys,
 				.child_state_change = _child_state_change,
 			},
 			.resync = _resync,
-			.adopt_ike = _adopt_ike,
-			.adopt_child = _adopt_child,
 			.destroy = _destroy,
 		},
 		.link = link,
 		.role = role,
 		.counters = counters,
-		.ikes = hashtable_create(hashtable_hash_ptr, hashtable_equals_ptr, 32),
-		.children = hashtable_create(hashtable_hash_ptr, hashtable_equals_ptr,
-									 32),
-		.mutex = mutex_create(MUTEX_TYPE_RECURSIVE),
+		.keys = keys,
 	);
 	return &this->public;
 }

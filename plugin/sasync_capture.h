@@ -15,6 +15,7 @@
 #include "sasync_counters.h"
 
 #include "sasync_msg.h"
+#include "sasync_keystore.h"
 
 #include <bus/listeners/listener.h>
 
@@ -25,9 +26,12 @@ typedef struct sasync_capture_t sasync_capture_t;
  * records.
  *
  * It keeps the key inputs of each IKE SA (the key exchange secret, nonces
- * and, for rekeyed SAs, the previous SK_d) and the keys of each CHILD SA
- * until they are gone. An IKE SA is sent once it is established; a CHILD
- * SA installed before its IKE SA was sent is held back until then, so a
+ * and, for rekeyed SAs, the previous SK_d read from the rekeyed SA's keymat)
+ * and the keys of each CHILD SA in the key store until they are gone. An
+ * IKE SA is sent once it is established, a rekeyed one once charon moved
+ * identities, virtual IPs and CHILD SAs to it (its record names the SA it
+ * replaces, as does the record of an IKEv1 reauthentication); a CHILD SA
+ * installed before its IKE SA was sent is held back until then, so a
  * standby never sees a CHILD SA without its IKE SA.
  */
 struct sasync_capture_t {
@@ -45,25 +49,6 @@ struct sasync_capture_t {
 	void (*resync)(sasync_capture_t *this);
 
 	/**
-	 * Keep the key inputs of an IKE SA restored from a record, so that once
-	 * promoted this node can sync it on to others.
-	 *
-	 * @param ike_sa	restored IKE SA
-	 * @param msg		its IKE_ADD record
-	 */
-	void (*adopt_ike)(sasync_capture_t *this, ike_sa_t *ike_sa,
-					  sasync_msg_t *msg);
-
-	/**
-	 * Keep the keys of a CHILD SA restored from a record.
-	 *
-	 * @param child_sa	restored CHILD SA
-	 * @param msg		its CHILD_ADD record
-	 */
-	void (*adopt_child)(sasync_capture_t *this, child_sa_t *child_sa,
-						sasync_msg_t *msg);
-
-	/**
 	 * Destroy a sasync_capture_t.
 	 */
 	void (*destroy)(sasync_capture_t *this);
@@ -75,13 +60,10 @@ struct sasync_capture_t {
  * @param link			link to send records on
  * @param role			role of this node, records are only sent as primary
  * @param counters		counters to update
+ * @param keys			key store to keep the key inputs in
  */
 sasync_capture_t *sasync_capture_create(sasync_link_t *link, sasync_role_t *role,
-										sasync_counters_t *counters);
-
-/**
- * Milliseconds since the epoch, the timestamp of records (sync lag).
- */
-uint64_t sasync_now_ms();
+										sasync_counters_t *counters,
+										sasync_keystore_t *keys);
 
 #endif /** SASYNC_CAPTURE_H_ @}*/

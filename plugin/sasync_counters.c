@@ -4,7 +4,7 @@
 
 #include "sasync_counters.h"
 
-ENUM(sasync_counter_names, SASYNC_CTR_RESYNC, SASYNC_CTR_CHILD_WAITING,
+ENUM(sasync_counter_names, SASYNC_CTR_RESYNC, SASYNC_CTR_UPDOWN,
 	"resync",
 	"vike-sync",
 	"conn-sync",
@@ -21,6 +21,9 @@ ENUM(sasync_counter_names, SASYNC_CTR_RESYNC, SASYNC_CTR_CHILD_WAITING,
 	"forced-rekeys",
 	"apply-failed",
 	"child-waiting",
+	"wait-expired",
+	"forced-rekey-retries",
+	"updown",
 );
 
 typedef struct private_sasync_counters_t private_sasync_counters_t;

@@ -51,6 +51,13 @@ enum sasync_counter_t {
 	SASYNC_CTR_APPLY_FAILED,
 	/** CHILD SA records waiting for their IKE SA */
 	SASYNC_CTR_CHILD_WAITING,
+	/** records dropped after waiting too long for their connection or
+	 * IKE SA (also counted in apply-failed) */
+	SASYNC_CTR_WAIT_EXPIRED,
+	/** forced rekeys retried because the previous try did not complete */
+	SASYNC_CTR_FORCED_REKEY_RETRIES,
+	/** restored SAs announced up (updown) at promotion */
+	SASYNC_CTR_UPDOWN,
 	SASYNC_CTR_MAX,
 };
 

@@ -3,10 +3,10 @@
  */
 
 #include "sasync_link.h"
+#include "sasync_msg.h"
 
 #include <ctype.h>
 #include <errno.h>
-#include <sys/time.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <unistd.h>
@@ -267,17 +267,6 @@ uint64_t sasync_link_time_ms()
 	timeval_t tv;
 
 	time_monotonic(&tv);
-	return (uint64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
-/**
- * Wall clock in ms since the epoch, the timestamp of heartbeats
- */
-static uint64_t wall_ms()
-{
-	struct timeval tv;
-
-	gettimeofday(&tv, NULL);
 	return (uint64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
@@ -851,7 +840,7 @@ static io_t write_heartbeat(private_sasync_link_t *this, int fd,
 {
 	u_char payload[SASYNC_HEARTBEAT_LEN];
 
-	htoun64(payload, wall_ms());
+	htoun64(payload, sasync_now_ms());
 	return write_frame(this, fd, crypt, SASYNC_FRAME_HEARTBEAT,
 					   chunk_from_thing(payload));
 }
@@ -1213,7 +1202,7 @@ static void deliver(private_sasync_link_t *this, peer_t *peer, host_t *from,
 static void heartbeat(private_sasync_link_t *this, peer_t *peer,
 					  chunk_t payload)
 {
-	uint64_t sent = untoh64(payload.ptr), now = wall_ms();
+	uint64_t sent = untoh64(payload.ptr), now = sasync_now_ms();
 
 	if (!peer)
 	{	/* an unconfigured source has no state to update */

@@ -8,7 +8,6 @@
 #include <bio/bio_reader.h>
 #include <bio/bio_writer.h>
 #include <encoding/payloads/notify_payload.h>
-#include <processing/jobs/callback_job.h>
 
 typedef struct private_midsync_task_t private_midsync_task_t;
 
@@ -153,7 +152,10 @@ static task_t *midsync_task_create(ike_sa_t *ike_sa,
 		},
 		.ike_sa = ike_sa,
 		.counters = counters,
-		.send = ike_sa->get_message_id(ike_sa, TRUE),
+		/* one more than synced: a standby one IKE_MID record behind would
+		 * announce an ID the peer already saw, and be refused; the peer
+		 * takes the larger value, so skipping one is harmless */
+		.send = ike_sa->get_message_id(ike_sa, TRUE) + 1,
 		.recv = ike_sa->get_message_id(ike_sa, FALSE),
 	);
 	rng = lib->crypto->create_rng(lib->crypto, RNG_WEAK);
@@ -165,88 +167,20 @@ static task_t *midsync_task_create(ike_sa_t *ike_sa,
 	return &this->public;
 }
 
-typedef struct {
-	ike_sa_id_t *id;
-	sasync_counters_t *counters;
-	u_int tries;
-} midsync_job_t;
-
-static void midsync_job_destroy(midsync_job_t *job)
-{
-	job->id->destroy(job->id);
-	free(job);
-}
-
-/** how often a sync waits for other exchanges to finish first */
-#define MIDSYNC_TRIES 50
-
-/**
- * Whether the IKE SA has tasks active or queued
- */
-static bool has_tasks(ike_sa_t *ike_sa)
-{
-	task_queue_t queues[] = { TASK_QUEUE_ACTIVE, TASK_QUEUE_QUEUED };
-	enumerator_t *enumerator;
-	task_t *task;
-	bool found = FALSE;
-	int i;
-
-	for (i = 0; i < countof(queues) && !found; i++)
-	{
-		enumerator = ike_sa->create_task_enumerator(ike_sa, queues[i]);
-		found = enumerator->enumerate(enumerator, &task);
-		enumerator->destroy(enumerator);
-	}
-	return found;
-}
-
-static job_requeue_t run_midsync(midsync_job_t *job)
-{
-	ike_sa_t *ike_sa;
-	task_t *task;
-
-	ike_sa = charon->ike_sa_manager->checkout(charon->ike_sa_manager, job->id);
-	if (!ike_sa)
-	{
-		return JOB_REQUEUE_NONE;
-	}
-	if (ike_sa->get_state(ike_sa) != IKE_ESTABLISHED)
-	{
-		charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
-		return JOB_REQUEUE_NONE;
-	}
-	if (has_tasks(ike_sa))
-	{	/* ID 0 must be the only exchange in flight: let others finish */
-		charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
-		return job->tries++ < MIDSYNC_TRIES ? JOB_RESCHEDULE_MS(100)
-											: JOB_REQUEUE_NONE;
-	}
-	task = midsync_task_create(ike_sa, job->counters);
-	/* RFC 6311 requests use message ID 0 */
-	ike_sa->set_message_id(ike_sa, TRUE, 0);
-	ike_sa->queue_task(ike_sa, task);
-	if (ike_sa->initiate(ike_sa, NULL, NULL) == DESTROY_ME)
-	{
-		charon->ike_sa_manager->checkin_and_destroy(charon->ike_sa_manager,
-													ike_sa);
-		return JOB_REQUEUE_NONE;
-	}
-	charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
-	return JOB_REQUEUE_NONE;
-}
-
 /*
  * Described in header
  */
 void sasync_midsync_start(ike_sa_t *ike_sa, sasync_counters_t *counters)
 {
-	midsync_job_t *job;
+	task_t *task;
 
-	INIT(job,
-		.id = ike_sa->get_id(ike_sa)->clone(ike_sa->get_id(ike_sa)),
-		.counters = counters,
-	);
-	lib->processor->queue_job(lib->processor,
-			(job_t*)callback_job_create((callback_job_cb_t)run_midsync, job,
-							(callback_job_cleanup_t)midsync_job_destroy, NULL));
+	task = midsync_task_create(ike_sa, counters);
+	/* RFC 6311 requests use message ID 0 */
+	ike_sa->set_message_id(ike_sa, TRUE, 0);
+	ike_sa->queue_task(ike_sa, task);
+	if (ike_sa->initiate(ike_sa, NULL, NULL) != SUCCESS)
+	{
+		DBG1(DBG_APP, "sasync: starting RFC 6311 message ID sync of %s[%u] "
+			 "failed", ike_sa->get_name(ike_sa), ike_sa->get_unique_id(ike_sa));
+	}
 }

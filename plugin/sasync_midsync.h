@@ -19,10 +19,13 @@
  *
  * charon only implements the responder side. The request is an
  * INFORMATIONAL with message ID 0 carrying our next sending and expected
- * receiving message IDs; the peer answers with the values both sides then
- * use. The exchange runs in a job, after the caller checked the SA in.
+ * receiving message IDs (the sending one plus one, in case this node missed
+ * the last update); the peer answers with the values both sides then use.
+ * It is started at once on the checked out SA, so it is the first exchange
+ * after promotion: rekeys queued later wait for it.
  *
- * @param ike_sa		established IKEv2 SA whose peer supports RFC 6311
+ * @param ike_sa		established IKEv2 SA whose peer supports RFC 6311,
+ *						checked out, with no task active
  * @param counters		counters (mid-sync-rfc6311 on success)
  */
 void sasync_midsync_start(ike_sa_t *ike_sa, sasync_counters_t *counters);

@@ -4,6 +4,8 @@
 
 #include "sasync_msg.h"
 
+#include <sys/time.h>
+
 #include <bio/bio_reader.h>
 #include <bio/bio_writer.h>
 #include <collections/array.h>
@@ -778,4 +780,15 @@ sasync_msg_t *sasync_msg_parse(chunk_t data)
 		return NULL;
 	}
 	return &this->public;
+}
+
+/*
+ * Described in header
+ */
+uint64_t sasync_now_ms()
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (uint64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }

@@ -261,4 +261,10 @@ sasync_msg_t *sasync_msg_create(sasync_msg_type_t type);
  */
 sasync_msg_t *sasync_msg_parse(chunk_t data);
 
+/**
+ * Milliseconds since the epoch: the timestamp of records (sync lag) and of
+ * heartbeats.
+ */
+uint64_t sasync_now_ms();
+
 #endif /** SASYNC_MSG_H_ @}*/

@@ -15,8 +15,6 @@ typedef struct private_sasync_outbound_t private_sasync_outbound_t;
  * A restored CHILD SA whose outbound direction is guarded.
  */
 typedef struct {
-	/** IKE SA it belongs to */
-	ike_sa_id_t *ike_id;
 	/** CHILD SA unique id on this node */
 	uint32_t unique;
 	/** protocol and inbound SPI, to find it for the rekey */
@@ -79,7 +77,6 @@ static void remove_sentinel(guard_t *guard)
 static void guard_destroy(guard_t *guard)
 {
 	remove_sentinel(guard);
-	guard->ike_id->destroy(guard->ike_id);
 	guard->src->destroy(guard->src);
 	guard->dst->destroy(guard->dst);
 	free(guard);
@@ -89,31 +86,72 @@ static void guard_destroy(guard_t *guard)
  * Data of a queued forced rekey
  */
 typedef struct {
-	ike_sa_id_t *ike_id;
-	protocol_id_t protocol;
+	/** CHILD SA unique id: found through charon's CHILD SA manager, so the
+	 * rekey follows it to the IKE SA it belongs to now (IKE rekeys and
+	 * reauthentications move it) */
+	uint32_t unique;
 	uint32_t spi_in;
+	/** counters */
+	sasync_counters_t *counters;
+	/** polls while its IKE SA is still passive */
 	u_int tries;
+	/** rekeys started */
+	u_int attempts;
+	/** seconds until the next check */
+	u_int backoff;
 } rekey_data_t;
 
 /** how often a rekey waits for promotion to activate its IKE SA (20 ms) */
 #define REKEY_WAIT_TRIES 250
 
-static void rekey_data_destroy(rekey_data_t *data)
+/** first and longest interval between checks that a forced rekey
+ * completed (s) */
+#define REKEY_CHECK_FIRST 4
+#define REKEY_CHECK_MAX 64
+
+/**
+ * Whether the CHILD SA still needs its forced rekey: one that is rekeying
+ * waits for the exchange, one that was rekeyed or goes is done
+ */
+static bool needs_rekey(child_sa_t *child_sa, bool *busy)
 {
-	data->ike_id->destroy(data->ike_id);
-	free(data);
+	switch (child_sa->get_state(child_sa))
+	{
+		case CHILD_INSTALLED:
+			*busy = FALSE;
+			return TRUE;
+		case CHILD_REKEYING:
+		case CHILD_CREATED:
+		case CHILD_ROUTED:
+		case CHILD_INSTALLING:
+		case CHILD_UPDATING:
+			*busy = TRUE;
+			return TRUE;
+		default:
+			return FALSE;
+	}
 }
 
+/**
+ * Start the rekey of a restored CHILD SA and check later that it completed,
+ * retrying with backoff: a rekey the peer did not answer (or lost to a
+ * collision it did not resolve) would leave the SA without an outbound SA
+ */
 static job_requeue_t rekey_now(rekey_data_t *data)
 {
+	child_sa_t *child_sa;
 	ike_sa_t *ike_sa;
+	bool busy;
 
-	ike_sa = charon->ike_sa_manager->checkout(charon->ike_sa_manager,
-											  data->ike_id);
+	ike_sa = charon->child_sa_manager->checkout_by_id(charon->child_sa_manager,
+													  data->unique, &child_sa);
 	if (!ike_sa)
 	{
-		DBG1(DBG_APP, "sasync: IKE_SA of restored CHILD_SA 0x%08x gone, no "
-			 "rekey", ntohl(data->spi_in));
+		if (!data->attempts)
+		{
+			DBG1(DBG_APP, "sasync: restored CHILD_SA 0x%08x gone, no rekey",
+				 ntohl(data->spi_in));
+		}
 		return JOB_REQUEUE_NONE;
 	}
 	if (ike_sa->get_state(ike_sa) == IKE_PASSIVE &&
@@ -122,9 +160,24 @@ static job_requeue_t rekey_now(rekey_data_t *data)
 		charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
 		return JOB_RESCHEDULE_MS(20);
 	}
-	DBG1(DBG_APP, "sasync: first outbound packet on restored CHILD_SA "
-		 "0x%08x, forcing a rekey", ntohl(data->spi_in));
-	if (ike_sa->rekey_child_sa(ike_sa, data->protocol,
+	if (!needs_rekey(child_sa, &busy) || busy)
+	{
+		charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
+		return busy ? JOB_RESCHEDULE(data->backoff) : JOB_REQUEUE_NONE;
+	}
+	if (data->attempts++)
+	{
+		DBG1(DBG_APP, "sasync: forced rekey of restored CHILD_SA 0x%08x did "
+			 "not complete, retry %u", ntohl(data->spi_in),
+			 data->attempts - 1);
+		data->counters->inc(data->counters, SASYNC_CTR_FORCED_REKEY_RETRIES);
+	}
+	else
+	{
+		DBG1(DBG_APP, "sasync: first outbound packet on restored CHILD_SA "
+			 "0x%08x, forcing a rekey", ntohl(data->spi_in));
+	}
+	if (ike_sa->rekey_child_sa(ike_sa, child_sa->get_protocol(child_sa),
 							   data->spi_in) == DESTROY_ME)
 	{
 		charon->ike_sa_manager->checkin_and_destroy(charon->ike_sa_manager,
@@ -132,7 +185,9 @@ static job_requeue_t rekey_now(rekey_data_t *data)
 		return JOB_REQUEUE_NONE;
 	}
 	charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
-	return JOB_REQUEUE_NONE;
+	data->backoff = data->backoff ? min(data->backoff * 2, REKEY_CHECK_MAX)
+								  : REKEY_CHECK_FIRST;
+	return JOB_RESCHEDULE(data->backoff);
 }
 
 static void queue_rekey(private_sasync_outbound_t *this, guard_t *guard)
@@ -140,15 +195,15 @@ static void queue_rekey(private_sasync_outbound_t *this, guard_t *guard)
 	rekey_data_t *data;
 
 	INIT(data,
-		.ike_id = guard->ike_id->clone(guard->ike_id),
-		.protocol = guard->protocol,
+		.unique = guard->unique,
 		.spi_in = guard->spi_in,
+		.counters = this->counters,
 	);
 	this->counters->inc(this->counters, SASYNC_CTR_FORCED_REKEYS);
 	/* never from the kernel's event thread, which may be libipsec's */
 	lib->processor->queue_job(lib->processor,
 			(job_t*)callback_job_create((callback_job_cb_t)rekey_now, data,
-							(callback_job_cleanup_t)rekey_data_destroy, NULL));
+										free, NULL));
 }
 
 /**
@@ -282,7 +337,6 @@ METHOD(sasync_outbound_t, restore, bool,
 	bool needs_sentinel;
 
 	INIT(guard,
-		.ike_id = ike_sa->get_id(ike_sa)->clone(ike_sa->get_id(ike_sa)),
 		.unique = child_sa->get_unique_id(child_sa),
 		.protocol = child_sa->get_protocol(child_sa),
 		.spi_in = child_sa->get_spi(child_sa, TRUE),

@@ -7,7 +7,9 @@
 #include "sasync_role.h"
 #include "sasync_link.h"
 #include "sasync_crypt.h"
+#include "sasync_keystore.h"
 #include "sasync_capture.h"
+#include "sasync_dispatch.h"
 #include "sasync_apply.h"
 #include "sasync_outbound.h"
 #include "sasync_promote.h"
@@ -41,8 +43,14 @@ struct private_sasync_plugin_t {
 	/** why sync is disabled, NULL if it is enabled */
 	char *disabled;
 
+	/** key inputs of every SA, below both sides */
+	sasync_keystore_t *keys;
+
 	/** active side */
 	sasync_capture_t *capture;
+
+	/** routes what the link receives */
+	sasync_dispatch_t *dispatch;
 
 	/** standby side */
 	sasync_apply_t *apply;
@@ -178,32 +186,6 @@ static void create_control(private_sasync_plugin_t *this)
 							this->disabled);
 }
 
-static void receive_record(private_sasync_plugin_t *this, host_t *peer,
-						   chunk_t data)
-{
-	/* the only record a standby sends: the primary answers it */
-	if (data.len >= 2 && data.ptr[1] == SASYNC_MSG_RESYNC_REQUEST &&
-		this->role->get(this->role) == SASYNC_ROLE_PRIMARY)
-	{
-		DBG1(DBG_APP, "sasync: %H asks for a bulk resync", peer);
-		this->capture->resync(this->capture);
-		return;
-	}
-	this->apply->receive(this->apply, peer, data);
-}
-
-/**
- * A partner (re)connected: it may have lost everything, so send it all
- */
-static void link_up(private_sasync_plugin_t *this, host_t *peer)
-{
-	if (this->role->get(this->role) == SASYNC_ROLE_PRIMARY)
-	{
-		DBG1(DBG_APP, "sasync: sync link to %H up, starting bulk resync", peer);
-		this->capture->resync(this->capture);
-	}
-}
-
 static bool start(private_sasync_plugin_t *this)
 {
 	sasync_role_state_t initial = SASYNC_ROLE_STANDBY;
@@ -213,10 +195,12 @@ static bool start(private_sasync_plugin_t *this)
 		this->disabled = "invalid role";
 	}
 	this->role = sasync_role_create(initial);
+	this->keys = sasync_keystore_create();
 	this->outbound = sasync_outbound_create(this->role, this->counters);
 	this->apply = sasync_apply_create(this->role, this->counters,
-									  this->outbound);
-	this->promote = sasync_promote_create(this->role, this->counters);
+									  this->outbound, this->keys);
+	this->promote = sasync_promote_create(this->role, this->counters,
+										  this->apply);
 	charon->kernel->add_listener(charon->kernel, &this->outbound->kernel);
 	charon->bus->add_listener(charon->bus, &this->outbound->bus);
 	if (!this->disabled)
@@ -230,11 +214,10 @@ static bool start(private_sasync_plugin_t *this)
 	if (this->link)
 	{
 		this->capture = sasync_capture_create(this->link, this->role,
-											  this->counters);
+											  this->counters, this->keys);
 		charon->bus->add_listener(charon->bus, &this->capture->listener);
-		this->apply->set_capture(this->apply, this->capture);
-		this->link->set_receiver(this->link, (void*)receive_record, this);
-		this->link->set_up_cb(this->link, (void*)link_up, this);
+		this->dispatch = sasync_dispatch_create(this->link, this->role,
+												this->capture, this->apply);
 	}
 	create_control(this);
 	DBG1(DBG_APP, "sasync: started as %N, SA sync %s%s", sasync_role_names,
@@ -251,6 +234,8 @@ static void stop(private_sasync_plugin_t *this)
 	{
 		charon->bus->remove_listener(charon->bus, &this->capture->listener);
 	}
+	DESTROY_IF(this->dispatch);
+	this->dispatch = NULL;
 	DESTROY_IF(this->link);
 	this->link = NULL;
 	DESTROY_IF(this->capture);
@@ -264,7 +249,9 @@ static void stop(private_sasync_plugin_t *this)
 	DESTROY_IF(this->promote);
 	DESTROY_IF(this->apply);
 	DESTROY_IF(this->outbound);
+	DESTROY_IF(this->keys);
 	DESTROY_IF(this->role);
+	this->keys = NULL;
 	this->promote = NULL;
 	this->apply = NULL;
 	this->outbound = NULL;

@@ -19,19 +19,47 @@ struct private_sasync_promote_t {
 
 	/** counters */
 	sasync_counters_t *counters;
+
+	/** apply side, held off while the role changes */
+	sasync_apply_t *apply;
 };
 
-/**
- * Make a passive IKE SA established, and resync its message IDs
+/*
+ * Described in header
  */
-static void activate(private_sasync_promote_t *this, ike_sa_t *ike_sa)
+void sasync_promote_activate(ike_sa_t *ike_sa, sasync_counters_t *counters)
 {
 	ike_sa->set_state(ike_sa, IKE_ESTABLISHED);
 	if (ike_sa->get_version(ike_sa) == IKEV2 &&
 		ike_sa->supports_extension(ike_sa, EXT_IKE_MESSAGE_ID_SYNC))
 	{
-		sasync_midsync_start(ike_sa, this->counters);
+		sasync_midsync_start(ike_sa, counters);
 	}
+}
+
+/**
+ * Tell the rest of charon (updown plugin, vici's ike-updown/child-updown,
+ * accounting) that a restored SA and its CHILD SAs are up here now
+ */
+static void announce_up(private_sasync_promote_t *this, ike_sa_t *ike_sa)
+{
+	enumerator_t *enumerator;
+	child_sa_t *child_sa;
+
+	charon->bus->ike_updown(charon->bus, ike_sa, TRUE);
+	enumerator = ike_sa->create_child_sa_enumerator(ike_sa);
+	while (enumerator->enumerate(enumerator, &child_sa))
+	{
+		charon->bus->child_updown(charon->bus, child_sa, TRUE);
+	}
+	enumerator->destroy(enumerator);
+	this->counters->inc(this->counters, SASYNC_CTR_UPDOWN);
+}
+
+static bool updown_enabled()
+{
+	return lib->settings->get_bool(lib->settings,
+						"%s.plugins.sasync.updown_on_promote", TRUE, lib->ns);
 }
 
 METHOD(sasync_promote_t, promote, bool,
@@ -40,9 +68,14 @@ METHOD(sasync_promote_t, promote, bool,
 	enumerator_t *enumerator;
 	ike_sa_t *ike_sa;
 	u_int activated = 0;
+	bool updown = updown_enabled();
 
+	/* no record is applied while we switch: each one checks the role under
+	 * the same lock, so none is restored passive after this walk */
+	this->apply->hold(this->apply);
 	if (!this->role->set(this->role, SASYNC_ROLE_PRIMARY, reason))
 	{
+		this->apply->resume(this->apply);
 		return FALSE;
 	}
 	this->counters->inc(this->counters, SASYNC_CTR_PROMOTIONS);
@@ -52,11 +85,16 @@ METHOD(sasync_promote_t, promote, bool,
 	{
 		if (ike_sa->get_state(ike_sa) == IKE_PASSIVE)
 		{
-			activate(this, ike_sa);
+			sasync_promote_activate(ike_sa, this->counters);
+			if (updown)
+			{
+				announce_up(this, ike_sa);
+			}
 			activated++;
 		}
 	}
 	enumerator->destroy(enumerator);
+	this->apply->resume(this->apply);
 	DBG1(DBG_APP, "sasync: promoted, %u IKE_SAs activated", activated);
 	if (count)
 	{
@@ -86,7 +124,8 @@ METHOD(sasync_promote_t, destroy, void,
  * Described in header
  */
 sasync_promote_t *sasync_promote_create(sasync_role_t *role,
-										sasync_counters_t *counters)
+										sasync_counters_t *counters,
+										sasync_apply_t *apply)
 {
 	private_sasync_promote_t *this;
 
@@ -98,6 +137,7 @@ sasync_promote_t *sasync_promote_create(sasync_role_t *role,
 		},
 		.role = role,
 		.counters = counters,
+		.apply = apply,
 	);
 	return &this->public;
 }

@@ -13,15 +13,23 @@
 #include "sasync_role.h"
 #include "sasync_counters.h"
 
+#include "sasync_apply.h"
+
+#include <sa/ike_sa.h>
+
 typedef struct sasync_promote_t sasync_promote_t;
 
 /**
  * Promotion and demotion of this node.
  *
- * Promotion turns every passive IKE SA into an established one. Its CHILD
- * SAs already accept inbound ESP; their outbound direction is left to
+ * Promotion turns every passive IKE SA into an established one, with the
+ * apply side held off so no record restores an SA passive afterwards. Its
+ * CHILD SAs already accept inbound ESP; their outbound direction is left to
  * sasync_outbound_t. IKEv2 SAs whose peer announced RFC 6311 support get
- * their message IDs synchronised with the peer.
+ * their message IDs synchronised with the peer first, before any rekey.
+ * Unless charon.plugins.sasync.updown_on_promote is no, each restored IKE
+ * and CHILD SA raises its up event (updown scripts, vici ike-updown and
+ * child-updown, accounting), as it would have on the failed node.
  */
 struct sasync_promote_t {
 
@@ -49,9 +57,23 @@ struct sasync_promote_t {
 };
 
 /**
+ * Make a restored IKE SA active: established, and its message IDs
+ * synchronised with the peer (RFC 6311) if it supports that.
+ *
+ * @param ike_sa		passive IKE SA, checked out
+ * @param counters		counters
+ */
+void sasync_promote_activate(ike_sa_t *ike_sa, sasync_counters_t *counters);
+
+/**
  * Create the promotion handler.
+ *
+ * @param role			role of this node
+ * @param counters		counters
+ * @param apply			apply side, held off during the role change
  */
 sasync_promote_t *sasync_promote_create(sasync_role_t *role,
-										sasync_counters_t *counters);
+										sasync_counters_t *counters,
+										sasync_apply_t *apply);
 
 #endif /** SASYNC_PROMOTE_H_ @}*/

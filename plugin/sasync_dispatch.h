@@ -1,0 +1,53 @@
+/*
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+/**
+ * @defgroup sasync_dispatch sasync_dispatch
+ * @{ @ingroup sasync
+ */
+
+#ifndef SASYNC_DISPATCH_H_
+#define SASYNC_DISPATCH_H_
+
+#include "sasync_link.h"
+#include "sasync_role.h"
+#include "sasync_capture.h"
+#include "sasync_apply.h"
+
+typedef struct sasync_dispatch_t sasync_dispatch_t;
+
+/**
+ * The one entry of everything the link receives: each frame is parsed once
+ * with the codec and routed by its type.
+ *
+ *   - SA records (IKE_*, CHILD_*, RESYNC_DONE) go to sasync_apply_t;
+ *   - a RESYNC_REQUEST (the only record a standby sends) makes the primary
+ *     send everything again, through sasync_capture_t;
+ *   - a partner's link coming up makes the primary send it everything
+ *     (bulk resync), as it may have lost its state;
+ *   - a frame that does not parse is rejected through the apply side's
+ *     error path (logged, counted, reported).
+ */
+struct sasync_dispatch_t {
+
+	/**
+	 * Stop receiving from the link and destroy a sasync_dispatch_t.
+	 */
+	void (*destroy)(sasync_dispatch_t *this);
+};
+
+/**
+ * Create the dispatcher and register it with the link.
+ *
+ * @param link			link to receive from
+ * @param role			role of this node
+ * @param capture		sender of bulk resyncs
+ * @param apply			applies SA records
+ */
+sasync_dispatch_t *sasync_dispatch_create(sasync_link_t *link,
+										  sasync_role_t *role,
+										  sasync_capture_t *capture,
+										  sasync_apply_t *apply);
+
+#endif /** SASYNC_DISPATCH_H_ @}*/
