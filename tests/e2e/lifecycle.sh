@@ -33,10 +33,10 @@
 # moves the VIPs and promotes b (LC_FAILOVER_MS: 0.1 to 0.2 s on an idle
 # machine, over 1 s on a busy one; the plugin can do nothing before that)
 : "${LC_MAX_LOST:=10}"
-# the bound on the time b takes to hold the SAs a step created, once the peer
-# and a agree on them (the sync itself takes milliseconds; until then a
-# failover loses the tunnel)
-: "${LC_MAX_SYNC_MS:=2000}"
+# the bound on the time b takes to restore an IKE SA a rekey or
+# reauthentication created, from a's log to b's (the sync itself takes
+# milliseconds; a failover in that window loses the tunnel)
+: "${LC_MAX_LAG_MS:=1000}"
 LC_FAILOVER_MS=0
 # the node that holds the VIP and answers the peers (b after the failover)
 LC_ACTIVE=a
@@ -133,23 +133,38 @@ lc_side_on_active() {
 # failure is counted (the test goes on, so the failover shows what it
 # breaks) and printed with both summaries and b's sync log lines.
 lc_wait_synced() {
-	local n_ike n_child t0 ms
-	t0=$(_e2e_now_ms)
+	local n_ike n_child
 	if e2e_wait_for "b holds a's SAs after: $1" 10 lc_synced; then
-		ms=$(($(_e2e_now_ms) - t0))
 		n_ike=$(lc_live a | grep -c '^ike')
 		n_child=$(lc_live a | grep -c '^child')
 		e2e_pass "after $1: b holds the same SAs as a ($n_ike IKE, $n_child CHILD; SPIs, identities)"
-		e2e_expect "after $1: b had them within ${LC_MAX_SYNC_MS} ms of a (${ms} ms)" \
-			[ "$ms" -le "$LC_MAX_SYNC_MS" ] ||
-			ikev1_log_excerpt b "sasync: (restored|deleting)" 6
 		return 0
 	fi
 	e2e_expect "after $1: b holds the same SAs as a (SPIs, identities)" false
 	echo "    a (live):"; lc_show a "$LC_LIVE"
 	echo "    b (PASSIVE):"; lc_show b PASSIVE
-	ikev1_log_excerpt b "sasync"
+	_lc_sync_diff
+	ikev1_log_excerpt b "sasync: (restored|deleting|.*not applied)" 12
 	return 1
+}
+
+# _lc_sync_diff: what b lacks and what b has on top, with the state a lists
+# each extra CHILD SA in (e.g. REKEYED: IKEv1 keeps them until they expire)
+_lc_sync_diff() {
+	local line spi st
+	while read -r line; do
+		[ -n "$line" ] && echo "    missing on b: $line"
+	done < <(comm -23 <(lc_live a) <(lc_live b))
+	while read -r line; do
+		[ -n "$line" ] || continue
+		st=""
+		if [[ $line == child* ]]; then
+			spi=$(awk '{ print $5 }' <<<"$line")
+			st=$(e2e_sas_raw a | grep -oE "\{name=[^}]* state=[A-Z_]+ [^}]*spi-in=$spi " |
+				grep -oE 'state=[A-Z_]+' | head -n 1)
+		fi
+		echo "    extra on b: $line (on a: ${st:-not listed})"
+	done < <(comm -13 <(lc_live a) <(lc_live b))
 }
 
 # ------------------------------------------------------------------ queries
@@ -174,10 +189,10 @@ lc_uniqueid() {
 		END { exit !found }'
 }
 
-# lc_cur_ike NODE: "ispi rspi" of NODE's ESTABLISHED IKE SA that holds the
-# INSTALLED CHILD SAs (the current generation)
+# lc_cur_ike NODE [STATES]: "ispi rspi" of NODE's ESTABLISHED (STATES) IKE
+# SA that holds the INSTALLED CHILD SAs (the current generation)
 lc_cur_ike() {
-	lc_summary "$1" | awk '$1 == "child" { print $2, $3; f = 1; exit } END { exit !f }'
+	lc_summary "$1" "${2:-ESTABLISHED}" | awk '$1 == "child" { print $2, $3; f = 1; exit } END { exit !f }'
 }
 
 # lc_child_spis NODE CHILD: "spi_in spi_out" of NODE's newest INSTALLED
@@ -196,11 +211,12 @@ lc_rekeyed() {
 	[ -n "$now" ] && [ "$now" != "$3" ]
 }
 
-# lc_children_settled NODE: NODE lists no CHILD SA but INSTALLED ones (an
-# IKE rekey is put off while a rekeyed CHILD SA waits for its deletion,
-# delete_rekeyed_delay, 5 s)
+# lc_children_settled NODE: NODE lists no CHILD SA in a transient state
+# (IKEv2 puts an IKE rekey or reauthentication off, by 12 s, while a rekeyed
+# CHILD SA waits for its deletion, delete_rekeyed_delay, 5 s; IKEv1 lists
+# rekeyed ones as REKEYED until they expire, which puts nothing off)
 lc_children_settled() {
-	! e2e_sas_raw "$1" | grep -oE '\{name=[^}]*\}' | grep -qv 'state=INSTALLED'
+	! e2e_sas_raw "$1" | grep -oE '\{name=[^}]*\}' | grep -qvE 'state=(INSTALLED|REKEYED) '
 }
 
 # lc_mark NODE: the next line number of NODE's log (see ikev1_mark)
@@ -217,6 +233,13 @@ lc_count_since() {
 
 _lc_all_settled() { lc_children_settled "$1" && lc_children_settled "$2"; }
 
+# lc_wait_children NODE SIDE: before an IKE rekey, until lc_children_settled
+# on both ends (the CHILD SAs of a CHILD rekey just before are gone)
+lc_wait_children() {
+	e2e_wait_for "no rekeyed CHILD SA left on $1 and $2" 12 _lc_all_settled "$1" "$2" ||
+		echo "    (rekeyed CHILD SAs still listed; the IKE rekey may be put off)"
+}
+
 # _lc_step_done SIDE BEFORE: SIDE's SAs changed and the active node agrees
 _lc_step_done() {
 	[ "$(lc_summary "$1" ESTABLISHED mirror)" != "$2" ] && lc_side_on_active "$1"
@@ -229,9 +252,6 @@ _lc_step_done() {
 lc_rekey() {
 	local node=$1 side=$2 desc=$3 before
 	shift 3
-	e2e_wait_for "no rekeyed CHILD SA left on $node and $side" 12 \
-		_lc_all_settled "$node" "$side" ||
-		echo "    (rekeyed CHILD SAs still listed; the rekey may be put off)"
 	before=$(lc_summary "$side" ESTABLISHED mirror)
 	if ! e2e_swanctl "$node" --rekey "$@" >>"$E2E_DIR/$node/rekey.out" 2>&1; then
 		tail -n 3 "$E2E_DIR/$node/rekey.out"
@@ -263,24 +283,59 @@ _lc_step_failed() {
 	ikev1_fail "$1" "$2:$ere" "$3:$ere"
 }
 
-# lc_rekey_ike NODE [SIDE] [SPIS]: IKE rekey without reauthentication
-# (IKEv2) on NODE of its IKE SA with SPIS (default: the one holding the
-# CHILD SAs), then b must follow (unless b is the active node). SIDE is the
-# peer or road warrior of the SA (default peer).
+# lc_rekey_ike NODE [SIDE] [SPIS]: IKE rekey (IKEv2 CREATE_CHILD_SA; no
+# --reauth, which swanctl takes as a flag: "--reauth no" reauthenticates)
+# on NODE of its IKE SA with SPIS (default: the one holding the CHILD SAs),
+# then b must follow (unless b is the active node) within LC_MAX_LAG_MS
+# (lc_lag_check). SIDE is the peer or road warrior of the SA (default peer).
 lc_rekey_ike() {
-	local id desc="IKE rekey by $1${3:+ (IKE SA $3)}"
-	id=$(lc_uniqueid "$1" "${3:-}") || e2e_fail "$desc: no established IKE SA ${3:-} on $1"
-	lc_rekey "$1" "${2:-peer}" "$desc" --ike-id "$id" --reauth no || return 1
-	[ "$LC_ACTIVE" = b ] || lc_wait_synced "$desc"
+	_lc_rekey_ike "IKE rekey" "$@"
 }
 
-# lc_reauth NODE [SIDE] [SPIS]: reauthentication (IKEv1: its only kind of
-# IKE rekey; the Quick Mode SAs move to the new ISAKMP SA), as lc_rekey_ike
+# _lc_rekey_ike DESC NODE [SIDE] [SPIS] [SWANCTL_ARGS...]: lc_rekey_ike and
+# lc_reauth
+_lc_rekey_ike() {
+	local what=$1 node=$2 side=${3:-peer} spis=${4:-} id mark_a mark_b desc
+	shift 4 2>/dev/null || shift $#
+	desc="$what by $node${spis:+ (IKE SA $spis)}"
+	id=$(lc_uniqueid "$node" "$spis") || e2e_fail "$desc: no established IKE SA $spis on $node"
+	if [ "$LC_ACTIVE" = a ]; then
+		mark_a=$(lc_mark a)
+		mark_b=$(lc_mark b)
+	fi
+	lc_wait_children "$node" "$side"
+	lc_rekey "$node" "$side" "$desc" --ike-id "$id" "$@" || return 1
+	[ "$LC_ACTIVE" = b ] && return 0
+	lc_wait_synced "$desc" && lc_lag_check "$desc" "$mark_a" "$mark_b"
+}
+
+# lc_lag_check STEP MARK_A MARK_B: after an IKE rekey or reauthentication,
+# the time from a's log line establishing the current IKE SA to b's log line
+# restoring it (from lines MARK_A and MARK_B on; all nodes log one clock):
+# until then b holds the old IKE SA or none, and a failover loses the tunnel
+lc_lag_check() {
+	local spis uid t_a t_b lag
+	spis=$(lc_cur_ike a) || { e2e_expect "$1: a holds the CHILD SAs in an IKE SA" false; return 1; }
+	uid=$(lc_uniqueid a "$spis")
+	t_a=$(ikev1_log_ms a "IKE_SA [^ []*\[$uid\] (state change: [A-Z_]+ => ESTABLISHED|rekeyed between)" "$2")
+	t_b=$(ikev1_log_ms b "sasync: restored passive IKE_SA '[^']*' ${spis% *}_i ${spis#* }_r" "$3")
+	if [ -z "$t_a" ] || [ -z "$t_b" ]; then
+		e2e_expect "$1: a's log shows IKE SA $spis (#$uid) established, b's log it restored" false
+		ikev1_log_excerpt b "sasync: (restored|deleting|.*replaces)" 6
+		return 1
+	fi
+	lag=$((t_b - t_a))
+	e2e_expect "$1: b restored the new IKE SA ${lag} ms after a established it (at most ${LC_MAX_LAG_MS} ms)" \
+		[ "$lag" -le "$LC_MAX_LAG_MS" ] ||
+		ikev1_log_excerpt b "sasync: (restored|deleting|.*replaces)" 6
+}
+
+# lc_reauth NODE [SIDE] [SPIS]: reauthentication, as lc_rekey_ike but with
+# --reauth (IKEv2: a new IKE SA by IKE_SA_INIT and IKE_AUTH, the CHILD SAs
+# created again in it; IKEv1, where it is the only kind of IKE rekey: a new
+# Main Mode, the Quick Mode SAs move to the new ISAKMP SA).
 lc_reauth() {
-	local id desc="reauthentication by $1${3:+ (IKE SA $3)}"
-	id=$(lc_uniqueid "$1" "${3:-}") || e2e_fail "$desc: no established IKE SA ${3:-} on $1"
-	lc_rekey "$1" "${2:-peer}" "$desc" --ike-id "$id" --reauth yes || return 1
-	[ "$LC_ACTIVE" = b ] || lc_wait_synced "$desc"
+	_lc_rekey_ike "reauthentication" "$1" "${2:-peer}" "${3:-}" --reauth
 }
 
 # lc_rekey_child NODE [CHILD] [SIDE] [SPIS]: CHILD rekey (Quick Mode in
@@ -401,7 +456,7 @@ lc_add_host() {
 # on the peer, started by the caller), DPD from the peer answered, IKE
 # rekeys by the peer and by b. Failures are counted, the test goes on.
 lc_check_after_failover() {
-	local spec child l p ike_before mark_peer n=$# names=()
+	local spec child l p ike_before mark_peer mark_promoted n=$# names=()
 	local -A before=()
 	ike_before=$(lc_cur_ike peer)
 	for spec in "$@"; do
@@ -415,15 +470,22 @@ lc_check_after_failover() {
 	mark_peer=$(lc_mark peer)
 
 	lc_failover
+	mark_promoted=$(lc_mark peer)
 	for child in "${names[@]}"; do
 		e2e_expect "pings $child resume through b" e2e_wait_ping_replies "$child" 20 10
 	done
 	for child in "${names[@]}"; do e2e_ping_stop "$child"; done
 	for child in "${names[@]}"; do lc_ping_check "$child"; done
 
-	e2e_expect "b resynced message IDs with the peer (RFC 6311)" \
-		e2e_wait_for "RFC 6311 message ID sync" 10 _lc_midsync_done ||
-		ikev1_log_excerpt peer "MID sync|INFORMATIONAL|retransmit|verif|invalid|failed"
+	if lc_midsync_negotiated peer; then
+		e2e_expect "b resynced message IDs with the peer (RFC 6311)" \
+			e2e_wait_for "RFC 6311 message ID sync" 10 _lc_midsync_done ||
+			ikev1_log_excerpt peer "MID sync|INFORMATIONAL|retransmit|verif|invalid|failed"
+	else
+		echo "    RFC 6311 not negotiated on the current IKE SA: the peer answered the" \
+			"cluster's IKE_AUTH without N(MSG_ID_SYN_SUP) (charon announces it only" \
+			"as IKE_AUTH initiator), so no message ID sync is expected"
+	fi
 	e2e_expect "peer kept its IKE SA, the current generation ($ike_before)" \
 		eval '[ "$(lc_cur_ike peer)" = "$ike_before" ]' ||
 		{ lc_show peer; ikev1_log_excerpt peer "IKE_SA|DELETE|deleting"; }
@@ -457,8 +519,8 @@ lc_check_after_failover() {
 		eval '[ "$(e2e_count_in_log peer "parsed INFORMATIONAL response")" -gt "$info_rx" ]' ||
 		{ ikev1_log_excerpt peer "DPD|INFORMATIONAL|retransmit|verif|invalid"
 		  ikev1_log_excerpt b "INFORMATIONAL|verif|invalid|decrypt|failed"; }
-	e2e_expect "peer never retransmitted a request to b" \
-		eval '[ "$(lc_count_since peer "$mark_peer" "retransmit [0-9]+ of request")" -eq 0 ]' ||
+	e2e_expect "peer retransmitted no request it sent after b's promotion" \
+		lc_no_retransmit peer "$mark_promoted" ||
 		ikev1_log_excerpt peer "retransmit"
 
 	lc_rekey_ike peer
@@ -468,6 +530,29 @@ lc_check_after_failover() {
 		e2e_expect "traffic through $child after the IKE rekeys (lan -> peer, peer -> lan)" \
 			eval 'e2e_wait_ping lan "$l" "$p" 5 && e2e_wait_ping peer "$p" "$l" 5'
 	done
+}
+
+# lc_midsync_negotiated NODE: the IKE_AUTH that created NODE's current IKE
+# SA lineage (the last one in its log) agreed on RFC 6311 (rekeyed IKE SAs
+# inherit it). A stock charon announces support only as IKE_AUTH initiator:
+# when the cluster reauthenticates, the peer's response has no notify.
+lc_midsync_negotiated() {
+	grep -E "(parsed|generating) IKE_AUTH response" "$(e2e_log "$1")" | tail -n 1 |
+		grep -q 'N(MSG_ID_SYN_SUP)'
+}
+
+# lc_no_retransmit NODE LINE: NODE retransmitted no IKE request that it
+# first sent at or after LINE of its log (a DPD sent while no node held the
+# VIP is retransmitted, rightly)
+lc_no_retransmit() {
+	tail -n "+$2" "$(e2e_log "$1")" | awk '
+		/generating [A-Z_]+ request [0-9]+ / {
+			for (i = 1; i <= NF; i++) if ($i == "request") sent[$(i + 1)] = 1
+		}
+		/retransmit [0-9]+ of request with message ID [0-9]+/ {
+			if ($NF in sent) bad = 1
+		}
+		END { exit bad }'
 }
 
 _lc_midsync_done() {

@@ -16,7 +16,16 @@
 #            the same checks. Only this phase has an IKE SA whose keys b
 #            derived from a rekey a started: if phase 1 passes and phase 2
 #            fails after the failover, that is the step to blame.
-# Run time about 80 s.
+#   phase 3: reauthentication by the peer (a new IKE SA by IKE_SA_INIT,
+#            the CHILD SAs created again), a CHILD rekey of net by a, then a
+#            reauthentication by a; failover; the same checks (but no RFC
+#            6311 message ID sync: a stock peer announces support only as
+#            IKE_AUTH initiator, and a reauthentication by a makes it the
+#            responder).
+# IKE rekeys are `swanctl --rekey --ike-id N` (CREATE_CHILD_SA); swanctl's
+# --reauth is a flag, so "--reauth no" would reauthenticate. After each IKE
+# rekey b must have held no IKE SA for the tunnel for at most LC_MAX_GAP_MS.
+# LC_PHASES="1 3" runs only those phases. Run time about 120 s.
 set -uo pipefail
 
 # shellcheck source=tests/e2e/lifecycle.sh
@@ -43,13 +52,19 @@ up() {
 	e2e_capture_start esp peer ext0 udp port 4500 || e2e_fail "capture on peer"
 }
 
-# lifecycle [a]: the steps of phase 1, with "a" also the IKE rekey by a
+# lifecycle PHASE: the steps of the phase (see the top), failover, checks
 lifecycle() {
 	up
-	lc_rekey_ike peer
-	lc_rekey_child peer net
-	lc_rekey_child a net
-	[ "${1:-}" = a ] && lc_rekey_ike a
+	if [ "$1" = 3 ]; then
+		lc_reauth peer
+		lc_rekey_child a net
+		lc_reauth a
+	else
+		lc_rekey_ike peer
+		lc_rekey_child peer net
+		lc_rekey_child a net
+		[ "$1" = 2 ] && lc_rekey_ike a
+	fi
 	echo "b before the failover:"
 	lc_show b PASSIVE
 	lc_check_after_failover "${STREAMS[@]}"
@@ -58,15 +73,18 @@ lifecycle() {
 }
 
 e2e_init
-if lc_phase 1; then
-	echo "== phase 1: IKE rekey by the peer, CHILD rekeys by the peer and by a"
-	lifecycle
-	lc_reset
-fi
-if lc_phase 2; then
-	echo "== phase 2: the same, then an IKE rekey by a"
-	lifecycle a
-fi
+first=1
+for phase in 1 2 3; do
+	lc_phase "$phase" || continue
+	[ "$first" = 1 ] || lc_reset
+	first=0
+	case $phase in
+	1) echo "== phase 1: IKE rekey by the peer, CHILD rekeys by the peer and by a" ;;
+	2) echo "== phase 2: the same, then an IKE rekey by a" ;;
+	3) echo "== phase 3: reauthentication by the peer and by a, CHILD rekey by a" ;;
+	esac
+	lifecycle "$phase"
+done
 
 echo "runtime $(e2e_elapsed)s"
 ikev1_finish
