@@ -306,16 +306,17 @@ _lc_rekey_ike() {
 	lc_wait_children "$node" "$side"
 	lc_rekey "$node" "$side" "$desc" --ike-id "$id" "$@" || return 1
 	[ "$LC_ACTIVE" = b ] && return 0
-	lc_wait_synced "$desc" && lc_lag_check "$desc" "$mark_a" "$mark_b"
+	lc_wait_synced "$desc" && lc_lag_check "$desc" "$mark_a" "$mark_b" "$side"
 }
 
-# lc_lag_check STEP MARK_A MARK_B: after an IKE rekey or reauthentication,
-# the time from a's log line establishing the current IKE SA to b's log line
-# restoring it (from lines MARK_A and MARK_B on; all nodes log one clock):
-# until then b holds the old IKE SA or none, and a failover loses the tunnel
+# lc_lag_check STEP MARK_A MARK_B SIDE: after an IKE rekey or
+# reauthentication, the time from a's log line establishing SIDE's current
+# IKE SA to b's log line restoring it (from lines MARK_A and MARK_B on; all
+# nodes log one clock): until then b holds the old IKE SA or none, and a
+# failover loses the tunnel
 lc_lag_check() {
 	local spis uid t_a t_b lag
-	spis=$(lc_cur_ike a) || { e2e_expect "$1: a holds the CHILD SAs in an IKE SA" false; return 1; }
+	spis=$(lc_cur_ike "$4") || { e2e_expect "$1: $4 holds its CHILD SAs in an IKE SA" false; return 1; }
 	uid=$(lc_uniqueid a "$spis")
 	t_a=$(ikev1_log_ms a "IKE_SA [^ []*\[$uid\] (state change: [A-Z_]+ => ESTABLISHED|rekeyed between)" "$2")
 	t_b=$(ikev1_log_ms b "sasync: restored passive IKE_SA '[^']*' ${spis% *}_i ${spis#* }_r" "$3")
@@ -368,15 +369,15 @@ lc_ping_check() {
 
 _lc_lost_ok() { [ -n "$2" ] && [ "${1:-0}" -gt 0 ] && [ "$2" -le "$3" ]; }
 
-# lc_reuse_check CAPTURE: stop CAPTURE and check that no ESP (SPI, sequence)
-# sent from the VIP appears twice in it
+# lc_reuse_check CAPTURE [NODE]: stop CAPTURE (on NODE, default peer) and
+# check that no ESP (SPI, sequence) sent from the VIP appears twice in it
 lc_reuse_check() {
 	local reuse
 	e2e_capture_stop "$1"
 	reuse=$(sasync_esp_reuse "$(_e2e_pcap "$1")" "$E2E_VIP_EXT")
-	echo "ESP packets from the VIP with a reused (SPI, sequence): ${reuse:-none}" \
+	echo "ESP packets from the VIP to ${2:-peer} with a reused (SPI, sequence): ${reuse:-none}" \
 		"(ESP packets captured: $(e2e_capture_esp_count "$1"))"
-	e2e_expect "no ESP (SPI, sequence) from the VIP reaches the peer twice" [ -z "$reuse" ]
+	e2e_expect "no ESP (SPI, sequence) from the VIP reaches ${2:-the peer} twice" [ -z "$reuse" ]
 }
 
 # lc_failover: the sync link idle (b has everything a sent), then kill -9
@@ -408,20 +409,21 @@ lc_apply_failed() { sasync_stat b apply-failed; }
 
 # ------------------------------------------------------ traffic, failover
 
-# lc_streams_start SPEC...: 10 pps pings both ways per SPEC "CHILD LAN_ADDR
-# PEER_ADDR" (lan LAN_ADDR <-> peer PEER_ADDR goes through CHILD), named
-# l2p-CHILD and p2l-CHILD; returns after about 10 s of them
+# lc_streams_start SPEC...: 10 pps pings both ways per SPEC "NAME LAN_ADDR
+# REMOTE_ADDR [NODE]" (lan LAN_ADDR <-> NODE, default peer, REMOTE_ADDR; for
+# the peer NAME is the CHILD SA that carries them), named l2p-NAME and
+# p2l-NAME; returns after about 10 s of them
 lc_streams_start() {
-	local spec child l p names=()
+	local spec name l p node names=()
 	for spec in "$@"; do
-		read -r child l p <<<"$spec"
-		e2e_ping_start "l2p-$child" lan "$l" "$p"
-		e2e_ping_start "p2l-$child" peer "$p" "$l"
-		names+=("l2p-$child" "p2l-$child")
+		read -r name l p node <<<"$spec"
+		e2e_ping_start "l2p-$name" lan "$l" "$p"
+		e2e_ping_start "p2l-$name" "${node:-peer}" "$p" "$l"
+		names+=("l2p-$name" "p2l-$name")
 	done
 	e2e_wait_for "100 replies on each ping (10 s)" 20 _lc_replies_all 100 "${names[@]}" ||
 		e2e_fail "pings through the tunnel before the failover"
-	e2e_pass "pings both ways through ${#} CHILD SA(s) before the failover ($(_lc_replies_list "${names[@]}"))"
+	e2e_pass "pings both ways, ${#} pair(s), before the failover ($(_lc_replies_list "${names[@]}"))"
 }
 
 _lc_replies_all() {
