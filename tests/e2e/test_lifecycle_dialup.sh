@@ -94,10 +94,7 @@ after_failover() {
 	lc_streams_start "${streams[@]}"
 	mark=$(lc_mark rw1)" "$(lc_mark rw2)
 	lc_failover
-	for i in 1 2; do
-		e2e_expect "pings lan -> rw$i resume through b" e2e_wait_ping_replies "l2p-rw$i" 20 10
-		e2e_expect "pings rw$i -> lan resume through b" e2e_wait_ping_replies "p2l-rw$i" 20 10
-	done
+	lc_expect_resumed l2p-rw1 p2l-rw1 l2p-rw2 p2l-rw2
 	for i in 1 2; do
 		e2e_ping_stop "l2p-rw$i"
 		e2e_ping_stop "p2l-rw$i"
