@@ -28,6 +28,11 @@
 # Usage (root, after `make`):   bash bench/failover_vs_ha.sh
 # Environment:
 #   BENCH_RUNS=3            runs per scenario (median over them)
+#   BENCH_LIFECYCLE=0       1: before the pings, the SAs live a while: IKE
+#                           rekey by the peer, CHILD rekey by the peer,
+#                           CHILD rekey by a, IKE rekey by a (each synced to
+#                           b before the next), so the failover hits
+#                           later generations, not first ones
 #   BENCH_SCENARIOS="ha sasync"
 #   BENCH_WARMUP=40         replies each way before the failover (~4 s)
 #   BENCH_RECOVERY_S=10     how long to wait for traffic after the failover
@@ -48,6 +53,7 @@ set -uo pipefail
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 : "${BENCH_RUNS:=3}"
+: "${BENCH_LIFECYCLE:=0}"
 : "${BENCH_SCENARIOS:=ha sasync}"
 : "${BENCH_WARMUP:=40}"
 : "${BENCH_RECOVERY_S:=10}"
@@ -70,6 +76,7 @@ _bench_usage_error() { echo "failover_vs_ha: $*" >&2; exit 2; }
 [[ $BENCH_WARMUP =~ ^[1-9][0-9]*$ ]] || _bench_usage_error "BENCH_WARMUP must be a positive integer"
 [[ $BENCH_RECOVERY_S =~ ^[1-9][0-9]*$ ]] || _bench_usage_error "BENCH_RECOVERY_S must be a positive integer"
 [[ $BENCH_TAIL_S =~ ^[0-9]+$ ]] || _bench_usage_error "BENCH_TAIL_S must be an integer"
+[[ $BENCH_LIFECYCLE =~ ^[01]$ ]] || _bench_usage_error "BENCH_LIFECYCLE must be 0 or 1"
 [[ $BENCH_HA_ACTIVATE =~ ^(fifo|monitor)$ ]] || _bench_usage_error "BENCH_HA_ACTIVATE must be fifo or monitor"
 for s in $BENCH_SCENARIOS; do
 	case $s in
@@ -227,22 +234,61 @@ _bench_installed_spis_in() {
 BENCH_RES=$(mktemp /tmp/bench-failover.XXXXXX)
 _bench_put() { echo "$1 $2 $3 $4" >>"$BENCH_RES"; }   # scenario run key value
 
+# _bench_alone_ike / _bench_alone_child BEFORE: a holds one IKE SA / one
+# CHILD SA, other than BEFORE
+_bench_alone_ike() {
+	[ "$(e2e_sa_count a)" = 1 ] && [ -n "$(e2e_ike_spis a)" ] &&
+		[ "$(e2e_ike_spis a)" != "$1" ]
+}
+_bench_alone_child() {
+	[ "$(e2e_child_list a | wc -l)" = 1 ] && [ -n "$(e2e_child_spis a)" ] &&
+		[ "$(e2e_child_spis a)" != "$1" ]
+}
+
+# _bench_rekey NODE ike|child SYNCED: rekey (not reauthenticate) the IKE or
+# CHILD SA from NODE, wait for a to have the new one alone and for b to
+# hold it (SYNCED: the scenario's check)
+_bench_rekey() {
+	local node=$1 what=$2 synced=$3 before name=$E2E_CHILD
+	[ "$what" = ike ] && name=$E2E_CONN
+	before=$(e2e_"$what"_spis a)
+	e2e_swanctl "$node" --rekey --"$what" "$name" >/dev/null ||
+		e2e_fail "$what rekey by $node"
+	e2e_wait_for "$what rekey by $node done on a" 15 \
+		_bench_alone_"$what" "$before" || e2e_fail "$what rekey by $node"
+	# shellcheck disable=SC2086  # SYNCED is a command with arguments
+	e2e_wait_for "b has it after the $what rekey by $node" 10 $synced ||
+		e2e_fail "b synced after the $what rekey by $node"
+}
+
+# bench_lifecycle SYNCED: the lifecycle of BENCH_LIFECYCLE=1
+bench_lifecycle() {
+	_bench_rekey peer ike "$1"
+	_bench_rekey peer child "$1"
+	_bench_rekey a child "$1"
+	_bench_rekey a ike "$1"
+}
+
 # bench_run SCENARIO RUN: one failover, results appended to $BENCH_RES
 bench_run() {
 	local sc=$1 run=$2 ike_before child_before t0 dir lost res a_seq reused
-	local kept rekeyed n1 n2 ok_l2p ok_p2l
+	local kept rekeyed n1 n2 ok_l2p ok_p2l inits_before
 	t0=$(_e2e_now_ms)
 	if [ "$sc" = ha ]; then
 		E2E_PRELOAD=
 		ha_cluster_up
 		e2e_wait_for "b has the SAs (PASSIVE)" 10 ha_synced || e2e_fail "ha: SAs synced to b"
+		[ "$BENCH_LIFECYCLE" = 1 ] && bench_lifecycle ha_synced
 	else
 		E2E_PRELOAD=$BENCH_SASYNC_SO
 		sasync_cluster_up
 		e2e_wait_for "b has the SAs" 10 sasync_synced a b || e2e_fail "sasync: SAs synced to b"
+		[ "$BENCH_LIFECYCLE" = 1 ] && bench_lifecycle "sasync_synced a b"
 	fi
 	ike_before=$(e2e_ike_spis peer)
 	child_before=$(e2e_child_spis peer)
+	# an IKE rekey logs it too (BENCH_LIFECYCLE): none may follow the failover
+	inits_before=$(e2e_count_in_log peer "initiating IKE_SA")
 	e2e_capture_start esp peer ext0 udp port 4500 || e2e_fail "capture on peer"
 	e2e_ping_start l2p lan "$E2E_LAN_HOST" "$E2E_PEER_HOST"
 	e2e_ping_start p2l peer "$E2E_PEER_HOST" "$E2E_LAN_HOST"
@@ -286,7 +332,8 @@ bench_run() {
 	[ "$(e2e_ike_spis peer)" = "$ike_before" ] &&
 		[ "$(e2e_ike_field peer state)" = ESTABLISHED ] &&
 		[ "$(e2e_sa_count peer)" -eq 1 ] &&
-		[ "$(e2e_count_in_log peer "initiating IKE_SA")" -eq 1 ] && kept=1
+		[ "$(e2e_count_in_log peer "initiating IKE_SA")" -eq "$inits_before" ] &&
+		kept=1
 	_bench_put "$sc" "$run" ike_kept "$kept"
 	# the peer keeps the old CHILD SA listed as DELETED for a while, so look
 	# for an INSTALLED one with a new inbound SPI

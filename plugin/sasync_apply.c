@@ -487,11 +487,7 @@ static void set_restored_state(private_sasync_apply_t *this, ike_sa_t *ike_sa)
 {
 	if (this->role->get(this->role) == SASYNC_ROLE_PRIMARY)
 	{
-		sasync_promote_activate(ike_sa, this->counters);
-	}
-	else
-	{
-		ike_sa->set_state(ike_sa, IKE_PASSIVE);
+		sasync_promote_activate(ike_sa, this->counters, this->keys);
 	}
 }
 
@@ -541,8 +537,10 @@ static create_result_t create_ike(private_sasync_apply_t *this,
 		return IKE_FAILED;
 	}
 	proposal->destroy(proposal);
-	/* registered before inherit_post(), so no job it schedules is lost */
+	/* registered before inherit_post(), so no job it schedules is lost;
+	 * passive already, so it starts none (NAT keepalives) */
 	charon->ike_sa_manager->checkout_new(charon->ike_sa_manager, ike_sa);
+	ike_sa->set_state(ike_sa, IKE_PASSIVE);
 	take_over(ike_sa, msg);
 	set_initial_hosts(ike_sa, msg);
 	update_ike(ike_sa, msg);
@@ -905,8 +903,34 @@ static linked_list_t *ts_list(sasync_msg_t *msg, sasync_attr_t attr)
 }
 
 /**
- * Install the restored CHILD SA: inbound SA and policies, but the outbound
- * SA only long enough for the CHILD SA to know it (see sasync_outbound_t)
+ * charon's CHILD SA installs its outbound policies only once it installed
+ * an outbound SA: install one with the real SPI but random keys of the
+ * right lengths, and remove it again at once. The real outbound keys never
+ * reach the kernel of a standby, so not even for that instant could a
+ * packet go out with them (kernel-libipsec finds outbound SAs by reqid).
+ */
+static status_t install_outbound_placeholder(child_sa_t *child_sa,
+									size_t encr_len, size_t integ_len,
+									uint32_t spi, uint16_t cpi, bool initiator)
+{
+	chunk_t encr = chunk_alloca(encr_len), integ = chunk_alloca(integ_len);
+	status_t status = FAILED;
+	rng_t *rng;
+
+	rng = lib->crypto->create_rng(lib->crypto, RNG_WEAK);
+	if (rng && rng->get_bytes(rng, encr.len, encr.ptr) &&
+		rng->get_bytes(rng, integ.len, integ.ptr))
+	{
+		status = child_sa->install(child_sa, encr, integ, spi, cpi, initiator,
+								   FALSE, FALSE);
+	}
+	DESTROY_IF(rng);
+	return status;
+}
+
+/**
+ * Install the restored CHILD SA: inbound SA and policies, but no usable
+ * outbound SA (see install_outbound_placeholder() and sasync_outbound_t)
  */
 static bool install_child(private_sasync_apply_t *this, ike_sa_t *ike_sa,
 						  child_sa_t *child_sa, sasync_msg_t *msg)
@@ -938,9 +962,8 @@ static bool install_child(private_sasync_apply_t *this, ike_sa_t *ike_sa,
 							   initiator, TRUE, FALSE);
 	if (status == SUCCESS)
 	{
-		/* no policy refers to it yet, so it never carries a packet */
-		status = child_sa->install(child_sa, encr_out, integ_out, spi_out,
-								   cpi_out, initiator, FALSE, FALSE);
+		status = install_outbound_placeholder(child_sa, encr_out.len,
+									integ_out.len, spi_out, cpi_out, initiator);
 	}
 	if (status == SUCCESS)
 	{
@@ -1094,6 +1117,33 @@ static bool child_known(ike_sa_t *ike_sa, sasync_msg_t *msg)
 	return ike_sa->get_child_sa(ike_sa, protocol, spi, TRUE) != NULL;
 }
 
+/**
+ * Keep or forget the CHILD SA the active node proposes in an exchange it
+ * started (it clears with the CHILD_ADD or CHILD_DELETE of that SPI)
+ */
+static void set_pending(private_sasync_apply_t *this, ike_sa_t *ike_sa,
+						sasync_msg_t *msg, bool pending)
+{
+	uint64_t protocol = PROTO_ESP, spi = 0;
+	sasync_ike_keys_t *keys;
+
+	msg->get_int(msg, SASYNC_ATTR_PROTOCOL, &protocol);
+	msg->get_int(msg, SASYNC_ATTR_SPI_IN, &spi);
+	this->keys->lock(this->keys);
+	keys = this->keys->get_ike(this->keys, ike_sa->get_unique_id(ike_sa),
+							   TRUE);
+	if (pending)
+	{
+		keys->pending_spi = spi;
+		keys->pending_protocol = protocol;
+	}
+	else if (keys->pending_spi == spi)
+	{
+		keys->pending_spi = 0;
+	}
+	this->keys->unlock(this->keys);
+}
+
 static void apply_child_add(private_sasync_apply_t *this, sasync_msg_t *msg)
 {
 	child_cfg_t *cfg;
@@ -1137,6 +1187,7 @@ static void apply_child_add(private_sasync_apply_t *this, sasync_msg_t *msg)
 		this->keys->put_child(this->keys, child_sa->get_unique_id(child_sa),
 							  sasync_child_keys_decode(msg));
 		this->keys->unlock(this->keys);
+		set_pending(this, ike_sa, msg, FALSE);
 		this->counters->inc(this->counters, SASYNC_CTR_CONN_SYNC);
 		DBG1(DBG_APP, "sasync: restored CHILD_SA %s{%u} SPIs %.8x_i %.8x_o",
 			 name, child_sa->get_unique_id(child_sa),
@@ -1170,6 +1221,22 @@ static void apply_child_delete(private_sasync_apply_t *this, sasync_msg_t *msg)
 	{
 		this->counters->inc(this->counters, SASYNC_CTR_DELETE_SYNC);
 	}
+	set_pending(this, ike_sa, msg, FALSE);
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
+}
+
+static void apply_child_pending(private_sasync_apply_t *this,
+								sasync_msg_t *msg)
+{
+	ike_sa_t *ike_sa;
+
+	ike_sa = checkout(msg, SASYNC_ATTR_IKE_SPI_I, SASYNC_ATTR_IKE_SPI_R);
+	if (!ike_sa)
+	{
+		apply_failed(this);
+		return;
+	}
+	set_pending(this, ike_sa, msg, TRUE);
 	charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
 }
 
@@ -1219,6 +1286,9 @@ METHOD(sasync_apply_t, apply, void,
 			break;
 		case SASYNC_MSG_CHILD_DELETE:
 			apply_child_delete(this, msg);
+			break;
+		case SASYNC_MSG_CHILD_PENDING:
+			apply_child_pending(this, msg);
 			break;
 		case SASYNC_MSG_RESYNC_DONE:
 			DBG1(DBG_APP, "sasync: bulk resync from %H complete", peer);

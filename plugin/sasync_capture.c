@@ -11,6 +11,7 @@
 #include <sa/ikev1/keymat_v1.h>
 #include <sa/ikev2/keymat_v2.h>
 #include <encoding/payloads/notify_payload.h>
+#include <encoding/payloads/sa_payload.h>
 #include <processing/jobs/callback_job.h>
 
 typedef struct private_sasync_capture_t private_sasync_capture_t;
@@ -387,9 +388,10 @@ METHOD(listener_t, ike_state_change, bool,
 			this->keys->lock(this->keys);
 			keys = find_ike(this, ike_sa);
 			/* an IKEv2 rekey is sent once charon moved identities, virtual
-			 * IPs and CHILD SAs to the new SA (ike_rekey) */
+			 * IPs and CHILD SAs to the new SA (ike_rekey); a restored SA
+			 * that becomes established at promotion goes to the others */
 			if (keys && is_primary(this) &&
-				!(keys->replaces && ike_sa->get_version(ike_sa) == IKEV2))
+				!(keys->old_skd.len && !keys->synced))
 			{
 				sync_ike(this, ike_sa, keys);
 			}
@@ -614,6 +616,88 @@ static void strip_additional_addresses(message_t *message)
 	}
 }
 
+/**
+ * The CHILD SA we propose in a CREATE_CHILD_SA request: our inbound SPI
+ */
+static bool proposed_child(message_t *message, protocol_id_t *protocol,
+						   uint32_t *spi)
+{
+	sa_payload_t *sa;
+	linked_list_t *proposals;
+	proposal_t *proposal;
+	bool found = FALSE;
+
+	sa = (sa_payload_t*)message->get_payload(message, PLV2_SECURITY_ASSOCIATION);
+	if (!sa)
+	{
+		return FALSE;
+	}
+	proposals = sa->get_proposals(sa);
+	if (proposals->get_first(proposals, (void**)&proposal) == SUCCESS &&
+		(proposal->get_protocol(proposal) == PROTO_ESP ||
+		 proposal->get_protocol(proposal) == PROTO_AH))
+	{
+		*protocol = proposal->get_protocol(proposal);
+		*spi = proposal->get_spi(proposal);
+		found = TRUE;
+	}
+	proposals->destroy_offset(proposals, offsetof(proposal_t, destroy));
+	return found;
+}
+
+/**
+ * A CHILD SA we propose (create or rekey) exists at the peer as soon as it
+ * answers; if we fail before the answer, a promoted standby must delete it
+ * there, so tell it now. A failed exchange (no SA in the answer) ends it.
+ */
+static void track_child_exchange(private_sasync_capture_t *this,
+								 ike_sa_t *ike_sa, message_t *message,
+								 bool incoming)
+{
+	sasync_ike_keys_t *keys;
+	sasync_msg_t *msg = NULL;
+	protocol_id_t protocol;
+	uint32_t spi;
+
+	if (message->get_exchange_type(message) != CREATE_CHILD_SA ||
+		message->get_request(message) == incoming || !is_primary(this))
+	{
+		return;
+	}
+	this->keys->lock(this->keys);
+	keys = find_ike(this, ike_sa);
+	if (keys && keys->synced)
+	{
+		if (!incoming && proposed_child(message, &protocol, &spi))
+		{
+			keys->pending_spi = spi;
+			keys->pending_protocol = protocol;
+			msg = sasync_msg_create(SASYNC_MSG_CHILD_PENDING);
+		}
+		else if (incoming && keys->pending_spi &&
+				 !message->get_payload(message, PLV2_SECURITY_ASSOCIATION))
+		{
+			msg = sasync_msg_create(SASYNC_MSG_CHILD_DELETE);
+		}
+		else if (incoming)
+		{	/* the CHILD_ADD follows */
+			keys->pending_spi = 0;
+		}
+	}
+	if (msg)
+	{
+		add_ike_id(msg, ike_sa);
+		msg->add_int(msg, SASYNC_ATTR_PROTOCOL, keys->pending_protocol);
+		msg->add_int(msg, SASYNC_ATTR_SPI_IN, keys->pending_spi);
+		send_msg(this, msg);
+		if (incoming)
+		{
+			keys->pending_spi = 0;
+		}
+	}
+	this->keys->unlock(this->keys);
+}
+
 METHOD(listener_t, message_hook, bool,
 	private_sasync_capture_t *this, ike_sa_t *ike_sa, message_t *message,
 	bool incoming, bool plain)
@@ -640,6 +724,7 @@ METHOD(listener_t, message_hook, bool,
 		return TRUE;
 	}
 	negotiate_midsync(ike_sa, message, incoming);
+	track_child_exchange(this, ike_sa, message, incoming);
 	if (!incoming)
 	{
 		strip_additional_addresses(message);

@@ -77,8 +77,6 @@ CALLBACK(link_up, void,
 METHOD(sasync_dispatch_t, destroy, void,
 	private_sasync_dispatch_t *this)
 {
-	this->link->set_receiver(this->link, NULL, NULL);
-	this->link->set_up_cb(this->link, NULL, NULL);
 	free(this);
 }
 

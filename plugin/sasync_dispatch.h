@@ -32,7 +32,8 @@ typedef struct sasync_dispatch_t sasync_dispatch_t;
 struct sasync_dispatch_t {
 
 	/**
-	 * Stop receiving from the link and destroy a sasync_dispatch_t.
+	 * Destroy a sasync_dispatch_t, after the link: the link calls it from
+	 * its threads until it is destroyed itself.
 	 */
 	void (*destroy)(sasync_dispatch_t *this);
 };

@@ -55,6 +55,10 @@ struct sasync_ike_keys_t {
 	u_int replaces_unique;
 	/** CHILD_ADD records (sasync_msg_t*) held until the IKE SA is synced */
 	array_t *held;
+	/** inbound SPI and protocol of the CHILD SA this node proposed in a
+	 * CREATE_CHILD_SA exchange it started and that is not answered yet */
+	uint32_t pending_spi;
+	protocol_id_t pending_protocol;
 };
 
 /**

@@ -11,7 +11,7 @@
 #include <collections/array.h>
 #include <utils/debug.h>
 
-ENUM(sasync_msg_type_names, SASYNC_MSG_IKE_ADD, SASYNC_MSG_RESYNC_DONE,
+ENUM(sasync_msg_type_names, SASYNC_MSG_IKE_ADD, SASYNC_MSG_CHILD_PENDING,
 	"IKE_ADD",
 	"IKE_MID",
 	"IKE_REKEYED",
@@ -20,6 +20,7 @@ ENUM(sasync_msg_type_names, SASYNC_MSG_IKE_ADD, SASYNC_MSG_RESYNC_DONE,
 	"CHILD_DELETE",
 	"RESYNC_REQUEST",
 	"RESYNC_DONE",
+	"CHILD_PENDING",
 );
 
 ENUM(sasync_attr_names, SASYNC_ATTR_IKE_SPI_I, SASYNC_ATTR_REMOTE_TS,
@@ -38,6 +39,7 @@ ENUM(sasync_attr_names, SASYNC_ATTR_IKE_SPI_I, SASYNC_ATTR_REMOTE_TS,
 #define MAX_BYTES 1024
 
 typedef enum {
+	KIND_NONE = 0,
 	KIND_U8,
 	KIND_U16,
 	KIND_U32,
@@ -51,47 +53,73 @@ typedef enum {
 } attr_kind_t;
 
 /**
- * Value kind of an attribute, by its position in sasync_attr_t.
+ * Value kind of each attribute, by its wire number (zero: none such)
+ */
+static const attr_kind_t kinds[SASYNC_ATTR_MAX] = {
+	[SASYNC_ATTR_IKE_SPI_I] = KIND_U64,
+	[SASYNC_ATTR_IKE_SPI_R] = KIND_U64,
+	[SASYNC_ATTR_OLD_SPI_I] = KIND_U64,
+	[SASYNC_ATTR_OLD_SPI_R] = KIND_U64,
+	[SASYNC_ATTR_TIMESTAMP] = KIND_U64,
+	[SASYNC_ATTR_IKE_VERSION] = KIND_U8,
+	[SASYNC_ATTR_IKE_INITIATOR] = KIND_U8,
+	[SASYNC_ATTR_CHILD_INITIATOR] = KIND_U8,
+	[SASYNC_ATTR_PROTOCOL] = KIND_U8,
+	[SASYNC_ATTR_MODE] = KIND_U8,
+	[SASYNC_ATTR_ENCAP] = KIND_U8,
+	[SASYNC_ATTR_IPCOMP] = KIND_U8,
+	[SASYNC_ATTR_OLD_PRF] = KIND_U16,
+	[SASYNC_ATTR_AUTH_METHOD] = KIND_U16,
+	[SASYNC_ATTR_CPI_IN] = KIND_U16,
+	[SASYNC_ATTR_CPI_OUT] = KIND_U16,
+	[SASYNC_ATTR_EXTENSIONS] = KIND_U32,
+	[SASYNC_ATTR_CONDITIONS] = KIND_U32,
+	[SASYNC_ATTR_MID_I] = KIND_U32,
+	[SASYNC_ATTR_MID_R] = KIND_U32,
+	[SASYNC_ATTR_UNIQUE] = KIND_U32,
+	[SASYNC_ATTR_SPI_IN] = KIND_U32,
+	[SASYNC_ATTR_SPI_OUT] = KIND_U32,
+	[SASYNC_ATTR_REQID] = KIND_U32,
+	[SASYNC_ATTR_IF_ID_IN] = KIND_U32,
+	[SASYNC_ATTR_IF_ID_OUT] = KIND_U32,
+	[SASYNC_ATTR_MARK_IN] = KIND_MARK,
+	[SASYNC_ATTR_MARK_OUT] = KIND_MARK,
+	[SASYNC_ATTR_NAME] = KIND_BYTES,
+	[SASYNC_ATTR_CHILD_NAME] = KIND_BYTES,
+	[SASYNC_ATTR_NONCE_I] = KIND_BYTES,
+	[SASYNC_ATTR_NONCE_R] = KIND_BYTES,
+	[SASYNC_ATTR_SECRET] = KIND_BYTES,
+	[SASYNC_ATTR_OLD_SKD] = KIND_BYTES,
+	[SASYNC_ATTR_ENCR_IN] = KIND_BYTES,
+	[SASYNC_ATTR_INTEG_IN] = KIND_BYTES,
+	[SASYNC_ATTR_ENCR_OUT] = KIND_BYTES,
+	[SASYNC_ATTR_INTEG_OUT] = KIND_BYTES,
+	[SASYNC_ATTR_LOCAL_KE] = KIND_BYTES,
+	[SASYNC_ATTR_REMOTE_KE] = KIND_BYTES,
+	[SASYNC_ATTR_PSK] = KIND_BYTES,
+	[SASYNC_ATTR_IV] = KIND_BYTES,
+	[SASYNC_ATTR_LOCAL_HOST] = KIND_HOST,
+	[SASYNC_ATTR_REMOTE_HOST] = KIND_HOST,
+	[SASYNC_ATTR_LOCAL_VIP] = KIND_HOST,
+	[SASYNC_ATTR_REMOTE_VIP] = KIND_HOST,
+	[SASYNC_ATTR_LOCAL_ID] = KIND_ID,
+	[SASYNC_ATTR_REMOTE_ID] = KIND_ID,
+	[SASYNC_ATTR_REMOTE_EAP_ID] = KIND_ID,
+	[SASYNC_ATTR_PROPOSAL] = KIND_PROPOSAL,
+	[SASYNC_ATTR_LOCAL_TS] = KIND_TS,
+	[SASYNC_ATTR_REMOTE_TS] = KIND_TS,
+};
+
+/**
+ * Value kind of an attribute, KIND_NONE for numbers no attribute has
  */
 static attr_kind_t kind_of(sasync_attr_t attr)
 {
-	if (attr <= SASYNC_ATTR_TIMESTAMP)
+	if (attr <= 0 || attr >= SASYNC_ATTR_MAX)
 	{
-		return KIND_U64;
+		return KIND_NONE;
 	}
-	if (attr <= SASYNC_ATTR_IPCOMP)
-	{
-		return KIND_U8;
-	}
-	if (attr <= SASYNC_ATTR_CPI_OUT)
-	{
-		return KIND_U16;
-	}
-	if (attr <= SASYNC_ATTR_IF_ID_OUT)
-	{
-		return KIND_U32;
-	}
-	if (attr <= SASYNC_ATTR_MARK_OUT)
-	{
-		return KIND_MARK;
-	}
-	if (attr <= SASYNC_ATTR_IV)
-	{
-		return KIND_BYTES;
-	}
-	if (attr <= SASYNC_ATTR_REMOTE_VIP)
-	{
-		return KIND_HOST;
-	}
-	if (attr <= SASYNC_ATTR_REMOTE_EAP_ID)
-	{
-		return KIND_ID;
-	}
-	if (attr == SASYNC_ATTR_PROPOSAL)
-	{
-		return KIND_PROPOSAL;
-	}
-	return KIND_TS;
+	return kinds[attr];
 }
 
 typedef struct {
@@ -696,6 +724,8 @@ static bool value_valid(sasync_attr_t type, chunk_t value)
 			return value.len >= 2 && (value.len - 2) % 6 == 0;
 		case KIND_TS:
 			return value.len == 6 + 8 || value.len == 6 + 32;
+		case KIND_NONE:
+			break;
 	}
 	return FALSE;
 }
@@ -718,8 +748,7 @@ static bool parse_attrs(private_sasync_msg_t *this, bio_reader_t *reader,
 				 sasync_msg_type_names, this->type);
 			return FALSE;
 		}
-		if (type < SASYNC_ATTR_IKE_SPI_I || type >= SASYNC_ATTR_MAX ||
-			!value_valid(type, value))
+		if (!value_valid(type, value))
 		{
 			DBG1(DBG_APP, "sasync: invalid attribute %u (%zu bytes) in %N "
 				 "record", type, value.len, sasync_msg_type_names,

@@ -28,11 +28,14 @@ typedef enum sasync_attr_t sasync_attr_t;
  * Record types of the sync protocol.
  */
 enum sasync_msg_type_t {
-	/** IKE SA created or updated (upsert) */
+	/** IKE SA created or updated (upsert); with OLD_SPI_I/R it replaces
+	 * that SA (IKEv2 rekey, IKEv1 reauthentication) */
 	SASYNC_MSG_IKE_ADD = 1,
 	/** IKE message IDs after an exchange */
 	SASYNC_MSG_IKE_MID = 2,
-	/** IKE SA rekeyed: CHILD SAs move from the old to the new one */
+	/** IKE SA rekeyed: CHILD SAs move from the old to the new one (no
+	 * longer sent: the IKE_ADD of an SA names the SA it replaces, with
+	 * OLD_SPI_I/R; still applied) */
 	SASYNC_MSG_IKE_REKEYED = 3,
 	/** IKE SA gone */
 	SASYNC_MSG_IKE_DELETE = 4,
@@ -44,82 +47,88 @@ enum sasync_msg_type_t {
 	SASYNC_MSG_RESYNC_REQUEST = 7,
 	/** end of a full resync */
 	SASYNC_MSG_RESYNC_DONE = 8,
+	/** CHILD SA the active node proposes (its inbound SPI) in an exchange
+	 * it started: the peer may install it before the answer comes back */
+	SASYNC_MSG_CHILD_PENDING = 9,
 	SASYNC_MSG_TYPE_MAX,
 };
 
 extern enum_name_t *sasync_msg_type_names;
 
 /**
- * Attribute types; each has a fixed value kind the decoder enforces.
+ * Attribute types, by their number on the wire; each has a fixed value kind
+ * (sasync_msg.c) the decoder enforces. Numbers are never reused or
+ * renumbered: a record written by an older version must parse the same, and
+ * new attributes get new numbers (unit test msg pins them).
  */
 enum sasync_attr_t {
 	/* u64 */
 	SASYNC_ATTR_IKE_SPI_I = 1,
-	SASYNC_ATTR_IKE_SPI_R,
-	SASYNC_ATTR_OLD_SPI_I,
-	SASYNC_ATTR_OLD_SPI_R,
-	SASYNC_ATTR_TIMESTAMP,
+	SASYNC_ATTR_IKE_SPI_R = 2,
+	SASYNC_ATTR_OLD_SPI_I = 3,
+	SASYNC_ATTR_OLD_SPI_R = 4,
+	SASYNC_ATTR_TIMESTAMP = 5,
 	/* u8 */
-	SASYNC_ATTR_IKE_VERSION,
-	SASYNC_ATTR_IKE_INITIATOR,
-	SASYNC_ATTR_CHILD_INITIATOR,
-	SASYNC_ATTR_PROTOCOL,
-	SASYNC_ATTR_MODE,
-	SASYNC_ATTR_ENCAP,
-	SASYNC_ATTR_IPCOMP,
+	SASYNC_ATTR_IKE_VERSION = 6,
+	SASYNC_ATTR_IKE_INITIATOR = 7,
+	SASYNC_ATTR_CHILD_INITIATOR = 8,
+	SASYNC_ATTR_PROTOCOL = 9,
+	SASYNC_ATTR_MODE = 10,
+	SASYNC_ATTR_ENCAP = 11,
+	SASYNC_ATTR_IPCOMP = 12,
 	/* u16 */
-	SASYNC_ATTR_OLD_PRF,
-	SASYNC_ATTR_AUTH_METHOD,
-	SASYNC_ATTR_CPI_IN,
-	SASYNC_ATTR_CPI_OUT,
+	SASYNC_ATTR_OLD_PRF = 13,
+	SASYNC_ATTR_AUTH_METHOD = 14,
+	SASYNC_ATTR_CPI_IN = 15,
+	SASYNC_ATTR_CPI_OUT = 16,
 	/* u32 */
-	SASYNC_ATTR_EXTENSIONS,
-	SASYNC_ATTR_CONDITIONS,
-	SASYNC_ATTR_MID_I,
-	SASYNC_ATTR_MID_R,
-	SASYNC_ATTR_UNIQUE,
-	SASYNC_ATTR_SPI_IN,
-	SASYNC_ATTR_SPI_OUT,
-	SASYNC_ATTR_REQID,
-	SASYNC_ATTR_IF_ID_IN,
-	SASYNC_ATTR_IF_ID_OUT,
+	SASYNC_ATTR_EXTENSIONS = 17,
+	SASYNC_ATTR_CONDITIONS = 18,
+	SASYNC_ATTR_MID_I = 19,
+	SASYNC_ATTR_MID_R = 20,
+	SASYNC_ATTR_UNIQUE = 21,
+	SASYNC_ATTR_SPI_IN = 22,
+	SASYNC_ATTR_SPI_OUT = 23,
+	SASYNC_ATTR_REQID = 24,
+	SASYNC_ATTR_IF_ID_IN = 25,
+	SASYNC_ATTR_IF_ID_OUT = 26,
 	/* mark: u32 value, u32 mask */
-	SASYNC_ATTR_MARK_IN,
-	SASYNC_ATTR_MARK_OUT,
+	SASYNC_ATTR_MARK_IN = 27,
+	SASYNC_ATTR_MARK_OUT = 28,
 	/* string */
-	SASYNC_ATTR_NAME,
-	SASYNC_ATTR_CHILD_NAME,
+	SASYNC_ATTR_NAME = 29,
+	SASYNC_ATTR_CHILD_NAME = 30,
 	/* opaque bytes (keys and key inputs) */
-	SASYNC_ATTR_NONCE_I,
-	SASYNC_ATTR_NONCE_R,
-	SASYNC_ATTR_SECRET,
-	SASYNC_ATTR_OLD_SKD,
-	SASYNC_ATTR_ENCR_IN,
-	SASYNC_ATTR_INTEG_IN,
-	SASYNC_ATTR_ENCR_OUT,
-	SASYNC_ATTR_INTEG_OUT,
+	SASYNC_ATTR_NONCE_I = 31,
+	SASYNC_ATTR_NONCE_R = 32,
+	SASYNC_ATTR_SECRET = 33,
+	SASYNC_ATTR_OLD_SKD = 34,
+	SASYNC_ATTR_ENCR_IN = 35,
+	SASYNC_ATTR_INTEG_IN = 36,
+	SASYNC_ATTR_ENCR_OUT = 37,
+	SASYNC_ATTR_INTEG_OUT = 38,
 	/** IKEv1: our and the peer's key exchange public values */
-	SASYNC_ATTR_LOCAL_KE,
-	SASYNC_ATTR_REMOTE_KE,
+	SASYNC_ATTR_LOCAL_KE = 39,
+	SASYNC_ATTR_REMOTE_KE = 40,
 	/** IKEv1: the pre-shared key the keys are derived with */
-	SASYNC_ATTR_PSK,
+	SASYNC_ATTR_PSK = 41,
 	/** IKEv1: phase 1 IV (last CBC block) */
-	SASYNC_ATTR_IV,
+	SASYNC_ATTR_IV = 42,
 	/* host: u8 family, address, u16 port */
-	SASYNC_ATTR_LOCAL_HOST,
-	SASYNC_ATTR_REMOTE_HOST,
-	SASYNC_ATTR_LOCAL_VIP,
-	SASYNC_ATTR_REMOTE_VIP,
+	SASYNC_ATTR_LOCAL_HOST = 43,
+	SASYNC_ATTR_REMOTE_HOST = 44,
+	SASYNC_ATTR_LOCAL_VIP = 45,
+	SASYNC_ATTR_REMOTE_VIP = 46,
 	/* identity: u8 type, data */
-	SASYNC_ATTR_LOCAL_ID,
-	SASYNC_ATTR_REMOTE_ID,
+	SASYNC_ATTR_LOCAL_ID = 47,
+	SASYNC_ATTR_REMOTE_ID = 48,
 	/** EAP or XAuth identity of the peer (the identity its lease is for) */
-	SASYNC_ATTR_REMOTE_EAP_ID,
+	SASYNC_ATTR_REMOTE_EAP_ID = 49,
 	/* proposal: u8 protocol, u8 number, (u16 type, u16 alg, u16 size)* */
-	SASYNC_ATTR_PROPOSAL,
+	SASYNC_ATTR_PROPOSAL = 50,
 	/* traffic selector: u8 type, u8 proto, u16 from, u16 to, from, to */
-	SASYNC_ATTR_LOCAL_TS,
-	SASYNC_ATTR_REMOTE_TS,
+	SASYNC_ATTR_LOCAL_TS = 51,
+	SASYNC_ATTR_REMOTE_TS = 52,
 	SASYNC_ATTR_MAX,
 };
 

@@ -200,7 +200,7 @@ static bool start(private_sasync_plugin_t *this)
 	this->apply = sasync_apply_create(this->role, this->counters,
 									  this->outbound, this->keys);
 	this->promote = sasync_promote_create(this->role, this->counters,
-										  this->apply);
+										  this->apply, this->keys);
 	charon->kernel->add_listener(charon->kernel, &this->outbound->kernel);
 	charon->bus->add_listener(charon->bus, &this->outbound->bus);
 	if (!this->disabled)
@@ -234,10 +234,10 @@ static void stop(private_sasync_plugin_t *this)
 	{
 		charon->bus->remove_listener(charon->bus, &this->capture->listener);
 	}
-	DESTROY_IF(this->dispatch);
-	this->dispatch = NULL;
 	DESTROY_IF(this->link);
 	this->link = NULL;
+	DESTROY_IF(this->dispatch);
+	this->dispatch = NULL;
 	DESTROY_IF(this->capture);
 	this->capture = NULL;
 	if (this->outbound)

@@ -4,6 +4,7 @@
 
 #include "sasync_promote.h"
 #include "sasync_midsync.h"
+#include "sasync_orphan.h"
 
 #include <daemon.h>
 
@@ -22,19 +23,52 @@ struct private_sasync_promote_t {
 
 	/** apply side, held off while the role changes */
 	sasync_apply_t *apply;
+
+	/** key store, with the exchanges the failed node left open */
+	sasync_keystore_t *keys;
 };
+
+/**
+ * A CHILD SA the failed node proposed in an exchange it did not see
+ * answered may be installed at the peer: delete it there
+ */
+static void delete_orphan(ike_sa_t *ike_sa, sasync_keystore_t *keys)
+{
+	sasync_ike_keys_t *entry;
+	protocol_id_t protocol = PROTO_NONE;
+	uint32_t spi = 0;
+
+	keys->lock(keys);
+	entry = keys->get_ike(keys, ike_sa->get_unique_id(ike_sa), FALSE);
+	if (entry && entry->pending_spi)
+	{
+		spi = entry->pending_spi;
+		protocol = entry->pending_protocol;
+		entry->pending_spi = 0;
+	}
+	keys->unlock(keys);
+	if (spi)
+	{
+		sasync_orphan_delete(ike_sa, protocol, spi);
+	}
+}
 
 /*
  * Described in header
  */
-void sasync_promote_activate(ike_sa_t *ike_sa, sasync_counters_t *counters)
+void sasync_promote_activate(ike_sa_t *ike_sa, sasync_counters_t *counters,
+							 sasync_keystore_t *keys)
 {
 	ike_sa->set_state(ike_sa, IKE_ESTABLISHED);
-	if (ike_sa->get_version(ike_sa) == IKEV2 &&
-		ike_sa->supports_extension(ike_sa, EXT_IKE_MESSAGE_ID_SYNC))
+	if (ike_sa->get_version(ike_sa) != IKEV2)
+	{
+		return;
+	}
+	if (ike_sa->supports_extension(ike_sa, EXT_IKE_MESSAGE_ID_SYNC))
 	{
 		sasync_midsync_start(ike_sa, counters);
 	}
+	delete_orphan(ike_sa, keys);
 }
 
 /**
@@ -85,7 +119,7 @@ METHOD(sasync_promote_t, promote, bool,
 	{
 		if (ike_sa->get_state(ike_sa) == IKE_PASSIVE)
 		{
-			sasync_promote_activate(ike_sa, this->counters);
+			sasync_promote_activate(ike_sa, this->counters, this->keys);
 			if (updown)
 			{
 				announce_up(this, ike_sa);
@@ -125,7 +159,8 @@ METHOD(sasync_promote_t, destroy, void,
  */
 sasync_promote_t *sasync_promote_create(sasync_role_t *role,
 										sasync_counters_t *counters,
-										sasync_apply_t *apply)
+										sasync_apply_t *apply,
+										sasync_keystore_t *keys)
 {
 	private_sasync_promote_t *this;
 
@@ -138,6 +173,7 @@ sasync_promote_t *sasync_promote_create(sasync_role_t *role,
 		.role = role,
 		.counters = counters,
 		.apply = apply,
+		.keys = keys,
 	);
 	return &this->public;
 }

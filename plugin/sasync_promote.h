@@ -57,13 +57,16 @@ struct sasync_promote_t {
 };
 
 /**
- * Make a restored IKE SA active: established, and its message IDs
- * synchronised with the peer (RFC 6311) if it supports that.
+ * Make a restored IKE SA active: established, its message IDs synchronised
+ * with the peer (RFC 6311) if it supports that, then a CHILD SA the failed
+ * node left half-made at the peer deleted there (sasync_orphan_delete()).
  *
  * @param ike_sa		passive IKE SA, checked out
  * @param counters		counters
+ * @param keys			key store (exchanges left open)
  */
-void sasync_promote_activate(ike_sa_t *ike_sa, sasync_counters_t *counters);
+void sasync_promote_activate(ike_sa_t *ike_sa, sasync_counters_t *counters,
+							 sasync_keystore_t *keys);
 
 /**
  * Create the promotion handler.
@@ -71,9 +74,11 @@ void sasync_promote_activate(ike_sa_t *ike_sa, sasync_counters_t *counters);
  * @param role			role of this node
  * @param counters		counters
  * @param apply			apply side, held off during the role change
+ * @param keys			key store
  */
 sasync_promote_t *sasync_promote_create(sasync_role_t *role,
 										sasync_counters_t *counters,
-										sasync_apply_t *apply);
+										sasync_apply_t *apply,
+										sasync_keystore_t *keys);
 
 #endif /** SASYNC_PROMOTE_H_ @}*/

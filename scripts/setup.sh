@@ -13,7 +13,7 @@ PKGS="charon-systemd strongswan-charon strongswan-swanctl libcharon-extra-plugin
       libstrongswan libstrongswan-standard-plugins strongswan-pki build-essential autoconf automake libtool pkg-config
       check valgrind iproute2 iputils-ping iputils-arping tcpdump tshark
       nftables keepalived dpkg-dev devscripts quilt libgmp-dev libssl-dev
-      clang libclang-rt-14-dev procps psmisc util-linux python3 kmod"
+      clang libclang-rt-14-dev procps psmisc util-linux python3 kmod shellcheck"
 
 log() { echo "[setup] $*"; }
 
@@ -46,6 +46,7 @@ install_packages() {
 	fi
 	echo "wireshark-common wireshark-common/install-setuid boolean false" |
 		debconf-set-selections
+	# shellcheck disable=SC2086  # one word per package
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 		$missing >/dev/null
 	# the packaged daemons must not run on the host: tests start their own

@@ -6,10 +6,11 @@
 #   1. installs packages and prepares the strongSwan headers (scripts/setup.sh)
 #   2. autoreconf -fi (when configure is missing or older than its inputs)
 #   3. ./configure
-#   4. make -j2
-#   5. make check            (unit tests, libcheck)
-#   6. make check-valgrind   (unit tests under valgrind, CK_FORK=no)
-#   7. bash tests/e2e/test_*.sh, each with a timeout
+#   4. make -j2              (-Werror when building from git)
+#   5. make lint             (shellcheck on every script)
+#   6. make check            (unit tests, libcheck)
+#   7. make check-valgrind   (unit tests under valgrind, CK_FORK=no)
+#   8. bash tests/e2e/test_*.sh, each with a timeout
 # and ends with exactly one line "N passed, N failed" (", N skipped" when
 # something was skipped); exits non-zero if anything failed.
 #
@@ -119,6 +120,7 @@ step "autoreconf" do_autoreconf || finish
 # shellcheck disable=SC2086
 step "configure" ./configure ${SASYNC_CONFIGURE_ARGS:-} || finish
 step "make" make -j2 || finish
+step "make lint (shellcheck)" make lint
 step "make check (unit tests)" timeout -k 10 "$UNIT_TIMEOUT" make check
 step "unit tests under valgrind" make check-valgrind
 

@@ -294,6 +294,139 @@ START_TEST(test_garbage)
 }
 END_TEST
 
+/**
+ * Wire numbers of every attribute and record type: a record written by one
+ * version must parse the same in every later one
+ */
+START_TEST(test_wire_numbers)
+{
+	struct {
+		int value;
+		int wire;
+	} attrs[] = {
+		{ SASYNC_ATTR_IKE_SPI_I, 1 },
+		{ SASYNC_ATTR_IKE_SPI_R, 2 },
+		{ SASYNC_ATTR_OLD_SPI_I, 3 },
+		{ SASYNC_ATTR_OLD_SPI_R, 4 },
+		{ SASYNC_ATTR_TIMESTAMP, 5 },
+		{ SASYNC_ATTR_IKE_VERSION, 6 },
+		{ SASYNC_ATTR_IKE_INITIATOR, 7 },
+		{ SASYNC_ATTR_CHILD_INITIATOR, 8 },
+		{ SASYNC_ATTR_PROTOCOL, 9 },
+		{ SASYNC_ATTR_MODE, 10 },
+		{ SASYNC_ATTR_ENCAP, 11 },
+		{ SASYNC_ATTR_IPCOMP, 12 },
+		{ SASYNC_ATTR_OLD_PRF, 13 },
+		{ SASYNC_ATTR_AUTH_METHOD, 14 },
+		{ SASYNC_ATTR_CPI_IN, 15 },
+		{ SASYNC_ATTR_CPI_OUT, 16 },
+		{ SASYNC_ATTR_EXTENSIONS, 17 },
+		{ SASYNC_ATTR_CONDITIONS, 18 },
+		{ SASYNC_ATTR_MID_I, 19 },
+		{ SASYNC_ATTR_MID_R, 20 },
+		{ SASYNC_ATTR_UNIQUE, 21 },
+		{ SASYNC_ATTR_SPI_IN, 22 },
+		{ SASYNC_ATTR_SPI_OUT, 23 },
+		{ SASYNC_ATTR_REQID, 24 },
+		{ SASYNC_ATTR_IF_ID_IN, 25 },
+		{ SASYNC_ATTR_IF_ID_OUT, 26 },
+		{ SASYNC_ATTR_MARK_IN, 27 },
+		{ SASYNC_ATTR_MARK_OUT, 28 },
+		{ SASYNC_ATTR_NAME, 29 },
+		{ SASYNC_ATTR_CHILD_NAME, 30 },
+		{ SASYNC_ATTR_NONCE_I, 31 },
+		{ SASYNC_ATTR_NONCE_R, 32 },
+		{ SASYNC_ATTR_SECRET, 33 },
+		{ SASYNC_ATTR_OLD_SKD, 34 },
+		{ SASYNC_ATTR_ENCR_IN, 35 },
+		{ SASYNC_ATTR_INTEG_IN, 36 },
+		{ SASYNC_ATTR_ENCR_OUT, 37 },
+		{ SASYNC_ATTR_INTEG_OUT, 38 },
+		{ SASYNC_ATTR_LOCAL_KE, 39 },
+		{ SASYNC_ATTR_REMOTE_KE, 40 },
+		{ SASYNC_ATTR_PSK, 41 },
+		{ SASYNC_ATTR_IV, 42 },
+		{ SASYNC_ATTR_LOCAL_HOST, 43 },
+		{ SASYNC_ATTR_REMOTE_HOST, 44 },
+		{ SASYNC_ATTR_LOCAL_VIP, 45 },
+		{ SASYNC_ATTR_REMOTE_VIP, 46 },
+		{ SASYNC_ATTR_LOCAL_ID, 47 },
+		{ SASYNC_ATTR_REMOTE_ID, 48 },
+		{ SASYNC_ATTR_REMOTE_EAP_ID, 49 },
+		{ SASYNC_ATTR_PROPOSAL, 50 },
+		{ SASYNC_ATTR_LOCAL_TS, 51 },
+		{ SASYNC_ATTR_REMOTE_TS, 52 },
+	}, types[] = {
+		{ SASYNC_MSG_IKE_ADD, 1 },
+		{ SASYNC_MSG_IKE_MID, 2 },
+		{ SASYNC_MSG_IKE_REKEYED, 3 },
+		{ SASYNC_MSG_IKE_DELETE, 4 },
+		{ SASYNC_MSG_CHILD_ADD, 5 },
+		{ SASYNC_MSG_CHILD_DELETE, 6 },
+		{ SASYNC_MSG_RESYNC_REQUEST, 7 },
+		{ SASYNC_MSG_RESYNC_DONE, 8 },
+		{ SASYNC_MSG_CHILD_PENDING, 9 },
+	};
+	int i;
+
+	for (i = 0; i < countof(attrs); i++)
+	{
+		ck_assert_int_eq(attrs[i].value, attrs[i].wire);
+	}
+	ck_assert_int_eq(SASYNC_ATTR_MAX, countof(attrs) + 1);
+	for (i = 0; i < countof(types); i++)
+	{
+		ck_assert_int_eq(types[i].value, types[i].wire);
+	}
+	ck_assert_int_eq(SASYNC_MSG_VERSION, 1);
+}
+END_TEST
+
+/**
+ * A record as a version 1 node writes it, byte by byte: u8 version, u8 type,
+ * u16 count, then per attribute u16 type, u16 length, value (big endian)
+ */
+START_TEST(test_golden_record)
+{
+	chunk_t data = chunk_from_chars(
+		0x01, 0x05, 0x00, 0x05,
+		0x00, 0x01, 0x00, 0x08, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88,
+		0x00, 0x09, 0x00, 0x01, 0x03,
+		0x00, 0x0f, 0x00, 0x02, 0xbe, 0xef,
+		0x00, 0x16, 0x00, 0x04, 0xc0, 0xff, 0xee, 0x01,
+		0x00, 0x1e, 0x00, 0x03, 'n', 'e', 't');
+	sasync_msg_t *msg, *copy;
+	uint64_t value;
+	char *name;
+
+	msg = sasync_msg_parse(data);
+	ck_assert(msg != NULL);
+	ck_assert_int_eq(msg->get_type(msg), SASYNC_MSG_CHILD_ADD);
+	ck_assert(msg->get_int(msg, SASYNC_ATTR_IKE_SPI_I, &value));
+	ck_assert(value == 0x1122334455667788ULL);
+	ck_assert(msg->get_int(msg, SASYNC_ATTR_PROTOCOL, &value));
+	ck_assert_int_eq(value, 3);
+	ck_assert(msg->get_int(msg, SASYNC_ATTR_CPI_IN, &value));
+	ck_assert_int_eq(value, 0xbeef);
+	ck_assert(msg->get_int(msg, SASYNC_ATTR_SPI_IN, &value));
+	ck_assert_int_eq(value, 0xc0ffee01);
+	name = msg->get_string(msg, SASYNC_ATTR_CHILD_NAME);
+	ck_assert_str_eq(name, "net");
+	free(name);
+
+	/* and written back the same */
+	copy = sasync_msg_create(SASYNC_MSG_CHILD_ADD);
+	copy->add_int(copy, SASYNC_ATTR_IKE_SPI_I, 0x1122334455667788ULL);
+	copy->add_int(copy, SASYNC_ATTR_PROTOCOL, 3);
+	copy->add_int(copy, SASYNC_ATTR_CPI_IN, 0xbeef);
+	copy->add_int(copy, SASYNC_ATTR_SPI_IN, 0xc0ffee01);
+	copy->add_chunk(copy, SASYNC_ATTR_CHILD_NAME, chunk_from_str("net"));
+	ck_assert(chunk_equals(copy->get_encoding(copy), data));
+	copy->destroy(copy);
+	msg->destroy(msg);
+}
+END_TEST
+
 Suite *msg_suite_create(void)
 {
 	Suite *s;
@@ -313,6 +446,8 @@ Suite *msg_suite_create(void)
 	tcase_add_test(tc, test_unknown_types);
 	tcase_add_test(tc, test_wrong_value_size);
 	tcase_add_test(tc, test_garbage);
+	tcase_add_test(tc, test_wire_numbers);
+	tcase_add_test(tc, test_golden_record);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -453,7 +453,8 @@ static int connect_raw()
 
 	fd = socket(AF_UNIX, SOCK_STREAM, 0);
 	ck_assert(fd >= 0);
-	strncpy(addr.sun_path, path, sizeof(addr.sun_path) - 1);
+	ck_assert(strlen(path) < sizeof(addr.sun_path));
+	memcpy(addr.sun_path, path, strlen(path) + 1);
 	ck_assert_msg(connect(fd, (struct sockaddr*)&addr, sizeof(addr)) == 0,
 				  "connect: %s", strerror(errno));
 	return fd;

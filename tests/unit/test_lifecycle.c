@@ -1,0 +1,1407 @@
+/*
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+/**
+ * Capture and apply on charon's real in-process bus and IKE_SA manager.
+ *
+ * The runner only calls libcharon_init(), which creates the bus, the kernel
+ * interface and the config backends but no IKE_SA or CHILD_SA manager:
+ * charon->initialize() creates those from a plugin feature that also wants
+ * a socket and a kernel backend (strongSwan's own exchange tests call it
+ * and put mocks in afterwards). Here the fixture creates both managers
+ * itself, registers a recording kernel IPsec backend and a config backend,
+ * and removes all of it again.
+ *
+ * The "active node" is a capture listener (primary role, its own key store)
+ * on charon's bus whose link keeps each record. Its IKE SAs are real
+ * ike_sa_t objects outside the manager, with keys from a real key exchange
+ * derived by charon's keymat, driven through the bus as charon's tasks do.
+ * For each of them the test keeps the peer's keymat of the same SA. The
+ * "standby node" is an apply object (standby role, another key store) fed
+ * with the captured records; it restores its SAs in charon's manager, so
+ * restored keys can be checked against the original and against the peer.
+ */
+
+#include <check.h>
+
+#include "sasync_capture.h"
+#include "sasync_apply.h"
+#include "sasync_promote.h"
+#include "sasync_outbound.h"
+#include "sasync_keystore.h"
+#include "sasync_counters.h"
+#include "sasync_msg.h"
+
+#include <unistd.h>
+
+#include <daemon.h>
+#include <collections/array.h>
+#include <threading/mutex.h>
+#include <threading/thread.h>
+#include <sa/ike_sa_manager.h>
+#include <sa/child_sa_manager.h>
+#include <sa/ikev1/keymat_v1.h>
+#include <sa/ikev2/keymat_v2.h>
+#include <sa/authenticator.h>
+#include <config/backend.h>
+#include <kernel/kernel_ipsec.h>
+
+#define IKE_PROPOSAL_AEAD "aes256gcm16-prfsha256-curve25519"
+#define IKE_PROPOSAL_CBC "aes128-sha256-modp2048"
+#define IKEV1_PROPOSAL "aes128-sha256-modp2048"
+#define ESP_PROPOSAL "aes128gcm16"
+
+/*
+ * Recording link of the active node
+ */
+typedef struct {
+	sasync_link_t public;
+	mutex_t *mutex;
+	/** chunk_t*, each record sent */
+	array_t *records;
+} rec_link_t;
+
+static void rec_send(sasync_link_t *this, chunk_t payload)
+{
+	rec_link_t *rlink = (rec_link_t*)this;
+	chunk_t *copy;
+
+	INIT(copy);
+	*copy = chunk_clone(payload);
+	rlink->mutex->lock(rlink->mutex);
+	array_insert(rlink->records, ARRAY_TAIL, copy);
+	rlink->mutex->unlock(rlink->mutex);
+}
+
+static void rec_no_cb(sasync_link_t *this, void *cb, void *data)
+{
+}
+
+static enumerator_t *rec_peers(sasync_link_t *this)
+{
+	return enumerator_create_empty();
+}
+
+static void rec_free(chunk_t *chunk)
+{
+	chunk_clear(chunk);
+	free(chunk);
+}
+
+static void rec_destroy(sasync_link_t *this)
+{
+	rec_link_t *rlink = (rec_link_t*)this;
+
+	array_destroy_function(rlink->records, (void*)rec_free, NULL);
+	rlink->mutex->destroy(rlink->mutex);
+	free(rlink);
+}
+
+static rec_link_t *rec_link_create()
+{
+	rec_link_t *this;
+
+	INIT(this,
+		.public = {
+			.send = rec_send,
+			.set_receiver = (void*)rec_no_cb,
+			.set_up_cb = (void*)rec_no_cb,
+			.set_error_cb = (void*)rec_no_cb,
+			.create_peer_enumerator = rec_peers,
+			.destroy = rec_destroy,
+		},
+		.mutex = mutex_create(MUTEX_TYPE_DEFAULT),
+		.records = array_create(0, 0),
+	);
+	return this;
+}
+
+/*
+ * Kernel IPsec backend that accepts everything and counts SAs
+ */
+typedef struct {
+	kernel_ipsec_t public;
+	refcount_t spi;
+	u_int sas_in;
+	u_int sas_out;
+	u_int deleted;
+} test_ipsec_t;
+
+static test_ipsec_t *ipsec;
+
+static kernel_feature_t ipsec_get_features(kernel_ipsec_t *this)
+{
+	/* outbound SPIs pinned in policies, as kernel-netlink: no sentinel SA */
+	return KERNEL_POLICY_SPI;
+}
+
+static status_t ipsec_get_spi(kernel_ipsec_t *this, host_t *src, host_t *dst,
+							  uint8_t protocol, uint32_t *spi)
+{
+	*spi = htonl(0xc1000000 + ref_get(&ipsec->spi));
+	return SUCCESS;
+}
+
+static status_t ipsec_add_sa(kernel_ipsec_t *this, kernel_ipsec_sa_id_t *id,
+							 kernel_ipsec_add_sa_t *data)
+{
+	if (data->inbound)
+	{
+		ipsec->sas_in++;
+	}
+	else
+	{
+		ipsec->sas_out++;
+	}
+	return SUCCESS;
+}
+
+static status_t ipsec_del_sa(kernel_ipsec_t *this, kernel_ipsec_sa_id_t *id,
+							 kernel_ipsec_del_sa_t *data)
+{
+	ipsec->deleted++;
+	return SUCCESS;
+}
+
+static status_t ipsec_query_sa(kernel_ipsec_t *this, kernel_ipsec_sa_id_t *id,
+							   kernel_ipsec_query_sa_t *data, uint64_t *bytes,
+							   uint64_t *packets, time_t *time)
+{
+	return NOT_SUPPORTED;
+}
+
+static status_t ipsec_query_policy(kernel_ipsec_t *this,
+								   kernel_ipsec_policy_id_t *id,
+								   kernel_ipsec_query_policy_t *data,
+								   time_t *use_time)
+{
+	return NOT_SUPPORTED;
+}
+
+static void ipsec_destroy(kernel_ipsec_t *this)
+{
+	free(this);
+	ipsec = NULL;
+}
+
+static kernel_ipsec_t *test_ipsec_create()
+{
+	INIT(ipsec,
+		.public = {
+			.get_features = ipsec_get_features,
+			.get_spi = ipsec_get_spi,
+			.get_cpi = (void*)return_failed,
+			.add_sa = ipsec_add_sa,
+			.update_sa = (void*)return_success,
+			.query_sa = ipsec_query_sa,
+			.del_sa = ipsec_del_sa,
+			.flush_sas = (void*)return_success,
+			.add_policy = (void*)return_success,
+			.query_policy = ipsec_query_policy,
+			.del_policy = (void*)return_success,
+			.flush_policies = (void*)return_success,
+			.bypass_socket = (void*)return_true,
+			.enable_udp_decap = (void*)return_true,
+			.destroy = ipsec_destroy,
+		},
+	);
+	return &ipsec->public;
+}
+
+/*
+ * Config backend: the connections by name, as swanctl loads them on both
+ * nodes
+ */
+static peer_cfg_t *cfg_v2, *cfg_v1;
+static child_cfg_t *child_cfg;
+
+static peer_cfg_t *backend_get_peer_cfg_by_name(backend_t *this, char *name)
+{
+	peer_cfg_t *cfg = NULL;
+
+	if (streq(name, cfg_v2->get_name(cfg_v2)))
+	{
+		cfg = cfg_v2;
+	}
+	else if (streq(name, cfg_v1->get_name(cfg_v1)))
+	{
+		cfg = cfg_v1;
+	}
+	return cfg ? cfg->get_ref(cfg) : NULL;
+}
+
+static enumerator_t *backend_empty(backend_t *this)
+{
+	return enumerator_create_empty();
+}
+
+static backend_t backend = {
+	.create_peer_cfg_enumerator = (void*)backend_empty,
+	.create_ike_cfg_enumerator = (void*)backend_empty,
+	.get_peer_cfg_by_name = backend_get_peer_cfg_by_name,
+};
+
+static peer_cfg_t *create_peer_cfg(char *name, ike_version_t version)
+{
+	ike_cfg_create_t ike = {
+		.version = version,
+		.local = "192.0.2.1",
+		.local_port = 500,
+		.remote = "%any",
+		.remote_port = 500,
+	};
+	peer_cfg_create_t peer = {
+		.unique = UNIQUE_NO,
+		.keyingtries = 1,
+		/* no rekeying, reauthentication or DPD jobs */
+	};
+	ike_cfg_t *ike_cfg;
+	peer_cfg_t *cfg;
+
+	ike_cfg = ike_cfg_create(&ike);
+	ike_cfg->add_proposal(ike_cfg, proposal_create_default(PROTO_IKE));
+	cfg = peer_cfg_create(name, ike_cfg, &peer);
+	cfg->add_child_cfg(cfg, child_cfg->get_ref(child_cfg));
+	return cfg;
+}
+
+/*
+ * The two nodes
+ */
+static rec_link_t *rlink;
+static sasync_role_t *active_role, *standby_role;
+static sasync_counters_t *active_ctr, *standby_ctr;
+static sasync_keystore_t *active_keys, *standby_keys;
+static sasync_capture_t *capture;
+static sasync_outbound_t *outbound;
+static sasync_apply_t *apply;
+static host_t *active_node;
+
+/**
+ * An IKE SA of the active node, outside the manager, and the peer's keymat
+ * of the same SA
+ */
+typedef struct {
+	ike_sa_t *sa;
+	keymat_t *peer;
+} pair_t;
+
+/** pair_t*, all pairs created, destroyed in teardown */
+static array_t *pairs;
+
+static void setup()
+{
+	child_cfg_create_t child = {
+		.mode = MODE_TUNNEL,
+	};
+
+	ck_assert(!charon->ike_sa_manager);
+	charon->ike_sa_manager = ike_sa_manager_create();
+	ck_assert(charon->ike_sa_manager);
+	charon->child_sa_manager = child_sa_manager_create();
+	ck_assert(charon->kernel->add_ipsec_interface(charon->kernel,
+												  test_ipsec_create));
+
+	child_cfg = child_cfg_create("net", &child);
+	child_cfg->add_proposal(child_cfg,
+						proposal_create_from_string(PROTO_ESP, ESP_PROPOSAL));
+	cfg_v2 = create_peer_cfg("site", IKEV2);
+	cfg_v1 = create_peer_cfg("site-v1", IKEV1);
+	charon->backends->add_backend(charon->backends, &backend);
+
+	rlink = rec_link_create();
+	active_role = sasync_role_create(SASYNC_ROLE_PRIMARY);
+	standby_role = sasync_role_create(SASYNC_ROLE_STANDBY);
+	active_ctr = sasync_counters_create();
+	standby_ctr = sasync_counters_create();
+	active_keys = sasync_keystore_create();
+	standby_keys = sasync_keystore_create();
+	capture = sasync_capture_create(&rlink->public, active_role, active_ctr,
+									active_keys);
+	charon->bus->add_listener(charon->bus, &capture->listener);
+	outbound = sasync_outbound_create(standby_role, standby_ctr);
+	charon->bus->add_listener(charon->bus, &outbound->bus);
+	apply = sasync_apply_create(standby_role, standby_ctr, outbound,
+								standby_keys);
+	active_node = host_create_from_string("198.51.100.1", 4510);
+	pairs = array_create(0, 0);
+}
+
+static void pair_destroy(pair_t *pair)
+{
+	if (pair->sa)
+	{
+		pair->sa->destroy(pair->sa);
+	}
+	pair->peer->destroy(pair->peer);
+	free(pair);
+}
+
+/**
+ * Destroy every SA in the manager without a delete exchange
+ */
+static void destroy_restored()
+{
+	enumerator_t *enumerator;
+	linked_list_t *ids;
+	ike_sa_id_t *id;
+	ike_sa_t *ike_sa;
+
+	ids = linked_list_create();
+	enumerator = charon->ike_sa_manager->create_enumerator(
+											charon->ike_sa_manager, TRUE);
+	while (enumerator->enumerate(enumerator, &ike_sa))
+	{
+		id = ike_sa->get_id(ike_sa);
+		ids->insert_last(ids, id->clone(id));
+	}
+	enumerator->destroy(enumerator);
+	while (ids->remove_first(ids, (void**)&id) == SUCCESS)
+	{
+		ike_sa = charon->ike_sa_manager->checkout(charon->ike_sa_manager, id);
+		if (ike_sa)
+		{
+			charon->ike_sa_manager->checkin_and_destroy(
+											charon->ike_sa_manager, ike_sa);
+		}
+		id->destroy(id);
+	}
+	ids->destroy(ids);
+}
+
+static void teardown()
+{
+	charon->bus->set_sa(charon->bus, NULL);
+	charon->bus->remove_listener(charon->bus, &capture->listener);
+	array_destroy_function(pairs, (void*)pair_destroy, NULL);
+	charon->bus->set_sa(charon->bus, NULL);
+
+	/* flush() would send a delete for established SAs, there is no sender */
+	destroy_restored();
+	charon->ike_sa_manager->flush(charon->ike_sa_manager);
+	charon->ike_sa_manager->destroy(charon->ike_sa_manager);
+	charon->ike_sa_manager = NULL;
+	charon->child_sa_manager->destroy(charon->child_sa_manager);
+	charon->child_sa_manager = NULL;
+	/* retries of waiting records and jobs of established SAs */
+	lib->scheduler->flush(lib->scheduler);
+
+	charon->bus->remove_listener(charon->bus, &outbound->bus);
+	apply->destroy(apply);
+	outbound->destroy(outbound);
+	capture->destroy(capture);
+	active_keys->destroy(active_keys);
+	standby_keys->destroy(standby_keys);
+	active_ctr->destroy(active_ctr);
+	standby_ctr->destroy(standby_ctr);
+	active_role->destroy(active_role);
+	standby_role->destroy(standby_role);
+	rlink->public.destroy(&rlink->public);
+	active_node->destroy(active_node);
+
+	charon->backends->remove_backend(charon->backends, &backend);
+	cfg_v2->destroy(cfg_v2);
+	cfg_v1->destroy(cfg_v1);
+	child_cfg->destroy(child_cfg);
+	charon->kernel->remove_ipsec_interface(charon->kernel, test_ipsec_create);
+}
+
+/*
+ * Records
+ */
+static u_int rec_count()
+{
+	u_int count;
+
+	rlink->mutex->lock(rlink->mutex);
+	count = array_count(rlink->records);
+	rlink->mutex->unlock(rlink->mutex);
+	return count;
+}
+
+/**
+ * Parse the record sent at the given index
+ */
+static sasync_msg_t *rec_get(u_int index)
+{
+	sasync_msg_t *msg;
+	chunk_t *data;
+
+	rlink->mutex->lock(rlink->mutex);
+	ck_assert(array_get(rlink->records, index, &data));
+	msg = sasync_msg_parse(*data);
+	rlink->mutex->unlock(rlink->mutex);
+	ck_assert(msg);
+	return msg;
+}
+
+/**
+ * Check that a record is about the given SA, by SPIs and role
+ */
+static bool rec_is_for(sasync_msg_t *msg, ike_sa_t *ike_sa)
+{
+	ike_sa_id_t *id = ike_sa->get_id(ike_sa);
+	uint64_t spi_i, spi_r, initiator;
+
+	return msg->get_int(msg, SASYNC_ATTR_IKE_SPI_I, &spi_i) &&
+		   msg->get_int(msg, SASYNC_ATTR_IKE_SPI_R, &spi_r) &&
+		   msg->get_int(msg, SASYNC_ATTR_IKE_INITIATOR, &initiator) &&
+		   spi_i == id->get_initiator_spi(id) &&
+		   spi_r == id->get_responder_spi(id) &&
+		   initiator == id->is_initiator(id);
+}
+
+/**
+ * Check the type and SA of a record and return it parsed
+ */
+static sasync_msg_t *rec_expect(u_int index, sasync_msg_type_t type,
+								ike_sa_t *ike_sa)
+{
+	sasync_msg_t *msg = rec_get(index);
+
+	ck_assert_msg(msg->get_type(msg) == type, "record %u is %N, not %N",
+				  index, sasync_msg_type_names, msg->get_type(msg),
+				  sasync_msg_type_names, type);
+	ck_assert(rec_is_for(msg, ike_sa));
+	return msg;
+}
+
+/**
+ * Feed the records [from, to) to the standby, in that order
+ */
+static void apply_range(u_int from, u_int to)
+{
+	sasync_msg_t *msg;
+	u_int i;
+
+	for (i = from; i < to; i++)
+	{
+		msg = rec_get(i);
+		apply->apply(apply, active_node, msg);
+		msg->destroy(msg);
+	}
+}
+
+static void apply_one(u_int index)
+{
+	apply_range(index, index + 1);
+}
+
+/*
+ * IKE SAs of the active node
+ */
+static uint64_t random_spi(rng_t *rng)
+{
+	uint64_t spi = 0;
+
+	while (!spi)
+	{
+		ck_assert(rng->get_bytes(rng, sizeof(spi), (void*)&spi));
+	}
+	return spi;
+}
+
+/**
+ * A new IKE SA of the active node; as a rekeying SA it inherits what charon
+ * gives it at creation (inherit_pre)
+ */
+static pair_t *pair_create(ike_version_t version, bool initiator,
+						   pair_t *rekeyed)
+{
+	identification_t *me, *other;
+	ike_sa_id_t *id;
+	pair_t *pair;
+	rng_t *rng;
+
+	rng = lib->crypto->create_rng(lib->crypto, RNG_WEAK);
+	ck_assert(rng);
+	id = ike_sa_id_create(version == IKEV1 ? IKEV1_MAJOR_VERSION
+										   : IKEV2_MAJOR_VERSION,
+						  random_spi(rng), random_spi(rng), initiator);
+	rng->destroy(rng);
+	INIT(pair,
+		.sa = ike_sa_create(id, initiator, version),
+		.peer = keymat_create(version, !initiator),
+	);
+	id->destroy(id);
+	ck_assert(pair->sa && pair->peer);
+	array_insert(pairs, ARRAY_TAIL, pair);
+	if (rekeyed)
+	{
+		pair->sa->inherit_pre(pair->sa, rekeyed->sa);
+	}
+	else
+	{
+		pair->sa->set_peer_cfg(pair->sa, version == IKEV1 ? cfg_v1 : cfg_v2);
+		pair->sa->set_my_host(pair->sa,
+							  host_create_from_string("192.0.2.1", 500));
+		pair->sa->set_other_host(pair->sa,
+							  host_create_from_string("203.0.113.5", 500));
+		me = identification_create_from_string("gw.example.org");
+		other = identification_create_from_string("client@example.org");
+		pair->sa->set_my_id(pair->sa, me);
+		pair->sa->set_other_id(pair->sa, other);
+	}
+	return pair;
+}
+
+/**
+ * Derive the keys of a pair from a real key exchange, as ike_init (IKEv2)
+ * or the IKEv1 phase 1 tasks do, with the given SA as the thread's SA: the
+ * cluster's keymat fires ike_derived_keys, then the bus gets ike_keys.
+ * A rekeying SA derives with the old SA's SK_d and PRF (IKEv2).
+ */
+static void pair_derive(pair_t *pair, char *proposal_str, pair_t *rekeyed,
+						ike_sa_t *thread_sa)
+{
+	ike_sa_t *sa = pair->sa;
+	ike_sa_id_t *id = sa->get_id(sa);
+	key_exchange_t *ke, *peer_ke;
+	chunk_t pub, peer_pub, ni, nr, skd = chunk_empty, peer_skd = chunk_empty;
+	pseudo_random_function_t prf = PRF_UNDEFINED, peer_prf = PRF_UNDEFINED;
+	shared_key_t *psk = NULL;
+	proposal_t *proposal;
+	uint16_t method;
+	rng_t *rng;
+
+	proposal = proposal_create_from_string(PROTO_IKE, proposal_str);
+	ck_assert(proposal);
+	ck_assert(proposal->get_algorithm(proposal, KEY_EXCHANGE_METHOD, &method,
+									  NULL));
+	sa->set_proposal(sa, proposal);
+	ke = lib->crypto->create_ke(lib->crypto, method);
+	peer_ke = lib->crypto->create_ke(lib->crypto, method);
+	ck_assert_msg(ke && peer_ke, "no %N", key_exchange_method_names, method);
+	ck_assert(ke->get_public_key(ke, &pub));
+	ck_assert(peer_ke->get_public_key(peer_ke, &peer_pub));
+	ck_assert(ke->set_public_key(ke, peer_pub));
+	ck_assert(peer_ke->set_public_key(peer_ke, pub));
+	rng = lib->crypto->create_rng(lib->crypto, RNG_WEAK);
+	ck_assert(rng->allocate_bytes(rng, 32, &ni));
+	ck_assert(rng->allocate_bytes(rng, 32, &nr));
+	rng->destroy(rng);
+
+	charon->bus->set_sa(charon->bus, thread_sa);
+	if (sa->get_version(sa) == IKEV2)
+	{
+		if (rekeyed)
+		{
+			keymat_v2_t *old = (keymat_v2_t*)rekeyed->sa->get_keymat(rekeyed->sa);
+			keymat_v2_t *old_peer = (keymat_v2_t*)rekeyed->peer;
+
+			prf = old->get_skd(old, &skd);
+			peer_prf = old_peer->get_skd(old_peer, &peer_skd);
+			ck_assert(prf != PRF_UNDEFINED && skd.len);
+			ck_assert(chunk_equals(skd, peer_skd));
+		}
+		ck_assert(((keymat_v2_t*)sa->get_keymat(sa))->derive_ike_keys(
+					(keymat_v2_t*)sa->get_keymat(sa), proposal, ke, ni, nr, id,
+					prf, skd));
+		charon->bus->ike_keys(charon->bus, sa, ke, chunk_empty, ni, nr,
+							  rekeyed ? rekeyed->sa : NULL, NULL, AUTH_NONE);
+		/* the peer's own derivation, not an event of the cluster */
+		charon->bus->set_sa(charon->bus, NULL);
+		ck_assert(((keymat_v2_t*)pair->peer)->derive_ike_keys(
+					(keymat_v2_t*)pair->peer, proposal, peer_ke, ni, nr, id,
+					peer_prf, peer_skd));
+	}
+	else
+	{
+		psk = shared_key_create(SHARED_IKE,
+							chunk_clone(chunk_from_str("ikev1 test psk")));
+		ck_assert(((keymat_v1_t*)sa->get_keymat(sa))->derive_ike_keys(
+					(keymat_v1_t*)sa->get_keymat(sa), proposal, ke, peer_pub,
+					ni, nr, id, AUTH_PSK, psk));
+		charon->bus->ike_keys(charon->bus, sa, ke, peer_pub, ni, nr, NULL,
+							  psk, AUTH_PSK);
+		charon->bus->set_sa(charon->bus, NULL);
+		ck_assert(((keymat_v1_t*)pair->peer)->derive_ike_keys(
+					(keymat_v1_t*)pair->peer, proposal, peer_ke, pub,
+					ni, nr, id, AUTH_PSK, psk));
+		psk->destroy(psk);
+	}
+	charon->bus->set_sa(charon->bus, NULL);
+	proposal->destroy(proposal);
+	ke->destroy(ke);
+	peer_ke->destroy(peer_ke);
+	chunk_free(&pub);
+	chunk_free(&peer_pub);
+	chunk_free(&ni);
+	chunk_free(&nr);
+}
+
+/**
+ * Install a CHILD SA on an IKE SA of the active node as child_create does:
+ * inbound and outbound SA, policies, child_derived_keys, CHILD_INSTALLED,
+ * with the IKE SA as the thread's SA
+ */
+static child_sa_t *child_install(ike_sa_t *ike_sa, uint32_t spi_in,
+								 uint32_t spi_out)
+{
+	child_sa_create_t data = {};
+	linked_list_t *my_ts, *other_ts;
+	chunk_t encr_i, encr_r, none = chunk_empty;
+	child_sa_t *child_sa;
+	proposal_t *proposal;
+	rng_t *rng;
+	bool initiator = TRUE;
+
+	charon->bus->set_sa(charon->bus, ike_sa);
+	child_sa = child_sa_create(ike_sa->get_my_host(ike_sa),
+							   ike_sa->get_other_host(ike_sa), child_cfg,
+							   &data);
+	proposal = proposal_create_from_string(PROTO_ESP, ESP_PROPOSAL);
+	child_sa->set_proposal(child_sa, proposal);
+	proposal->destroy(proposal);
+	child_sa->set_protocol(child_sa, PROTO_ESP);
+	child_sa->set_mode(child_sa, MODE_TUNNEL);
+	my_ts = linked_list_create_with_items(
+			traffic_selector_create_from_cidr("10.1.0.0/16", 0, 0, 65535),
+			NULL);
+	other_ts = linked_list_create_with_items(
+			traffic_selector_create_from_cidr("10.2.0.0/16", 0, 0, 65535),
+			NULL);
+	child_sa->set_policies(child_sa, my_ts, other_ts);
+	my_ts->destroy_offset(my_ts, offsetof(traffic_selector_t, destroy));
+	other_ts->destroy_offset(other_ts, offsetof(traffic_selector_t, destroy));
+	child_sa->set_state(child_sa, CHILD_INSTALLING);
+
+	rng = lib->crypto->create_rng(lib->crypto, RNG_WEAK);
+	ck_assert(rng->allocate_bytes(rng, 20, &encr_i));
+	ck_assert(rng->allocate_bytes(rng, 20, &encr_r));
+	rng->destroy(rng);
+	ck_assert(child_sa->install(child_sa, encr_r, none, htonl(spi_in), 0,
+								initiator, TRUE, FALSE) == SUCCESS);
+	ck_assert(child_sa->install(child_sa, encr_i, none, htonl(spi_out), 0,
+								initiator, FALSE, FALSE) == SUCCESS);
+	ck_assert(child_sa->install_policies(child_sa) == SUCCESS);
+	charon->bus->child_derived_keys(charon->bus, child_sa, initiator, encr_i,
+									encr_r, none, none);
+	chunk_clear(&encr_i);
+	chunk_clear(&encr_r);
+	ike_sa->add_child_sa(ike_sa, child_sa);
+	child_sa->set_state(child_sa, CHILD_INSTALLED);
+	charon->bus->set_sa(charon->bus, NULL);
+	return child_sa;
+}
+
+/**
+ * The active node's SA is established: IKE_AUTH (IKEv2) or Main Mode
+ * (IKEv1) completed
+ */
+static void establish(pair_t *pair)
+{
+	charon->bus->set_sa(charon->bus, pair->sa);
+	pair->sa->set_state(pair->sa, IKE_ESTABLISHED);
+	charon->bus->set_sa(charon->bus, NULL);
+}
+
+/**
+ * The active node's SA goes (delete exchange, then destroyed)
+ */
+static void pair_delete(pair_t *pair)
+{
+	charon->bus->set_sa(charon->bus, pair->sa);
+	pair->sa->set_state(pair->sa, IKE_DELETING);
+	pair->sa->destroy(pair->sa);
+	pair->sa = NULL;
+	charon->bus->set_sa(charon->bus, NULL);
+}
+
+/*
+ * Checks on the standby
+ */
+
+/**
+ * Check out the restored SA with the id of an SA of the active node
+ */
+static ike_sa_t *restored(ike_sa_t *orig)
+{
+	return charon->ike_sa_manager->checkout(charon->ike_sa_manager,
+											orig->get_id(orig));
+}
+
+/**
+ * Whether the manager holds an SA with these SPIs, whatever the role flag
+ */
+static bool manager_has(ike_sa_id_t *id)
+{
+	ike_sa_id_t *lookup = id->clone(id);
+	ike_sa_t *ike_sa;
+	bool found = FALSE;
+	int i;
+
+	for (i = 0; i < 2; i++)
+	{
+		ike_sa = charon->ike_sa_manager->checkout(charon->ike_sa_manager,
+												  lookup);
+		if (ike_sa)
+		{
+			charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
+			found = TRUE;
+		}
+		lookup->switch_initiator(lookup);
+	}
+	lookup->destroy(lookup);
+	return found;
+}
+
+/**
+ * Encrypt with one AEAD, decrypt with the other; a modified ciphertext
+ * fails (if the AEAD has an ICV)
+ */
+static void check_aead(aead_t *enc, aead_t *dec)
+{
+	chunk_t plain, assoc, iv, encrypted, ciphertext, decrypted;
+
+	ck_assert(enc && dec);
+	ck_assert_int_eq(enc->get_iv_size(enc), dec->get_iv_size(dec));
+	plain = chunk_alloca(64);
+	memset(plain.ptr, 0x5a, plain.len);
+	assoc = chunk_from_chars(0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08);
+	/* IKEv1's encrypt-only AEAD reports no IV size, it wants a block */
+	iv = chunk_alloca(enc->get_iv_size(enc) ?: enc->get_block_size(enc));
+	memset(iv.ptr, 0x11, iv.len);
+	ck_assert(enc->encrypt(enc, plain, assoc, iv, &encrypted));
+	ciphertext = encrypted;
+	if (encrypted.len == iv.len + plain.len + enc->get_icv_size(enc))
+	{	/* charon's generic AEAD (CBC and HMAC) puts the IV in front */
+		ck_assert(chunk_equals(chunk_create(encrypted.ptr, iv.len), iv));
+		ciphertext = chunk_skip(encrypted, iv.len);
+	}
+	ck_assert_int_eq(ciphertext.len, plain.len + enc->get_icv_size(enc));
+	ck_assert(!chunk_equals(chunk_create(ciphertext.ptr, plain.len), plain));
+	ck_assert(dec->decrypt(dec, ciphertext, assoc, iv, &decrypted));
+	ck_assert(chunk_equals(decrypted, plain));
+	chunk_free(&decrypted);
+	if (dec->get_icv_size(dec))
+	{
+		ciphertext.ptr[0] ^= 0x80;
+		ck_assert(!dec->decrypt(dec, ciphertext, assoc, iv, &decrypted));
+	}
+	chunk_free(&encrypted);
+}
+
+/**
+ * The restored SA's IKE keys are those of the original and match the peer's
+ */
+static void check_keys(ike_sa_t *copy, pair_t *orig)
+{
+	keymat_t *mine = copy->get_keymat(copy);
+	keymat_t *theirs = orig->sa->get_keymat(orig->sa);
+
+	if (copy->get_version(copy) == IKEV2)
+	{
+		chunk_t skd_copy, skd_orig;
+		pseudo_random_function_t prf_copy, prf_orig;
+
+		prf_copy = ((keymat_v2_t*)mine)->get_skd((keymat_v2_t*)mine,
+												 &skd_copy);
+		prf_orig = ((keymat_v2_t*)theirs)->get_skd((keymat_v2_t*)theirs,
+												   &skd_orig);
+		ck_assert_int_eq(prf_copy, prf_orig);
+		ck_assert(skd_copy.len);
+		ck_assert_msg(chunk_equals(skd_copy, skd_orig),
+					  "restored SK_d differs from the original");
+	}
+	else
+	{	/* phase 1 IV: derived from both public values */
+		chunk_t iv_copy, iv_orig;
+
+		ck_assert(((keymat_v1_t*)mine)->get_iv((keymat_v1_t*)mine, 0,
+											   &iv_copy));
+		ck_assert(((keymat_v1_t*)theirs)->get_iv((keymat_v1_t*)theirs, 0,
+												 &iv_orig));
+		ck_assert(iv_orig.len);
+		ck_assert_msg(chunk_equals(iv_copy, iv_orig),
+					  "restored phase 1 IV differs from the original");
+	}
+	/* the original's outbound messages decrypt on the copy... */
+	check_aead(theirs->get_aead(theirs, FALSE), mine->get_aead(mine, FALSE));
+	/* ...the copy's reach the peer, the peer's reach the copy */
+	check_aead(mine->get_aead(mine, FALSE),
+			   orig->peer->get_aead(orig->peer, TRUE));
+	check_aead(orig->peer->get_aead(orig->peer, FALSE),
+			   mine->get_aead(mine, TRUE));
+}
+
+static void check_no_apply_failure()
+{
+	ck_assert_int_eq(standby_ctr->get(standby_ctr, SASYNC_CTR_APPLY_FAILED), 0);
+	ck_assert_int_eq(standby_ctr->get(standby_ctr,
+									  SASYNC_CTR_SYNC_RX_LEN_BAD), 0);
+}
+
+/*
+ * Tests
+ */
+
+/**
+ * An IKE SA with a CHILD SA, established, restored on the standby, then
+ * deleted there
+ */
+START_TEST(test_establish_restore_delete)
+{
+	pair_t *pair;
+	child_sa_t *child_sa;
+	sasync_msg_t *msg;
+	ike_sa_t *copy;
+	uint64_t value;
+
+	pair = pair_create(IKEV2, _i, NULL);
+	pair_derive(pair, _i ? IKE_PROPOSAL_CBC : IKE_PROPOSAL_AEAD, NULL,
+				pair->sa);
+	/* a CHILD SA installed before the IKE SA is established waits */
+	child_sa = child_install(pair->sa, 0xc2000001, 0xc3000001);
+	ck_assert_int_eq(rec_count(), 0);
+	establish(pair);
+	ck_assert_int_eq(rec_count(), 2);
+	msg = rec_expect(0, SASYNC_MSG_IKE_ADD, pair->sa);
+	ck_assert(!msg->get_int(msg, SASYNC_ATTR_OLD_SPI_I, &value));
+	msg->destroy(msg);
+	msg = rec_expect(1, SASYNC_MSG_CHILD_ADD, pair->sa);
+	ck_assert(msg->get_int(msg, SASYNC_ATTR_SPI_IN, &value));
+	ck_assert_int_eq(value, child_sa->get_spi(child_sa, TRUE));
+	msg->destroy(msg);
+
+	apply_range(0, 2);
+	check_no_apply_failure();
+	ck_assert_int_eq(apply->get_waiting(apply), 0);
+	copy = restored(pair->sa);
+	ck_assert(copy);
+	ck_assert_int_eq(copy->get_state(copy), IKE_PASSIVE);
+	ck_assert_int_eq(copy->get_child_count(copy), 1);
+	ck_assert(copy->get_child_sa(copy, PROTO_ESP,
+								 child_sa->get_spi(child_sa, TRUE), TRUE));
+	ck_assert(copy->get_my_id(copy)->equals(copy->get_my_id(copy),
+											pair->sa->get_my_id(pair->sa)));
+	ck_assert(copy->get_other_host(copy)->equals(copy->get_other_host(copy),
+								pair->sa->get_other_host(pair->sa)));
+	check_keys(copy, pair);
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
+	ck_assert_int_eq(standby_keys->get_count(standby_keys, FALSE), 1);
+	ck_assert_int_eq(standby_keys->get_count(standby_keys, TRUE), 1);
+
+	/* the active node deletes it: so does the standby */
+	pair_delete(pair);
+	ck_assert_int_eq(rec_count(), 3);
+	msg = rec_get(2);
+	ck_assert_int_eq(msg->get_type(msg), SASYNC_MSG_IKE_DELETE);
+	msg->destroy(msg);
+	apply_one(2);
+	check_no_apply_failure();
+	ck_assert_int_eq(charon->ike_sa_manager->get_count(charon->ike_sa_manager),
+					 0);
+	ck_assert_int_eq(active_keys->get_count(active_keys, FALSE), 0);
+}
+END_TEST
+
+/**
+ * IKEv2 rekey of an SA with a CHILD SA. _i selects:
+ *   bit 0: the active node was the original SA's initiator
+ *   bit 1: the cluster initiates the rekey (else the peer does)
+ *   bit 2: the thread's SA while the new SA derives its keys is the new SA
+ *          (else the old one: as ike_rekey's process_i when the cluster
+ *          initiated, and as for any task running on the old SA)
+ *   bit 3: AES-CBC/HMAC and MODP instead of AES-GCM and Curve25519
+ */
+START_TEST(test_rekey)
+{
+	bool old_initiator = _i & 1, cluster_rekeys = _i & 2;
+	bool thread_new = _i & 4;
+	char *proposal = (_i & 8) ? IKE_PROPOSAL_CBC : IKE_PROPOSAL_AEAD;
+	pair_t *old, *new;
+	child_sa_t *child_sa;
+	sasync_msg_t *msg;
+	chunk_t skd_old, skd_new, attr;
+	uint64_t value;
+	ike_sa_id_t *old_id, *new_id;
+	ike_sa_t *copy;
+	u_int count, spi_in;
+
+	old = pair_create(IKEV2, old_initiator, NULL);
+	pair_derive(old, proposal, NULL, old->sa);
+	child_sa = child_install(old->sa, 0xc2000002, 0xc3000002);
+	spi_in = child_sa->get_spi(child_sa, TRUE);
+	establish(old);
+	ck_assert_int_eq(rec_count(), 2);
+
+	/* the new SA: the rekey's initiator is its initiator */
+	new = pair_create(IKEV2, cluster_rekeys, old);
+	pair_derive(new, proposal, old, thread_new ? new->sa : old->sa);
+	charon->bus->set_sa(charon->bus, old->sa);
+	new->sa->set_state(new->sa, IKE_ESTABLISHED);
+	/* not sent before charon moved everything over */
+	ck_assert_int_eq(rec_count(), 2);
+	new->sa->inherit_post(new->sa, old->sa);
+	charon->bus->ike_rekey(charon->bus, old->sa, new->sa);
+	charon->bus->set_sa(charon->bus, NULL);
+	ck_assert_int_eq(rec_count(), 3);
+
+	msg = rec_expect(2, SASYNC_MSG_IKE_ADD, new->sa);
+	old_id = old->sa->get_id(old->sa);
+	ck_assert(msg->get_int(msg, SASYNC_ATTR_OLD_SPI_I, &value));
+	ck_assert(value == old_id->get_initiator_spi(old_id));
+	ck_assert(msg->get_int(msg, SASYNC_ATTR_OLD_SPI_R, &value));
+	ck_assert(value == old_id->get_responder_spi(old_id));
+	ck_assert(msg->get_int(msg, SASYNC_ATTR_OLD_PRF, &value));
+	ck_assert_int_eq(value, PRF_HMAC_SHA2_256);
+	((keymat_v2_t*)old->sa->get_keymat(old->sa))->get_skd(
+						(keymat_v2_t*)old->sa->get_keymat(old->sa), &skd_old);
+	((keymat_v2_t*)new->sa->get_keymat(new->sa))->get_skd(
+						(keymat_v2_t*)new->sa->get_keymat(new->sa), &skd_new);
+	ck_assert(!chunk_equals(skd_old, skd_new));
+	ck_assert(msg->get_chunk(msg, SASYNC_ATTR_OLD_SKD, &attr));
+	ck_assert_msg(!chunk_equals(attr, skd_new),
+				  "IKE_ADD of the rekeyed SA carries its own SK_d as old SK_d");
+	ck_assert_msg(chunk_equals(attr, skd_old),
+				  "IKE_ADD of the rekeyed SA lacks the old SA's SK_d");
+	msg->destroy(msg);
+
+	/* the old SA goes; the standby dropped it already */
+	charon->bus->set_sa(charon->bus, old->sa);
+	old->sa->set_state(old->sa, IKE_REKEYED);
+	charon->bus->set_sa(charon->bus, NULL);
+	old_id = old_id->clone(old_id);
+	pair_delete(old);
+	count = rec_count();
+	for (; count > 3; count--)
+	{
+		msg = rec_get(count - 1);
+		ck_assert_msg(msg->get_type(msg) != SASYNC_MSG_IKE_DELETE &&
+					  msg->get_type(msg) != SASYNC_MSG_CHILD_DELETE,
+					  "%N sent for the replaced SA", sasync_msg_type_names,
+					  msg->get_type(msg));
+		msg->destroy(msg);
+	}
+
+	/* the standby restores the old SA, then the new one in its place */
+	apply_range(0, rec_count());
+	check_no_apply_failure();
+	ck_assert(!manager_has(old_id));
+	old_id->destroy(old_id);
+	ck_assert_int_eq(charon->ike_sa_manager->get_count(charon->ike_sa_manager),
+					 1);
+	copy = restored(new->sa);
+	ck_assert(copy);
+	ck_assert_int_eq(copy->get_state(copy), IKE_PASSIVE);
+	ck_assert_int_eq(copy->get_child_count(copy), 1);
+	ck_assert(copy->get_child_sa(copy, PROTO_ESP, spi_in, TRUE));
+	check_keys(copy, new);
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
+
+	/* the new SA is the one the active node keeps talking about */
+	new_id = new->sa->get_id(new->sa);
+	ck_assert(manager_has(new_id));
+	pair_delete(new);
+	apply_range(rec_count() - 1, rec_count());
+	check_no_apply_failure();
+	ck_assert_int_eq(charon->ike_sa_manager->get_count(charon->ike_sa_manager),
+					 0);
+}
+END_TEST
+
+/**
+ * Two rekeys in a row: the second derives from the first new SA's SK_d
+ */
+START_TEST(test_rekey_twice)
+{
+	pair_t *sa1, *sa2, *sa3;
+	ike_sa_t *copy;
+
+	sa1 = pair_create(IKEV2, FALSE, NULL);
+	pair_derive(sa1, IKE_PROPOSAL_AEAD, NULL, sa1->sa);
+	child_install(sa1->sa, 0xc2000003, 0xc3000003);
+	establish(sa1);
+
+	sa2 = pair_create(IKEV2, TRUE, sa1);
+	pair_derive(sa2, IKE_PROPOSAL_AEAD, sa1, sa1->sa);
+	charon->bus->set_sa(charon->bus, sa1->sa);
+	sa2->sa->set_state(sa2->sa, IKE_ESTABLISHED);
+	sa2->sa->inherit_post(sa2->sa, sa1->sa);
+	charon->bus->ike_rekey(charon->bus, sa1->sa, sa2->sa);
+	pair_delete(sa1);
+
+	sa3 = pair_create(IKEV2, TRUE, sa2);
+	pair_derive(sa3, IKE_PROPOSAL_AEAD, sa2, sa2->sa);
+	charon->bus->set_sa(charon->bus, sa2->sa);
+	sa3->sa->set_state(sa3->sa, IKE_ESTABLISHED);
+	sa3->sa->inherit_post(sa3->sa, sa2->sa);
+	charon->bus->ike_rekey(charon->bus, sa2->sa, sa3->sa);
+	pair_delete(sa2);
+
+	apply_range(0, rec_count());
+	check_no_apply_failure();
+	ck_assert_int_eq(charon->ike_sa_manager->get_count(charon->ike_sa_manager),
+					 1);
+	copy = restored(sa3->sa);
+	ck_assert(copy);
+	ck_assert_int_eq(copy->get_child_count(copy), 1);
+	check_keys(copy, sa3);
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
+}
+END_TEST
+
+/**
+ * A dialup client's SA with a virtual IP and an EAP identity keeps both
+ * across an IKE rekey, on the active node's records and on the standby
+ */
+START_TEST(test_rekey_dialup)
+{
+	identification_t *eap;
+	host_t *vip, *found;
+	enumerator_t *enumerator;
+	auth_cfg_t *auth;
+	pair_t *old, *new;
+	sasync_msg_t *msg;
+	ike_sa_t *copy;
+	int count;
+
+	vip = host_create_from_string("10.3.0.7", 0);
+	eap = identification_create_from_string("carol@eap.example.org");
+	old = pair_create(IKEV2, FALSE, NULL);
+	pair_derive(old, IKE_PROPOSAL_AEAD, NULL, old->sa);
+	auth = auth_cfg_create();
+	auth->add(auth, AUTH_RULE_EAP_IDENTITY, eap->clone(eap));
+	old->sa->add_auth_cfg(old->sa, FALSE, auth);
+	old->sa->add_virtual_ip(old->sa, FALSE, vip);
+	child_install(old->sa, 0xc2000004, 0xc3000004);
+	establish(old);
+
+	new = pair_create(IKEV2, FALSE, old);
+	pair_derive(new, IKE_PROPOSAL_AEAD, old, new->sa);
+	charon->bus->set_sa(charon->bus, old->sa);
+	new->sa->set_state(new->sa, IKE_ESTABLISHED);
+	new->sa->inherit_post(new->sa, old->sa);
+	charon->bus->ike_rekey(charon->bus, old->sa, new->sa);
+	charon->bus->set_sa(charon->bus, NULL);
+	pair_delete(old);
+
+	msg = rec_expect(2, SASYNC_MSG_IKE_ADD, new->sa);
+	found = msg->get_host(msg, SASYNC_ATTR_REMOTE_VIP);
+	ck_assert(found && found->ip_equals(found, vip));
+	found->destroy(found);
+	found = (host_t*)msg->get_id(msg, SASYNC_ATTR_REMOTE_EAP_ID);
+	ck_assert(found);
+	ck_assert(((identification_t*)found)->equals((identification_t*)found,
+												 eap));
+	((identification_t*)found)->destroy((identification_t*)found);
+	msg->destroy(msg);
+
+	apply_range(0, rec_count());
+	check_no_apply_failure();
+	copy = restored(new->sa);
+	ck_assert(copy);
+	ck_assert(copy->get_other_eap_id(copy)->equals(
+									copy->get_other_eap_id(copy), eap));
+	count = 0;
+	enumerator = copy->create_virtual_ip_enumerator(copy, FALSE);
+	while (enumerator->enumerate(enumerator, &found))
+	{
+		ck_assert(found->ip_equals(found, vip));
+		count++;
+	}
+	enumerator->destroy(enumerator);
+	ck_assert_int_eq(count, 1);
+	ck_assert_int_eq(copy->get_child_count(copy), 1);
+	check_keys(copy, new);
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
+	vip->destroy(vip);
+	eap->destroy(eap);
+}
+END_TEST
+
+/**
+ * IKEv1 reauthentication: a new ISAKMP SA, established on its own, takes
+ * over the Quick Mode SAs of the old one (children_migrate, as charon's
+ * adopt_children_job does as responder)
+ */
+START_TEST(test_ikev1_reauth)
+{
+	pair_t *old, *new;
+	child_sa_t *child_sa;
+	enumerator_t *enumerator;
+	sasync_msg_t *msg;
+	ike_sa_id_t *old_id;
+	ike_sa_t *copy;
+	uint64_t value;
+	u_int spi_in, first;
+
+	old = pair_create(IKEV1, FALSE, NULL);
+	pair_derive(old, IKEV1_PROPOSAL, NULL, old->sa);
+	establish(old);
+	child_sa = child_install(old->sa, 0xc2000005, 0xc3000005);
+	spi_in = child_sa->get_spi(child_sa, TRUE);
+	ck_assert_int_eq(rec_count(), 2);
+
+	new = pair_create(IKEV1, FALSE, NULL);
+	pair_derive(new, IKEV1_PROPOSAL, NULL, new->sa);
+	establish(new);
+	ck_assert_int_eq(rec_count(), 3);
+	first = rec_count();
+
+	/* adopt_children_job: first for the old SA with the new one's id... */
+	charon->bus->set_sa(charon->bus, old->sa);
+	charon->bus->children_migrate(charon->bus, new->sa->get_id(new->sa),
+								  new->sa->get_unique_id(new->sa));
+	enumerator = old->sa->create_child_sa_enumerator(old->sa);
+	while (enumerator->enumerate(enumerator, &child_sa))
+	{
+		old->sa->remove_child_sa(old->sa, enumerator);
+		new->sa->add_child_sa(new->sa, child_sa);
+	}
+	enumerator->destroy(enumerator);
+	/* ...then for the new one */
+	charon->bus->set_sa(charon->bus, new->sa);
+	charon->bus->children_migrate(charon->bus, NULL, 0);
+	charon->bus->set_sa(charon->bus, NULL);
+	ck_assert_int_eq(rec_count(), first + 1);
+	msg = rec_expect(first, SASYNC_MSG_IKE_ADD, new->sa);
+	old_id = old->sa->get_id(old->sa);
+	ck_assert(msg->get_int(msg, SASYNC_ATTR_OLD_SPI_I, &value));
+	ck_assert(value == old_id->get_initiator_spi(old_id));
+	msg->destroy(msg);
+	old_id = old_id->clone(old_id);
+	pair_delete(old);
+
+	apply_range(0, rec_count());
+	check_no_apply_failure();
+	ck_assert(!manager_has(old_id));
+	old_id->destroy(old_id);
+	copy = restored(new->sa);
+	ck_assert(copy);
+	ck_assert_int_eq(copy->get_state(copy), IKE_PASSIVE);
+	ck_assert_int_eq(copy->get_child_count(copy), 1);
+	ck_assert(copy->get_child_sa(copy, PROTO_ESP, spi_in, TRUE));
+	check_keys(copy, new);
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
+	ck_assert_int_eq(charon->ike_sa_manager->get_count(charon->ike_sa_manager),
+					 1);
+}
+END_TEST
+
+/**
+ * A CHILD SA record that arrives before its IKE SA waits for it; a delete
+ * meanwhile drops it. _i: 0 no delete (it is restored with its IKE SA),
+ * 1 CHILD_DELETE, 2 IKE_DELETE, 3 both
+ */
+START_TEST(test_waiting_child_deleted)
+{
+	pair_t *pair;
+	child_sa_t *child_sa;
+	ike_sa_t *copy;
+	sasync_msg_t *msg;
+	u_int child_delete = 0, ike_delete = 0, i;
+
+	pair = pair_create(IKEV2, TRUE, NULL);
+	pair_derive(pair, IKE_PROPOSAL_AEAD, NULL, pair->sa);
+	child_sa = child_install(pair->sa, 0xc2000006, 0xc3000006);
+	establish(pair);
+	ck_assert_int_eq(rec_count(), 2);
+	charon->bus->set_sa(charon->bus, pair->sa);
+	child_sa->set_state(child_sa, CHILD_DELETING);
+	charon->bus->set_sa(charon->bus, NULL);
+	/* keep the IKE SA for the check below */
+	for (i = 2; i < rec_count(); i++)
+	{
+		msg = rec_get(i);
+		if (msg->get_type(msg) == SASYNC_MSG_CHILD_DELETE)
+		{
+			child_delete = i;
+		}
+		msg->destroy(msg);
+	}
+	ck_assert_msg(child_delete, "no CHILD_DELETE sent");
+	charon->bus->set_sa(charon->bus, pair->sa);
+	pair->sa->set_state(pair->sa, IKE_DELETING);
+	charon->bus->set_sa(charon->bus, NULL);
+	for (i = child_delete + 1; i < rec_count(); i++)
+	{
+		msg = rec_get(i);
+		if (msg->get_type(msg) == SASYNC_MSG_IKE_DELETE)
+		{
+			ike_delete = i;
+		}
+		msg->destroy(msg);
+	}
+	ck_assert_msg(ike_delete, "no IKE_DELETE sent");
+
+	apply_one(1);
+	ck_assert_int_eq(apply->get_waiting(apply), 1);
+	ck_assert(!restored(pair->sa));
+	if (_i & 1)
+	{
+		apply_one(child_delete);
+	}
+	if (_i & 2)
+	{
+		apply_one(ike_delete);
+	}
+	ck_assert_int_eq(apply->get_waiting(apply), _i ? 0 : 1);
+	apply_one(0);
+	check_no_apply_failure();
+	ck_assert_int_eq(apply->get_waiting(apply), 0);
+	copy = restored(pair->sa);
+	ck_assert(copy);
+	ck_assert_int_eq(copy->get_child_count(copy), _i ? 0 : 1);
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
+}
+END_TEST
+
+/*
+ * Promotion while records are applied from another thread
+ */
+#define PROMOTE_SAS 40
+
+typedef struct {
+	u_int from;
+	u_int to;
+	u_int done;
+} feeder_t;
+
+static void *feed(feeder_t *feeder)
+{
+	u_int i;
+
+	for (i = feeder->from; i < feeder->to; i++)
+	{
+		apply_one(i);
+		__atomic_add_fetch(&feeder->done, 1, __ATOMIC_SEQ_CST);
+		usleep(2000);
+	}
+	return NULL;
+}
+
+START_TEST(test_promote_while_applying)
+{
+	sasync_promote_t *promote;
+	enumerator_t *enumerator;
+	feeder_t feeder = {};
+	thread_t *thread;
+	ike_sa_t *ike_sa;
+	pair_t *pair;
+	u_int activated = 0, count = 0, i, passive = 0;
+
+	for (i = 0; i < PROMOTE_SAS; i++)
+	{
+		pair = pair_create(IKEV2, i % 2, NULL);
+		pair_derive(pair, IKE_PROPOSAL_AEAD, NULL, pair->sa);
+		child_install(pair->sa, 0xc2100000 + i, 0xc3100000 + i);
+		establish(pair);
+	}
+	ck_assert_int_eq(rec_count(), 2 * PROMOTE_SAS);
+
+	lib->settings->set_bool(lib->settings,
+				"%s.plugins.sasync.updown_on_promote", FALSE, lib->ns);
+	promote = sasync_promote_create(standby_role, standby_ctr, apply, standby_keys);
+	feeder.to = rec_count();
+	thread = thread_create((void*)feed, &feeder);
+	ck_assert(thread);
+	/* promote part way through */
+	while (__atomic_load_n(&feeder.done, __ATOMIC_SEQ_CST) < PROMOTE_SAS / 2)
+	{
+		usleep(1000);
+	}
+	ck_assert(promote->promote(promote, "test", &activated));
+	thread->join(thread);
+
+	enumerator = charon->ike_sa_manager->create_enumerator(
+											charon->ike_sa_manager, TRUE);
+	while (enumerator->enumerate(enumerator, &ike_sa))
+	{
+		if (ike_sa->get_state(ike_sa) == IKE_PASSIVE)
+		{
+			passive++;
+		}
+		ck_assert_int_eq(ike_sa->get_state(ike_sa) == IKE_PASSIVE ?
+						 IKE_ESTABLISHED : ike_sa->get_state(ike_sa),
+						 IKE_ESTABLISHED);
+		count++;
+	}
+	enumerator->destroy(enumerator);
+	ck_assert_msg(passive == 0, "%u SAs left passive after promotion",
+				  passive);
+	ck_assert(count >= PROMOTE_SAS / 4);
+	ck_assert_int_eq(activated, count);
+	ck_assert_int_eq(standby_ctr->get(standby_ctr, SASYNC_CTR_PROMOTIONS), 1);
+	/* no CHILD SA record is left waiting for an IKE SA no one sends */
+	ck_assert_int_eq(apply->get_waiting(apply), 0);
+	promote->destroy(promote);
+}
+END_TEST
+
+/**
+ * A CHILD SA record still waiting for its IKE SA when the node is promoted
+ * is dropped (no one sends that IKE SA anymore), counted, and its IKE SA
+ * record, if it comes after all, is ignored: nothing is restored passive
+ */
+START_TEST(test_promote_drops_waiting)
+{
+	sasync_promote_t *promote;
+	pair_t *pair;
+	u_int activated = 1;
+
+	pair = pair_create(IKEV2, FALSE, NULL);
+	pair_derive(pair, IKE_PROPOSAL_AEAD, NULL, pair->sa);
+	child_install(pair->sa, 0xc2000007, 0xc3000007);
+	establish(pair);
+	ck_assert_int_eq(rec_count(), 2);
+	apply_one(1);
+	ck_assert_int_eq(apply->get_waiting(apply), 1);
+
+	lib->settings->set_bool(lib->settings,
+				"%s.plugins.sasync.updown_on_promote", FALSE, lib->ns);
+	promote = sasync_promote_create(standby_role, standby_ctr, apply, standby_keys);
+	ck_assert(promote->promote(promote, "test", &activated));
+	ck_assert_int_eq(activated, 0);
+	ck_assert_int_eq(apply->get_waiting(apply), 0);
+	ck_assert_int_eq(standby_ctr->get(standby_ctr, SASYNC_CTR_WAIT_EXPIRED), 1);
+	ck_assert_int_eq(standby_ctr->get(standby_ctr, SASYNC_CTR_APPLY_FAILED), 1);
+	/* a second promotion is refused */
+	ck_assert(!promote->promote(promote, "again", NULL));
+
+	apply_one(0);
+	ck_assert_int_eq(charon->ike_sa_manager->get_count(charon->ike_sa_manager),
+					 0);
+	promote->destroy(promote);
+}
+END_TEST
+
+Suite *lifecycle_suite_create(void)
+{
+	Suite *s;
+	TCase *tc;
+
+	s = suite_create("lifecycle");
+
+	tc = tcase_create("establish");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_loop_test(tc, test_establish_restore_delete, 0, 2);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("IKEv2 rekey");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_loop_test(tc, test_rekey, 0, 16);
+	tcase_add_test(tc, test_rekey_twice);
+	tcase_add_test(tc, test_rekey_dialup);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("IKEv1 reauth");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_ikev1_reauth);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("waiting");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_loop_test(tc, test_waiting_child_deleted, 0, 4);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("promotion");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_promote_while_applying);
+	tcase_add_test(tc, test_promote_drops_waiting);
+	suite_add_tcase(s, tc);
+	return s;
+}
