@@ -45,6 +45,9 @@ failover_traffic() {
 	# rekey first and the peer never uses the restored SA again); the
 	# round-trip pings peer -> lan measure the outage of both directions
 	e2e_ping_stop l2p
+	# R_U_THEREs from a so far (phase 2): counted here, as b may send its
+	# first one before failover_traffic returns on a slow machine
+	n_before=$(ikev1_dpd_seqs_rx peer | wc -l)
 	sasync_failover
 	e2e_check "b is primary" eval '[ "$(sasync_status b role)" = primary ]'
 	# inbound: the peer's ESP on the synced SA is accepted by b (packets-in
@@ -140,7 +143,6 @@ e2e_wait_for "a gets 2 R_U_THERE_ACKs from the peer" 15 \
 a_seqs=$(ikev1_dpd_seqs_rx peer | paste -sd' ')
 echo "R_U_THERE sequence numbers from a seen by the peer: $a_seqs"
 failover_traffic
-n_before=$(ikev1_dpd_seqs_rx peer | wc -l)
 ikev1_check "b sends R_U_THERE after the promotion" \
 	e2e_wait_for "b sends a DPD" 15 eval '[ "$(ikev1_dpd_sent b)" -ge 1 ]'
 ikev1_check "b receives R_U_THERE_ACK from the peer, twice" \
