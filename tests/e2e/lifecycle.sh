@@ -239,6 +239,11 @@ lc_rekeyed() {
 	[ -n "$now" ] && [ "$now" != "$3" ]
 }
 
+# lc_installed_count NODE CHILD: INSTALLED CHILD SAs named CHILD on NODE
+lc_installed_count() {
+	lc_raw "$1" | grep -oE "\{name=$2 [^}]*state=INSTALLED " | wc -l
+}
+
 # lc_children_settled NODE: NODE lists no CHILD SA in a transient state
 # (IKEv2 puts an IKE rekey or reauthentication off, by 12 s, while a rekeyed
 # CHILD SA waits for its deletion, delete_rekeyed_delay, 5 s; IKEv1 lists
@@ -555,6 +560,9 @@ lc_check_after_failover() {
 			e2e_wait_for "CHILD SA $child rekeyed on the peer" 10 \
 			lc_rekeyed peer "$child" "${before[$child]}" ||
 			ikev1_log_excerpt peer "CREATE_CHILD_SA|rekey|retransmit|failed"
+		e2e_expect "the peer holds one INSTALLED CHILD SA $child (b rekeyed only the current one)" \
+			[ "$(lc_installed_count peer "$child")" -eq 1 ] ||
+			ikev1_log_excerpt b "first outbound packet on restored"
 	done
 	e2e_expect "b and the peer hold the same SAs" \
 		e2e_wait_for "b and the peer agree" 10 lc_side_on_active peer ||
@@ -656,6 +664,9 @@ lc_check_after_failover_v1() {
 	e2e_expect "peer has a new IPsec SA $child from a Quick Mode with b (was $child_before)" \
 		e2e_wait_for "new IPsec SA on the peer" 10 lc_rekeyed peer "$child" "$child_before" ||
 		ikev1_log_excerpt peer "QUICK_MODE|CHILD_SA|INFORMATIONAL_V1|retransmit"
+	e2e_expect "the peer holds one INSTALLED IPsec SA $child (b rekeyed only the current one; it has $(lc_installed_count peer "$child"))" \
+		[ "$(lc_installed_count peer "$child")" -eq 1 ] ||
+		ikev1_log_excerpt b "first outbound packet on restored"
 	e2e_expect "peer kept its current ISAKMP SA ($ike_before), which holds the IPsec SAs" \
 		eval '[ "$(lc_cur_ike peer)" = "$ike_before" ]' ||
 		{ lc_show peer; ikev1_log_excerpt peer "IKE_SA|Main Mode|DELETE"; }
