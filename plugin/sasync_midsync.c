@@ -8,8 +8,36 @@
 #include <bio/bio_reader.h>
 #include <bio/bio_writer.h>
 #include <encoding/payloads/notify_payload.h>
+#include <processing/jobs/callback_job.h>
 
 typedef struct private_midsync_task_t private_midsync_task_t;
+
+/** seconds the peer has to answer before the synced IDs are used as they
+ * are: outbound traffic waits for the forced rekeys queued behind, so not
+ * long; they are right unless the failed node had an exchange in flight */
+#define MIDSYNC_TIMEOUT 3
+
+/**
+ * State shared by the task and its timeout job; either may go first. Only
+ * used with the IKE SA checked out, which serializes them.
+ */
+typedef struct {
+	/** the exchange is complete (or given up), the task only waits to be
+	 * dropped */
+	bool done;
+	/** the task still exists */
+	bool alive;
+	/** references: the task and the job */
+	refcount_t refs;
+} midsync_state_t;
+
+static void state_unref(midsync_state_t *state)
+{
+	if (ref_put(&state->refs))
+	{
+		free(state);
+	}
+}
 
 /**
  * The initiator task of the exchange.
@@ -28,12 +56,12 @@ struct private_midsync_task_t {
 	/** our nonce */
 	uint32_t nonce;
 
-	/** our next request ID, and the next one we expect */
+	/** our next request ID (synced + 1), and the next one we expect */
 	uint32_t send;
 	uint32_t recv;
 
-	/** the exchange is complete, the task only waits to be dropped */
-	bool done;
+	/** shared with the timeout job */
+	midsync_state_t *state;
 };
 
 METHOD(task_t, build, status_t,
@@ -41,7 +69,7 @@ METHOD(task_t, build, status_t,
 {
 	bio_writer_t *writer;
 
-	if (this->done)
+	if (this->state->done)
 	{	/* requeued by the reset in process(): drop out without a message */
 		message->set_exchange_type(message, EXCHANGE_TYPE_UNDEFINED);
 		return SUCCESS;
@@ -98,7 +126,7 @@ METHOD(task_t, process, status_t,
 	{
 		DBG1(DBG_APP, "sasync: invalid %N answer, keeping synced message IDs",
 			 notify_type_names, IKEV2_MESSAGE_ID_SYNC);
-		peer_recv = this->send;
+		peer_recv = this->send - 1;
 		peer_send = this->recv;
 	}
 	else
@@ -109,7 +137,7 @@ METHOD(task_t, process, status_t,
 	}
 	/* setting the IDs resets the task manager, which requeues this task and
 	 * restarts with the next one: so mark it done and keep it alive */
-	this->done = TRUE;
+	this->state->done = TRUE;
 	this->ike_sa->set_message_id(this->ike_sa, TRUE, peer_recv);
 	this->ike_sa->set_message_id(this->ike_sa, FALSE, peer_send);
 	return NEED_MORE;
@@ -132,6 +160,8 @@ METHOD(task_t, migrate, void,
 METHOD(task_t, destroy, void,
 	private_midsync_task_t *this)
 {
+	this->state->alive = FALSE;
+	state_unref(this->state);
 	free(this);
 }
 
@@ -158,6 +188,10 @@ static task_t *midsync_task_create(ike_sa_t *ike_sa,
 		.send = ike_sa->get_message_id(ike_sa, TRUE) + 1,
 		.recv = ike_sa->get_message_id(ike_sa, FALSE),
 	);
+	INIT(this->state,
+		.alive = TRUE,
+		.refs = 1,
+	);
 	rng = lib->crypto->create_rng(lib->crypto, RNG_WEAK);
 	if (!rng || !rng->get_bytes(rng, sizeof(this->nonce), (void*)&this->nonce))
 	{
@@ -167,17 +201,79 @@ static task_t *midsync_task_create(ike_sa_t *ike_sa,
 	return &this->public;
 }
 
+/**
+ * The timeout of one exchange
+ */
+typedef struct {
+	ike_sa_id_t *id;
+	midsync_state_t *state;
+	/** the IDs synced before the exchange */
+	uint32_t send;
+	uint32_t recv;
+} timeout_t;
+
+static void timeout_destroy(timeout_t *timeout)
+{
+	timeout->id->destroy(timeout->id);
+	state_unref(timeout->state);
+	free(timeout);
+}
+
+/**
+ * No answer: a peer that announced RFC 6311 support but does not answer it
+ * would have charon retransmit until it gives the IKE SA up, with every
+ * rekey waiting behind. Use the synced IDs as they are instead: right
+ * unless the failed node had an exchange in flight.
+ */
+static job_requeue_t midsync_timeout(timeout_t *timeout)
+{
+	ike_sa_t *ike_sa;
+
+	ike_sa = charon->ike_sa_manager->checkout(charon->ike_sa_manager,
+											  timeout->id);
+	if (!ike_sa)
+	{
+		return JOB_REQUEUE_NONE;
+	}
+	if (timeout->state->alive && !timeout->state->done)
+	{
+		DBG1(DBG_APP, "sasync: no answer to the RFC 6311 message ID sync "
+			 "after %ds, using the synced IDs %u[%u]", MIDSYNC_TIMEOUT,
+			 timeout->send, timeout->recv);
+		/* resetting the IDs drops the request and requeues the task, which
+		 * then drops out; the tasks behind it go on */
+		timeout->state->done = TRUE;
+		ike_sa->set_message_id(ike_sa, TRUE, timeout->send);
+		ike_sa->set_message_id(ike_sa, FALSE, timeout->recv);
+		ike_sa->initiate(ike_sa, NULL, NULL);
+	}
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
+	return JOB_REQUEUE_NONE;
+}
+
 /*
  * Described in header
  */
 void sasync_midsync_start(ike_sa_t *ike_sa, sasync_counters_t *counters)
 {
-	task_t *task;
+	private_midsync_task_t *task;
+	timeout_t *timeout;
 
-	task = midsync_task_create(ike_sa, counters);
+	task = (private_midsync_task_t*)midsync_task_create(ike_sa, counters);
+	INIT(timeout,
+		.id = ike_sa->get_id(ike_sa)->clone(ike_sa->get_id(ike_sa)),
+		.state = task->state,
+		.send = task->send - 1,
+		.recv = task->recv,
+	);
+	ref_get(&task->state->refs);
+	lib->scheduler->schedule_job(lib->scheduler, (job_t*)callback_job_create(
+						(callback_job_cb_t)midsync_timeout, timeout,
+						(callback_job_cleanup_t)timeout_destroy, NULL),
+						MIDSYNC_TIMEOUT);
 	/* RFC 6311 requests use message ID 0 */
 	ike_sa->set_message_id(ike_sa, TRUE, 0);
-	ike_sa->queue_task(ike_sa, task);
+	ike_sa->queue_task(ike_sa, &task->public);
 	if (ike_sa->initiate(ike_sa, NULL, NULL) != SUCCESS)
 	{
 		DBG1(DBG_APP, "sasync: starting RFC 6311 message ID sync of %s[%u] "

@@ -28,11 +28,14 @@ typedef enum sasync_attr_t sasync_attr_t;
  * Record types of the sync protocol.
  */
 enum sasync_msg_type_t {
-	/** IKE SA created or updated (upsert) */
+	/** IKE SA created or updated (upsert); with OLD_SPI_I/R it replaces
+	 * that SA (IKEv2 rekey, IKEv1 reauthentication) */
 	SASYNC_MSG_IKE_ADD = 1,
 	/** IKE message IDs after an exchange */
 	SASYNC_MSG_IKE_MID = 2,
-	/** IKE SA rekeyed: CHILD SAs move from the old to the new one */
+	/** IKE SA rekeyed: CHILD SAs move from the old to the new one (no
+	 * longer sent: the IKE_ADD of an SA names the SA it replaces, with
+	 * OLD_SPI_I/R; still applied) */
 	SASYNC_MSG_IKE_REKEYED = 3,
 	/** IKE SA gone */
 	SASYNC_MSG_IKE_DELETE = 4,

@@ -110,25 +110,55 @@ typedef struct {
 #define REKEY_CHECK_MAX 64
 
 /**
- * Whether the CHILD SA still needs its forced rekey: one that is rekeying
- * waits for the exchange, one that was rekeyed or goes is done
+ * Whether the IKE SA has exchanges active or queued (a rekey waits behind
+ * the RFC 6311 resync, for one)
  */
-static bool needs_rekey(child_sa_t *child_sa, bool *busy)
+static bool has_tasks(ike_sa_t *ike_sa)
+{
+	task_queue_t queues[] = { TASK_QUEUE_ACTIVE, TASK_QUEUE_QUEUED };
+	enumerator_t *enumerator;
+	task_t *task;
+	bool found = FALSE;
+	int i;
+
+	for (i = 0; i < countof(queues) && !found; i++)
+	{
+		enumerator = ike_sa->create_task_enumerator(ike_sa, queues[i]);
+		found = enumerator->enumerate(enumerator, &task);
+		enumerator->destroy(enumerator);
+	}
+	return found;
+}
+
+/**
+ * What a forced rekey has to do next
+ */
+typedef enum {
+	/** the CHILD SA was rekeyed, or goes */
+	REKEY_DONE,
+	/** an exchange is under way (this rekey, or others first) */
+	REKEY_WAIT,
+	/** start it (again) */
+	REKEY_START,
+} rekey_step_t;
+
+static rekey_step_t next_step(ike_sa_t *ike_sa, child_sa_t *child_sa,
+							  u_int attempts)
 {
 	switch (child_sa->get_state(child_sa))
 	{
 		case CHILD_INSTALLED:
-			*busy = FALSE;
-			return TRUE;
+			/* a rekey started before may still be queued behind others
+			 * (the RFC 6311 resync, for one) */
+			return attempts && has_tasks(ike_sa) ? REKEY_WAIT : REKEY_START;
 		case CHILD_REKEYING:
 		case CHILD_CREATED:
 		case CHILD_ROUTED:
 		case CHILD_INSTALLING:
 		case CHILD_UPDATING:
-			*busy = TRUE;
-			return TRUE;
+			return REKEY_WAIT;
 		default:
-			return FALSE;
+			return REKEY_DONE;
 	}
 }
 
@@ -141,7 +171,7 @@ static job_requeue_t rekey_now(rekey_data_t *data)
 {
 	child_sa_t *child_sa;
 	ike_sa_t *ike_sa;
-	bool busy;
+	rekey_step_t step;
 
 	ike_sa = charon->child_sa_manager->checkout_by_id(charon->child_sa_manager,
 													  data->unique, &child_sa);
@@ -160,10 +190,12 @@ static job_requeue_t rekey_now(rekey_data_t *data)
 		charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
 		return JOB_RESCHEDULE_MS(20);
 	}
-	if (!needs_rekey(child_sa, &busy) || busy)
+	step = next_step(ike_sa, child_sa, data->attempts);
+	if (step != REKEY_START)
 	{
 		charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
-		return busy ? JOB_RESCHEDULE(data->backoff) : JOB_REQUEUE_NONE;
+		return step == REKEY_WAIT ? JOB_RESCHEDULE(data->backoff ?: 1)
+								  : JOB_REQUEUE_NONE;
 	}
 	if (data->attempts++)
 	{
