@@ -259,3 +259,23 @@ ikev1_log_delay() {
 	t0=$(ikev1_log_ms "$1" "$2" "${5:-1}") && t1=$(ikev1_log_ms "$3" "$4" "${6:-1}") &&
 		echo $((t1 - t0)) || echo "?"
 }
+
+# ikev1_took_inbound NODE SPI: NODE accepted inbound ESP on its SA with
+# inbound SPI SPI: packets-in of that SA, or, if NODE rekeyed it away before
+# a poll saw its counters, libipsec's log (needs "esp = 2" in the filelog,
+# E2E_LOG_EXTRA): a header of that SPI whose next ESP line of the same
+# thread is no failure
+ikev1_took_inbound() {
+	local spi=$2
+	e2e_sas_raw "$1" | grep -qE "spi-in=$spi [^}]* packets-in=[1-9]" && return 0
+	awk -v spi="$spi" '
+		/\[ESP\]/ {
+			th = $2; sub(/\[ESP\].*/, "", th)
+			if (th in pending) {
+				if ($0 !~ /does not belong|failed|error/) ok = 1
+				delete pending[th]
+			}
+			if ($0 ~ ("parsed ESP header with SPI " spi " ")) pending[th] = 1
+		}
+		END { for (th in pending) ok = 1; exit !ok }' "$(e2e_log "$1")"
+}
