@@ -1225,6 +1225,33 @@ static void apply_child_delete(private_sasync_apply_t *this, sasync_msg_t *msg)
 	charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
 }
 
+static void apply_child_rekeyed(private_sasync_apply_t *this,
+								sasync_msg_t *msg)
+{
+	uint64_t protocol = PROTO_ESP, spi = 0;
+	child_sa_t *child_sa;
+	ike_sa_t *ike_sa;
+
+	ike_sa = checkout(msg, SASYNC_ATTR_IKE_SPI_I, SASYNC_ATTR_IKE_SPI_R);
+	if (!ike_sa)
+	{
+		apply_failed(this);
+		return;
+	}
+	msg->get_int(msg, SASYNC_ATTR_PROTOCOL, &protocol);
+	msg->get_int(msg, SASYNC_ATTR_SPI_IN, &spi);
+	child_sa = ike_sa->get_child_sa(ike_sa, protocol, spi, TRUE);
+	if (child_sa)
+	{
+		child_sa->set_state(child_sa, CHILD_REKEYED);
+	}
+	else
+	{
+		apply_failed(this);
+	}
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
+}
+
 static void apply_child_pending(private_sasync_apply_t *this,
 								sasync_msg_t *msg)
 {
@@ -1289,6 +1316,9 @@ METHOD(sasync_apply_t, apply, void,
 			break;
 		case SASYNC_MSG_CHILD_PENDING:
 			apply_child_pending(this, msg);
+			break;
+		case SASYNC_MSG_CHILD_REKEYED:
+			apply_child_rekeyed(this, msg);
 			break;
 		case SASYNC_MSG_RESYNC_DONE:
 			DBG1(DBG_APP, "sasync: bulk resync from %H complete", peer);

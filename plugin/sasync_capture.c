@@ -850,32 +850,59 @@ static void child_installed(private_sasync_capture_t *this, ike_sa_t *ike_sa,
 }
 
 /**
+ * A CHILD SA of a synced IKE SA changes: tell the standbys
+ */
+static void child_changed(private_sasync_capture_t *this, ike_sa_t *ike_sa,
+						  child_sa_t *child_sa, sasync_msg_type_t type)
+{
+	sasync_ike_keys_t *ike;
+	sasync_msg_t *msg;
+
+	ike = find_ike(this, ike_sa);
+	if (!ike || !ike->synced || !is_primary(this))
+	{
+		return;
+	}
+	msg = sasync_msg_create(type);
+	add_ike_id(msg, ike_sa);
+	msg->add_int(msg, SASYNC_ATTR_PROTOCOL, child_sa->get_protocol(child_sa));
+	msg->add_int(msg, SASYNC_ATTR_SPI_IN, child_sa->get_spi(child_sa, TRUE));
+	if (type == SASYNC_MSG_CHILD_DELETE)
+	{
+		this->counters->inc(this->counters, SASYNC_CTR_DELETE_SYNC);
+	}
+	send_msg(this, msg);
+}
+
+/**
  * A CHILD SA goes: tell the standbys, unless its IKE SA goes with it (the
  * IKE_DELETE says it all)
  */
 static void child_gone(private_sasync_capture_t *this, ike_sa_t *ike_sa,
 					   child_sa_t *child_sa)
 {
-	sasync_ike_keys_t *ike;
-	sasync_msg_t *msg;
+	if (this->keys->remove_child(this->keys,
+								 child_sa->get_unique_id(child_sa)))
+	{
+		child_changed(this, ike_sa, child_sa, SASYNC_MSG_CHILD_DELETE);
+	}
+}
 
-	if (!this->keys->remove_child(this->keys,
-								  child_sa->get_unique_id(child_sa)) ||
-		!is_primary(this))
+/**
+ * A CHILD SA was rekeyed: its successor carries the traffic from now on,
+ * the standbys keep it as rekeyed too (no forced rekey of it after a
+ * promotion, not listed as installed)
+ */
+static void child_rekeyed(private_sasync_capture_t *this, ike_sa_t *ike_sa,
+						  child_sa_t *child_sa)
+{
+	sasync_child_keys_t *keys;
+
+	keys = find_child(this, child_sa);
+	if (keys && keys->synced)
 	{
-		return;
+		child_changed(this, ike_sa, child_sa, SASYNC_MSG_CHILD_REKEYED);
 	}
-	ike = find_ike(this, ike_sa);
-	if (!ike || !ike->synced)
-	{
-		return;
-	}
-	msg = sasync_msg_create(SASYNC_MSG_CHILD_DELETE);
-	add_ike_id(msg, ike_sa);
-	msg->add_int(msg, SASYNC_ATTR_PROTOCOL, child_sa->get_protocol(child_sa));
-	msg->add_int(msg, SASYNC_ATTR_SPI_IN, child_sa->get_spi(child_sa, TRUE));
-	this->counters->inc(this->counters, SASYNC_CTR_DELETE_SYNC);
-	send_msg(this, msg);
 }
 
 METHOD(listener_t, child_state_change, bool,
@@ -890,6 +917,9 @@ METHOD(listener_t, child_state_change, bool,
 			{
 				child_installed(this, ike_sa, child_sa);
 			}
+			break;
+		case CHILD_REKEYED:
+			child_rekeyed(this, ike_sa, child_sa);
 			break;
 		case CHILD_DELETING:
 		case CHILD_DELETED:

@@ -50,6 +50,9 @@ enum sasync_msg_type_t {
 	/** CHILD SA the active node proposes (its inbound SPI) in an exchange
 	 * it started: the peer may install it before the answer comes back */
 	SASYNC_MSG_CHILD_PENDING = 9,
+	/** CHILD SA rekeyed: its successor is installed, it lingers until it is
+	 * deleted (IKEv1 keeps it until it expires) */
+	SASYNC_MSG_CHILD_REKEYED = 10,
 	SASYNC_MSG_TYPE_MAX,
 };
 

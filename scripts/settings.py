@@ -4,9 +4,12 @@
 
   settings.py conf      print conf/sasync.conf (the strongswan.d snippet)
   settings.py readme    print the settings table of README.md
-  settings.py --check   check that conf/sasync.conf and README.md are what
-                        the .opt file gives, and that the plugin's sources
-                        read exactly the keys it lists; exit 1 if not
+  settings.py man       print the settings of man/strongswan-sasync.8 (roff,
+                        between its "settings" and "end of settings" lines)
+  settings.py --check   check that conf/sasync.conf, README.md and the man
+                        page are what the .opt file gives, and that the
+                        plugin's sources read exactly the keys it lists;
+                        exit 1 if not
 """
 import difflib
 import os
@@ -82,6 +85,41 @@ def readme_table(path):
     return "\n".join(lines[start:end]) + "\n"
 
 
+def roff(text, literal=False):
+    """Plain text as roff: backslashes escaped, no control character at
+    the start of a line, code in bold with its hyphens as minus signs (all
+    of them if literal, e.g. a key or URI)."""
+    text = text.replace("\\", "\\e")
+    if literal:
+        text = text.replace("-", "\\-")
+    text = re.sub(r"`([^`]*)`",
+                  lambda m: "\\fB%s\\fR" % m.group(1).replace("-", "\\-"),
+                  text)
+    return "\n".join("\\&" + l if l[:1] in (".", "'") else l
+                     for l in text.split("\n"))
+
+
+def man(options):
+    out = []
+    for key, default, _, long in options:
+        shown = default[1:-1] if default.startswith("{") else default
+        out.append('.TP\n.BR %s " [%s]"' % (roff(PREFIX + key, True),
+                                           roff(shown, True)))
+        out.append(roff(long))
+    return "\n".join(out) + "\n"
+
+
+MAN_START = '.\\" settings: generated from conf/sasync.opt'
+MAN_END = '.\\" end of settings'
+
+
+def man_settings(path):
+    lines = open(path, encoding="utf-8").read().split("\n")
+    start = [i for i, l in enumerate(lines) if l.startswith(MAN_START)][0]
+    end = lines.index(MAN_END)
+    return "\n".join(lines[start + 1:end]) + "\n"
+
+
 def keys_in_sources():
     keys = set()
     src = os.path.join(TOP, "plugin")
@@ -99,7 +137,9 @@ def check(options):
             ("conf/sasync.conf", conf(options),
              open(os.path.join(TOP, "conf/sasync.conf"), encoding="utf-8").read()),
             ("README.md settings table", readme(options),
-             readme_table(os.path.join(TOP, "README.md")))):
+             readme_table(os.path.join(TOP, "README.md"))),
+            ("man/strongswan-sasync.8 settings", man(options),
+             man_settings(os.path.join(TOP, "man/strongswan-sasync.8")))):
         if want != have:
             ok = False
             print("settings.py: %s differs from conf/sasync.opt:" % name)
@@ -117,8 +157,8 @@ def check(options):
         print("settings.py: conf/sasync.opt lists '%s', the plugin never "
               "reads it" % key)
     if ok:
-        print("settings.py: conf/sasync.conf, README.md and the plugin agree "
-              "with conf/sasync.opt (%d settings)" % len(options))
+        print("settings.py: conf/sasync.conf, README.md, the man page and the "
+              "plugin agree with conf/sasync.opt (%d settings)" % len(options))
     return ok
 
 
@@ -129,6 +169,8 @@ def main():
         sys.stdout.write(conf(options))
     elif arg == "readme":
         sys.stdout.write(readme(options))
+    elif arg == "man":
+        sys.stdout.write(man(options))
     elif arg == "--check":
         sys.exit(0 if check(options) else 1)
     else:

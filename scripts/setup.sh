@@ -1,7 +1,12 @@
 #!/bin/bash
 # Installs the Debian packages strongswan-sasync needs and prepares the
-# strongSwan header tree from the Debian source package (cached).
-# Usage: scripts/setup.sh [--no-install]
+# strongSwan header tree from the Debian source package (cached), and the
+# minimal Debian tree tests/e2e/test_package.sh installs the package into.
+# Usage: scripts/setup.sh [--no-install | --headers | --chroot-base]
+#   (none)         everything
+#   --no-install   the header tree only; changes nothing in apt
+#   --headers      deb-src entries and the header tree (scripts/build-deb.sh)
+#   --chroot-base  the minimal Debian tree only (needs debootstrap)
 set -euo pipefail
 
 CACHE=${SASYNC_CACHE:-/var/cache/strongswan-sasync}
@@ -13,7 +18,13 @@ PKGS="charon-systemd strongswan-charon strongswan-swanctl libcharon-extra-plugin
       libstrongswan libstrongswan-standard-plugins strongswan-pki build-essential autoconf automake libtool pkg-config
       check valgrind iproute2 iputils-ping iputils-arping tcpdump tshark
       nftables keepalived dpkg-dev devscripts quilt libgmp-dev libssl-dev
-      clang libclang-rt-14-dev procps psmisc util-linux python3 kmod shellcheck"
+      clang libclang-rt-14-dev procps psmisc util-linux python3 kmod shellcheck
+      debhelper debootstrap zstd"
+
+# minimal Debian tree for the package test (debootstrap --variant=minbase of
+# this system's release, packed once: making it takes about 3 minutes)
+CHROOT_BASE=$CACHE/chroot-base.tar.zst
+MIRROR=${SASYNC_MIRROR:-http://deb.debian.org/debian}
 
 log() { echo "[setup] $*"; }
 
@@ -73,14 +84,20 @@ fetch_source() {
 	exit 1
 }
 
+# cached: same package version, and complete (configure checks the rest)
+headers_cached() {
+	local ver
+	ver=$(dpkg-query -W -f='${Version}' libstrongswan)
+	[ -f "$HDR/.version" ] && [ "$(cat "$HDR/.version")" = "$ver" ] &&
+	   grep -q '^#define ME ' "$HDR/config.h" 2>/dev/null &&
+	   [ -f "$HDR/libvici.h" ] && [ -f "$HDR/libcharon/daemon.h" ] &&
+	   [ -e "$CACHE/strongswan-src" ]
+}
+
 prepare_headers() {
 	local ver
 	ver=$(dpkg-query -W -f='${Version}' libstrongswan)
-	# cached: same package version, and complete (configure checks the rest)
-	if [ -f "$HDR/.version" ] && [ "$(cat "$HDR/.version")" = "$ver" ] &&
-	   grep -q '^#define ME ' "$HDR/config.h" 2>/dev/null &&
-	   [ -f "$HDR/libvici.h" ] && [ -f "$HDR/libcharon/daemon.h" ] &&
-	   [ -e "$CACHE/strongswan-src" ]; then
+	if headers_cached; then
 		log "headers cached in $HDR ($ver)"
 		return 0
 	fi
@@ -107,9 +124,53 @@ prepare_headers() {
 	log "headers ready in $HDR"
 }
 
+# debootstrap in a mount namespace of its own: the /proc and /sys it mounts
+# in the tree go away with it even if it fails half way
+prepare_chroot_base() {
+	local suite arch tmp
+	if [ -s "$CHROOT_BASE" ]; then
+		log "chroot base cached in $CHROOT_BASE"
+		return 0
+	fi
+	suite=$(. /etc/os-release && echo "$VERSION_CODENAME")
+	arch=$(dpkg --print-architecture)
+	log "debootstrap --variant=minbase $suite ($arch) from $MIRROR, once (about 3 minutes)"
+	tmp=$(mktemp -d "$CACHE/chroot-base.XXXXXX")
+	if ! unshare -m --propagation private debootstrap --variant=minbase \
+			--arch="$arch" "$suite" "$tmp/root" "$MIRROR" >"$tmp/debootstrap.log" 2>&1; then
+		tail -n 20 "$tmp/debootstrap.log" >&2
+		rm -rf --one-file-system "$tmp"
+		echo "[setup] ERROR: debootstrap failed" >&2
+		exit 1
+	fi
+	rm -f "$tmp"/root/var/cache/apt/archives/*.deb
+	tar -C "$tmp/root" --numeric-owner -cf - . | zstd -q -T0 -o "$tmp/base.tar.zst"
+	mv "$tmp/base.tar.zst" "$CHROOT_BASE"
+	rm -rf --one-file-system "$tmp"
+	log "chroot base ready in $CHROOT_BASE"
+}
+
 mkdir -p "$CACHE"
-if [ "${1:-}" != "--no-install" ]; then
+case "${1:-}" in
+--no-install)
+	prepare_headers ;;
+--headers)
+	if ! headers_cached; then
+		enable_deb_src
+		if [ ! -f "$CACHE/.apt-updated" ]; then
+			apt-get update -qq
+			touch "$CACHE/.apt-updated"
+		fi
+	fi
+	prepare_headers ;;
+--chroot-base)
+	prepare_chroot_base ;;
+"")
 	enable_deb_src
 	install_packages
-fi
-prepare_headers
+	prepare_headers
+	prepare_chroot_base ;;
+*)
+	echo "usage: scripts/setup.sh [--no-install | --headers | --chroot-base]" >&2
+	exit 2 ;;
+esac

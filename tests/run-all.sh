@@ -19,8 +19,8 @@
 #   SASYNC_SKIP_E2E=1       don't run the end-to-end tests
 #   SASYNC_CONFIGURE_ARGS   extra ./configure arguments
 #   E2E_FILTER=GLOB         only tests/e2e/test_GLOB.sh (default: *)
-#   E2E_TIMEOUT=S           limit for one e2e script (default 300 s)
-#   E2E_BUDGET=S            limit for all e2e scripts together (default 1500 s);
+#   E2E_TIMEOUT=S           limit for one e2e script (default 420 s)
+#   E2E_BUDGET=S            limit for all e2e scripts together (default 2400 s);
 #                           scripts not started within it count as failed
 #   UNIT_TIMEOUT=S          limit for make check (default 600 s)
 #   VALGRIND_TIMEOUT=S      limit for the valgrind run (default 300 s)
@@ -30,8 +30,8 @@ set -uo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 cd "$TOP" || exit 1
 
-E2E_TIMEOUT=${E2E_TIMEOUT:-300}
-E2E_BUDGET=${E2E_BUDGET:-1500}
+E2E_TIMEOUT=${E2E_TIMEOUT:-420}
+E2E_BUDGET=${E2E_BUDGET:-2400}
 UNIT_TIMEOUT=${UNIT_TIMEOUT:-600}
 export VALGRIND_TIMEOUT=${VALGRIND_TIMEOUT:-300}
 E2E_FILTER=${E2E_FILTER:-*}

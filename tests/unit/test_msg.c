@@ -366,6 +366,7 @@ START_TEST(test_wire_numbers)
 		{ SASYNC_MSG_RESYNC_REQUEST, 7 },
 		{ SASYNC_MSG_RESYNC_DONE, 8 },
 		{ SASYNC_MSG_CHILD_PENDING, 9 },
+		{ SASYNC_MSG_CHILD_REKEYED, 10 },
 	};
 	int i;
 
