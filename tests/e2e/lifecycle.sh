@@ -551,8 +551,8 @@ lc_check_after_failover() {
 	e2e_expect "peer started no new IKE SA since the failover (no IKE_SA_INIT)" \
 		eval '[ "$(lc_count_since peer "$mark_peer" "generating IKE_SA_INIT request")" -eq 0 ]' ||
 		ikev1_log_excerpt peer "initiating IKE_SA|IKE_SA_INIT"
-	e2e_expect "b forced a rekey of each of the $n CHILD SA(s) on its first outbound packet" \
-		eval '[ "$(e2e_count_in_log b "first outbound packet on restored CHILD_SA")" -ge $n ] &&
+	e2e_expect "b forced a rekey of each of the $n CHILD SA(s) on its first outbound packet, and of no other" \
+		eval '[ "$(e2e_count_in_log b "first outbound packet on restored CHILD_SA")" -eq $n ] &&
 			  [ "$(sasync_stat b forced-rekeys)" -ge $n ]' ||
 		ikev1_log_excerpt b "first outbound|sasync.*rekey|CREATE_CHILD_SA"
 	for child in "${!before[@]}"; do
@@ -661,6 +661,9 @@ lc_check_after_failover_v1() {
 		eval '[ "$(e2e_count_in_log b "first outbound packet on restored CHILD_SA")" -ge 1 ] &&
 			  [ "$(sasync_stat b forced-rekeys)" -ge 1 ]' ||
 		ikev1_log_excerpt b "sasync|QUICK_MODE|CHILD_SA"
+	e2e_expect "b forced one Quick Mode only, for the current IPsec SA (not for those a had rekeyed)" \
+		[ "$(e2e_count_in_log b "first outbound packet on restored CHILD_SA")" -eq 1 ] ||
+		ikev1_log_excerpt b "first outbound packet on restored"
 	e2e_expect "peer has a new IPsec SA $child from a Quick Mode with b (was $child_before)" \
 		e2e_wait_for "new IPsec SA on the peer" 10 lc_rekeyed peer "$child" "$child_before" ||
 		ikev1_log_excerpt peer "QUICK_MODE|CHILD_SA|INFORMATIONAL_V1|retransmit"
