@@ -151,28 +151,8 @@ ikev1_peer_routes() {
 	e2e_exec "$1" ip route show table all | grep -F "${E2E_PEER_NET%/*}"
 }
 
-# ikev1_sync_idle: every frame a sent was accepted by b and nothing is queued
-# (used to be sure a's latest state reached b before killing a)
-ikev1_sync_idle() {
-	local tx rx q
-	tx=$(sasync_stat a sync-tx)
-	rx=$(sasync_stat b sync-rx)
-	q=$(sasync_stat a queue-depth)
-	[ -n "$tx" ] && [ "$tx" = "$rx" ] && [ "${q:-0}" = 0 ]
-}
-
 # ikev1_ms_since START_NS: milliseconds since a `date +%s%N` value
 ikev1_ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
-
-# ikev1_report_pings NAMES...: lost pings and longest gap per stopped ping
-ikev1_report_pings() {
-	local name tx rx lost
-	for name in "$@"; do
-		read -r tx rx lost <<<"$(e2e_ping_stats "$name")"
-		echo "ping $name at 10 pps: transmitted=$tx received=$rx lost=$lost" \
-			"longest gap=$(e2e_ping_max_gap "$name")ms"
-	done
-}
 
 # ikev1_log_excerpt NODE ERE [N]: the last N (10) matching lines of NODE's
 # charon log, indented, for the report after a failed check

@@ -858,6 +858,16 @@ e2e_wait_ping_replies() {
 		eval "[ \$(e2e_ping_replies $1) -ge $target ]"
 }
 
+# e2e_ping_report NAMES...: lost pings and longest gap of each stopped ping
+e2e_ping_report() {
+	local name tx rx lost
+	for name in "$@"; do
+		read -r tx rx lost <<<"$(e2e_ping_stats "$name")"
+		echo "ping $name at 10 pps: transmitted=$tx received=$rx lost=$lost" \
+			"longest gap=$(e2e_ping_max_gap "$name")ms"
+	done
+}
+
 # e2e_ping_max_gap NAME: longest time in ms between two consecutive replies
 # (the outage), from the -D timestamps
 e2e_ping_max_gap() {

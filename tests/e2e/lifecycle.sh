@@ -419,7 +419,7 @@ lc_reuse_check() {
 # of a, VIPs to b, b promoted; b is the active node from now on
 lc_failover() {
 	local t0
-	e2e_wait_for "a's sync frames all accepted by b" 10 ikev1_sync_idle ||
+	e2e_wait_for "a's sync frames all accepted by b" 10 sasync_sync_idle ||
 		e2e_fail "sync link idle before the failover"
 	t0=$(_e2e_now_ms)
 	sasync_failover
@@ -653,7 +653,7 @@ lc_check_after_failover_v1() {
 		e2e_wait_ping_replies "l2p2-$child" 20 10
 	e2e_ping_stop "l2p2-$child"
 	e2e_ping_stop "p2l-$child"
-	ikev1_report_pings "l2p-$child"
+	e2e_ping_report "l2p-$child"
 	lc_ping_check "p2l-$child"
 	lc_ping_check "l2p2-$child"
 

@@ -83,6 +83,16 @@ sasync_synced() {
 		[ "$(e2e_child_spis "$2")" = "$child" ]
 }
 
+# sasync_sync_idle: every frame a sent was accepted by b and nothing is
+# queued (a's latest state reached b: before killing a)
+sasync_sync_idle() {
+	local tx rx q
+	tx=$(sasync_stat a sync-tx)
+	rx=$(sasync_stat b sync-rx)
+	q=$(sasync_stat a queue-depth)
+	[ -n "$tx" ] && [ "$tx" = "$rx" ] && [ "${q:-0}" = 0 ]
+}
+
 # sasync_failover: kill -9 a's charon, move the VIPs to b, promote b
 sasync_failover() {
 	e2e_charon_kill a KILL

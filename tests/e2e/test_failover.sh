@@ -37,11 +37,7 @@ e2e_wait_ping_replies p2l 20 10 || e2e_fail "pings peer -> lan after failover"
 e2e_wait_ping_replies l2p 20 10 || e2e_fail "pings lan -> peer after failover"
 e2e_ping_stop l2p
 e2e_ping_stop p2l
-for name in l2p p2l; do
-	read -r tx rx lost <<<"$(e2e_ping_stats "$name")"
-	echo "ping $name at 10 pps: transmitted=$tx received=$rx lost=$lost" \
-		"longest gap=$(e2e_ping_max_gap "$name")ms"
-done
+e2e_ping_report l2p p2l
 
 e2e_wait_for "b resynced message IDs with the peer (RFC 6311)" 10 \
 	eval '[ "$(sasync_stat b mid-sync-rfc6311)" -ge 1 ] && [ "$(e2e_count_in_log peer "responder requested MID sync")" -ge 1 ]' ||
@@ -75,8 +71,9 @@ e2e_wait_for "b answers the DPD" 10 \
 	e2e_fail "DPD answered by b"
 e2e_check "peer never retransmitted a request to b" \
 	eval '[ "$(e2e_count_in_log peer "retransmit [0-9]+ of request")" -eq 0 ]'
+# a rekey (swanctl's --reauth is a flag: with it, this would reauthenticate)
 e2e_check "rekey of the IKE SA started by the peer succeeds" \
-	e2e_swanctl peer --rekey --ike "$E2E_CONN" --reauth no
+	e2e_swanctl peer --rekey --ike "$E2E_CONN"
 e2e_wait_for "peer has a new IKE SA with b" 10 \
 	eval '[ -n "$(e2e_ike_spis peer)" ] && [ "$(e2e_ike_spis peer)" != "$ike_before" ] && [ "$(e2e_sa_field peer state)" = ESTABLISHED ]' ||
 	e2e_fail "IKE rekey by the peer"

@@ -50,7 +50,7 @@ run_version() {
 	e2e_ping_start p2l peer "$E2E_PEER_HOST" "$E2E_LAN_HOST"
 	e2e_wait_ping_replies l2p 20 10 || e2e_fail "pings lan -> peer before failover"
 	e2e_wait_ping_replies p2l 20 10 || e2e_fail "pings peer -> lan before failover"
-	e2e_wait_for "a's sync frames all accepted by b" 10 ikev1_sync_idle ||
+	e2e_wait_for "a's sync frames all accepted by b" 10 sasync_sync_idle ||
 		e2e_fail "sync link idle before the failover"
 	sasync_failover
 	e2e_check "b is primary" eval '[ "$(sasync_status b role)" = primary ]'
@@ -60,7 +60,7 @@ run_version() {
 		e2e_wait_ping_replies l2p 20 10
 	e2e_ping_stop l2p
 	e2e_ping_stop p2l
-	ikev1_report_pings l2p p2l
+	e2e_ping_report l2p p2l
 	ikev1_check "IKEv$v: peer has a new CHILD SA from b's forced rekey" \
 		e2e_wait_for "new CHILD SA on the peer" 10 ikev1_has_new_child peer "$child_before" ||
 		{ ikev1_log_excerpt b "sasync|QUICK_MODE|CREATE_CHILD_SA|CHILD_SA|ESP\]"

@@ -35,7 +35,7 @@ failover_traffic() {
 	e2e_ping_start p2l peer "$E2E_PEER_HOST" "$E2E_LAN_HOST"
 	e2e_wait_ping_replies l2p 20 10 || e2e_fail "pings lan -> peer before failover"
 	e2e_wait_ping_replies p2l 20 10 || e2e_fail "pings peer -> lan before failover"
-	e2e_wait_for "a's sync frames all accepted by b" 10 ikev1_sync_idle ||
+	e2e_wait_for "a's sync frames all accepted by b" 10 sasync_sync_idle ||
 		e2e_fail "sync link idle before the failover"
 
 	mark_peer=$(ikev1_mark peer)
@@ -63,7 +63,7 @@ failover_traffic() {
 		e2e_wait_ping_replies l2p2 20 10
 	e2e_ping_stop l2p2
 	e2e_ping_stop p2l
-	ikev1_report_pings l2p l2p2 p2l
+	e2e_ping_report l2p l2p2 p2l
 
 	ikev1_check "b forced a Quick Mode rekey on the first outbound packet" \
 		eval '[ "$(e2e_count_in_log b "first outbound packet on restored CHILD_SA")" -ge 1 ] &&

@@ -15,15 +15,6 @@ set -uo pipefail
 # shellcheck source=tests/e2e/sasync.sh
 . "$(dirname "$0")/sasync.sh"
 
-# sync_idle: every frame a sent was accepted by b and nothing is queued
-sync_idle() {
-	local tx rx q
-	tx=$(sasync_stat a sync-tx)
-	rx=$(sasync_stat b sync-rx)
-	q=$(sasync_stat a queue-depth)
-	[ -n "$tx" ] && [ "$tx" = "$rx" ] && [ "${q:-0}" = 0 ]
-}
-
 # peer_children: "spi_in spi_out" of every CHILD SA the peer holds
 peer_children() { e2e_child_list peer | awk '{ print $3, $4 }' | sort; }
 
@@ -66,7 +57,7 @@ orphan_out=$(e2e_child_list peer | awk -v o="$child_before" \
 echo "CHILD SA a proposed, outbound SPI at the peer: $orphan_out"
 e2e_check "a never saw the answer (its CHILD SA is still rekeying)" \
 	eval '[ "$(e2e_child_list a | wc -l)" = 1 ]'
-e2e_wait_for "a's records all reached b" 10 sync_idle ||
+e2e_wait_for "a's records all reached b" 10 sasync_sync_idle ||
 	e2e_fail "sync idle before the failover"
 
 e2e_ping_start l2p lan "$E2E_LAN_HOST" "$E2E_PEER_HOST"
@@ -77,11 +68,7 @@ e2e_wait_ping_replies p2l 20 10 || e2e_fail "pings peer -> lan after failover"
 e2e_wait_ping_replies l2p 20 10 || e2e_fail "pings lan -> peer after failover"
 e2e_ping_stop l2p
 e2e_ping_stop p2l
-for name in l2p p2l; do
-	read -r tx rx lost <<<"$(e2e_ping_stats "$name")"
-	echo "ping $name at 10 pps: transmitted=$tx received=$rx lost=$lost" \
-		"longest gap=$(e2e_ping_max_gap "$name")ms"
-done
+e2e_ping_report l2p p2l
 
 e2e_wait_for "the peer holds no orphan CHILD SA" 10 \
 	eval '! peer_has_out "$orphan_out"' ||

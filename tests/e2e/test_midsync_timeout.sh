@@ -51,11 +51,7 @@ e2e_wait_ping_replies p2l 20 10 || e2e_fail "pings peer -> lan after failover"
 e2e_wait_ping_replies l2p 20 10 || e2e_fail "pings lan -> peer after failover"
 e2e_ping_stop l2p
 e2e_ping_stop p2l
-for name in l2p p2l; do
-	read -r tx rx lost <<<"$(e2e_ping_stats "$name")"
-	echo "ping $name at 10 pps: transmitted=$tx received=$rx lost=$lost" \
-		"longest gap=$(e2e_ping_max_gap "$name")ms"
-done
+e2e_ping_report l2p p2l
 e2e_check "the peer dropped b's request" \
 	eval 'e2e_exec peer nft list table inet nomidsync | grep -qE "counter packets [1-9]"'
 e2e_check "no RFC 6311 resync counted" \

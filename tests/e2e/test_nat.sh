@@ -88,11 +88,7 @@ e2e_expect "pings natpeer -> lan resume through b" e2e_wait_ping_replies n2l 10 
 e2e_expect "pings lan -> natpeer resume through b" e2e_wait_ping_replies l2n 10 10
 e2e_ping_stop l2n
 e2e_ping_stop n2l
-for name in l2n n2l; do
-	read -r tx rx lost <<<"$(e2e_ping_stats "$name")"
-	echo "ping $name at 10 pps: transmitted=$tx received=$rx lost=$lost" \
-		"longest gap=$(e2e_ping_max_gap "$name")ms"
-done
+e2e_ping_report l2n n2l
 e2e_expect "natpeer kept its IKE SA (same SPIs)" \
 	eval '[ "$(e2e_ike_spis natpeer)" = "$ike_before" ]'
 e2e_expect "natpeer sent IKE_SA_INIT only once" \
