@@ -73,6 +73,24 @@ sasync_cluster_up() {
 	e2e_wait_for "SA up on a" 10 e2e_sa_up a || e2e_fail "SA up on a"
 }
 
+# sasync_cluster_synced: sasync_cluster_up, then b holds a's SAs
+sasync_cluster_synced() {
+	sasync_cluster_up
+	e2e_wait_for "b has the same IKE and CHILD SPIs" 10 sasync_synced a b ||
+		e2e_fail "SAs synced to b"
+}
+
+# sasync_pings_resume: the pings l2p (LAN host -> peer) and p2l, started
+# before a failover, get 20 more replies each within 10 s; then both are
+# stopped and reported
+sasync_pings_resume() {
+	e2e_wait_ping_replies p2l 20 10 || e2e_fail "pings peer -> lan after failover"
+	e2e_wait_ping_replies l2p 20 10 || e2e_fail "pings lan -> peer after failover"
+	e2e_ping_stop l2p
+	e2e_ping_stop p2l
+	e2e_ping_report l2p p2l
+}
+
 # sasync_synced NODE_FROM NODE_TO: NODE_TO lists the same IKE and CHILD SPIs
 sasync_synced() {
 	local ike child
