@@ -698,6 +698,20 @@ static void establish(pair_t *pair)
 }
 
 /**
+ * The active node completes an IKEv2 rekey of old by new, in the order of
+ * charon's ike_rekey establish_new(): new established, inherit_post(), then
+ * the ike_rekey event, with old as the thread's SA
+ */
+static void establish_rekeyed(pair_t *old, pair_t *new)
+{
+	charon->bus->set_sa(charon->bus, old->sa);
+	new->sa->set_state(new->sa, IKE_ESTABLISHED);
+	new->sa->inherit_post(new->sa, old->sa);
+	charon->bus->ike_rekey(charon->bus, old->sa, new->sa);
+	charon->bus->set_sa(charon->bus, NULL);
+}
+
+/**
  * The active node's SA goes (delete exchange, then destroyed)
  */
 static void pair_delete(pair_t *pair)
@@ -1017,18 +1031,12 @@ START_TEST(test_rekey_twice)
 
 	sa2 = pair_create(IKEV2, TRUE, sa1);
 	pair_derive(sa2, IKE_PROPOSAL_AEAD, sa1, sa1->sa);
-	charon->bus->set_sa(charon->bus, sa1->sa);
-	sa2->sa->set_state(sa2->sa, IKE_ESTABLISHED);
-	sa2->sa->inherit_post(sa2->sa, sa1->sa);
-	charon->bus->ike_rekey(charon->bus, sa1->sa, sa2->sa);
+	establish_rekeyed(sa1, sa2);
 	pair_delete(sa1);
 
 	sa3 = pair_create(IKEV2, TRUE, sa2);
 	pair_derive(sa3, IKE_PROPOSAL_AEAD, sa2, sa2->sa);
-	charon->bus->set_sa(charon->bus, sa2->sa);
-	sa3->sa->set_state(sa3->sa, IKE_ESTABLISHED);
-	sa3->sa->inherit_post(sa3->sa, sa2->sa);
-	charon->bus->ike_rekey(charon->bus, sa2->sa, sa3->sa);
+	establish_rekeyed(sa2, sa3);
 	pair_delete(sa2);
 
 	apply_range(0, rec_count());
@@ -1071,11 +1079,7 @@ START_TEST(test_rekey_dialup)
 
 	new = pair_create(IKEV2, FALSE, old);
 	pair_derive(new, IKE_PROPOSAL_AEAD, old, new->sa);
-	charon->bus->set_sa(charon->bus, old->sa);
-	new->sa->set_state(new->sa, IKE_ESTABLISHED);
-	new->sa->inherit_post(new->sa, old->sa);
-	charon->bus->ike_rekey(charon->bus, old->sa, new->sa);
-	charon->bus->set_sa(charon->bus, NULL);
+	establish_rekeyed(old, new);
 	pair_delete(old);
 
 	msg = rec_expect(2, SASYNC_MSG_IKE_ADD, new->sa);
