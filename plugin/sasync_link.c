@@ -8,7 +8,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <unistd.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -16,27 +15,29 @@
 
 #include <collections/array.h>
 #include <collections/linked_list.h>
+#include <networking/streams/stream.h>
+#include <processing/jobs/callback_job.h>
 #include <threading/mutex.h>
-#include <threading/thread.h>
 #include <utils/debug.h>
 
 /** reconnect backoff, in ms */
 #define BACKOFF_MIN 200
 #define BACKOFF_MAX 2000
 
-/** how long a connect() may take, in ms */
-#define CONNECT_TIMEOUT 5000
-
-/** how long each handshake step may take, in ms */
+/** how long a connection may take to get authenticated, in ms */
 #define HANDSHAKE_TIMEOUT 10000
 
-/** how long a started frame or a write may stall, in ms */
+/** how long a connection may make no progress while it has something to
+ * write, or receive nothing while heartbeats are due, in ms */
 #define STALL_TIMEOUT 30000
 
-/** largest AUTH frame we read during the handshake */
+/** largest AUTH frame we accept during the handshake */
 #define AUTH_FRAME_MAX 256
 
-/** accepted connections at most, each has a thread */
+/** bytes read at once, at least */
+#define RX_CHUNK 65536
+
+/** accepted connections at most */
 #define MAX_CONNS 32
 
 /** keepalive probing, to notice dead peers of idle connections (s) */
@@ -44,16 +45,9 @@
 #define KEEPALIVE_INTVL 3
 #define KEEPALIVE_CNT 3
 
-/** log at level 1 or 2, for messages repeated on every retry */
-#define DBG12(level, fmt, ...) \
-	do { \
-		if ((level) == 1) { DBG1(DBG_APP, fmt, ##__VA_ARGS__); } \
-		else { DBG2(DBG_APP, fmt, ##__VA_ARGS__); } \
-	} while (0)
-
 typedef struct private_sasync_link_t private_sasync_link_t;
 typedef struct peer_t peer_t;
-typedef struct conn_t conn_t;
+typedef struct chan_t chan_t;
 typedef struct record_t record_t;
 
 /**
@@ -67,22 +61,7 @@ struct record_t {
 };
 
 /**
- * Result of I/O on a socket
- */
-typedef enum {
-	IO_OK,
-	/** closed by the other end */
-	IO_CLOSED,
-	IO_TIMEOUT,
-	IO_ERROR,
-	/** the link is being destroyed */
-	IO_STOP,
-	/** announced frame length beyond the allowed maximum */
-	IO_TOO_LONG,
-} io_t;
-
-/**
- * Why connecting to a peer failed, so each reason is logged once
+ * Why a connection ended, so each reason is logged once per peer
  */
 typedef enum {
 	FAIL_NONE,
@@ -91,10 +70,27 @@ typedef enum {
 	FAIL_HELLO,
 	FAIL_AUTH,
 	FAIL_IO,
+	FAIL_TIMEOUT,
 } fail_t;
 
 /**
- * A configured partner node and our outgoing connection to it
+ * State of a connection, in the order of the handshake
+ */
+typedef enum {
+	/** outgoing: connect() in progress */
+	CHAN_CONNECTING,
+	/** waiting for the other side's HELLO */
+	CHAN_HELLO,
+	/** waiting for the other side's AUTH frame */
+	CHAN_AUTH,
+	/** authenticated: records (and heartbeats) flow */
+	CHAN_UP,
+	/** closed, waiting for its last reference to go */
+	CHAN_CLOSED,
+} chan_state_t;
+
+/**
+ * A configured partner node
  */
 struct peer_t {
 
@@ -104,19 +100,9 @@ struct peer_t {
 	sasync_link_peer_t public;
 
 	/**
-	 * Link we belong to
+	 * Our outgoing connection to it, if any
 	 */
-	private_sasync_link_t *link;
-
-	/**
-	 * Thread connecting and sending
-	 */
-	thread_t *thread;
-
-	/**
-	 * Pipe waking the thread when records are queued
-	 */
-	int kick[2];
+	chan_t *out;
 
 	/**
 	 * Queued records (record_t*)
@@ -139,7 +125,22 @@ struct peer_t {
 	u_int in_conns;
 
 	/**
-	 * Last connection failure logged by the peer thread
+	 * A heartbeat is to be sent before the next record
+	 */
+	bool heartbeat_due;
+
+	/**
+	 * Next connection attempt (sasync_link_time_ms())
+	 */
+	uint64_t retry_at;
+
+	/**
+	 * Current reconnect backoff, in ms
+	 */
+	u_int backoff;
+
+	/**
+	 * Last failure of outgoing connections, logged once
 	 */
 	fail_t failure;
 
@@ -150,9 +151,9 @@ struct peer_t {
 };
 
 /**
- * An accepted connection
+ * A TCP connection, either direction
  */
-struct conn_t {
+struct chan_t {
 
 	/**
 	 * Link we belong to
@@ -160,24 +161,74 @@ struct conn_t {
 	private_sasync_link_t *link;
 
 	/**
-	 * Socket
+	 * The stream, destroyed with the last reference
+	 */
+	stream_t *stream;
+
+	/**
+	 * Its socket, for connect() results
 	 */
 	int fd;
 
 	/**
-	 * Source address
+	 * The other end's address
 	 */
 	host_t *remote;
 
 	/**
-	 * Thread reading from the connection
+	 * Configured peer the connection belongs to, NULL for unknown sources
 	 */
-	thread_t *thread;
+	peer_t *peer;
 
 	/**
-	 * Thread has finished and can be joined
+	 * We connected (records go out), else we accepted (records come in)
 	 */
-	bool done;
+	bool outgoing;
+
+	/**
+	 * Handshake state
+	 */
+	chan_state_t state;
+
+	/**
+	 * Our HELLO
+	 */
+	u_char hello[SASYNC_HELLO_LEN];
+
+	/**
+	 * Frame protection, once both HELLOs are known
+	 */
+	sasync_crypt_t *crypt;
+
+	/**
+	 * Receive buffer (len is its size) and the bytes in it
+	 */
+	chunk_t rx;
+	size_t rx_have;
+
+	/**
+	 * Frame being written, bytes of it written, and the record it carries
+	 * (NULL for heartbeats)
+	 */
+	chunk_t tx;
+	size_t tx_done;
+	record_t *tx_record;
+
+	/**
+	 * A job registers, or the watcher runs, our write callback
+	 */
+	bool writing;
+
+	/**
+	 * Last progress: state change, bytes written or a frame received
+	 * (sasync_link_time_ms())
+	 */
+	uint64_t progress;
+
+	/**
+	 * References: the link's list and queued jobs
+	 */
+	refcount_t ref;
 };
 
 /**
@@ -201,6 +252,11 @@ struct private_sasync_link_t {
 	array_t *peers;
 
 	/**
+	 * Open connections, chan_t*
+	 */
+	linked_list_t *chans;
+
+	/**
 	 * Shared secret
 	 */
 	chunk_t secret;
@@ -211,14 +267,9 @@ struct private_sasync_link_t {
 	sasync_counters_t *counters;
 
 	/**
-	 * Listening socket
+	 * Listening socket, watched by lib->watcher
 	 */
 	int listen_fd;
-
-	/**
-	 * Pipe written once on destroy, wakes every thread for good
-	 */
-	int stop[2];
 
 	/**
 	 * Set on destroy
@@ -226,17 +277,12 @@ struct private_sasync_link_t {
 	bool stopping;
 
 	/**
-	 * Thread accepting connections
+	 * References: the owner and queued jobs
 	 */
-	thread_t *listener;
+	refcount_t ref;
 
 	/**
-	 * Accepted connections, conn_t*
-	 */
-	linked_list_t *conns;
-
-	/**
-	 * Protects queues, peer state, conns and callbacks
+	 * Protects peers, connections and callbacks
 	 */
 	mutex_t *mutex;
 
@@ -279,188 +325,83 @@ static bool stopping(private_sasync_link_t *this)
 }
 
 /**
- * Wait until fd is ready, the link stops or timeout ms passed (-1 forever)
+ * Destroy a configured peer
  */
-static io_t wait_fd(private_sasync_link_t *this, int fd, short events,
-					int timeout)
+static void peer_destroy(peer_t *peer)
 {
-	struct pollfd pfd[] = {
-		{ .fd = this->stop[0], .events = POLLIN, },
-		{ .fd = fd, .events = events, },
-	};
-	int n;
+	peer->queue->destroy_function(peer->queue, free);
+	peer->public.peer->destroy(peer->public.peer);
+	free(peer);
+}
 
-	while (TRUE)
+/**
+ * Drop a reference to the link, freeing it with the last
+ */
+static void link_put(private_sasync_link_t *this)
+{
+	if (ref_put(&this->ref))
 	{
-		/* fd -1 is ignored by poll(), which makes this a plain sleep */
-		n = poll(pfd, countof(pfd), timeout);
-		if (n < 0)
-		{
-			if (errno == EINTR)
-			{
-				continue;
-			}
-			return IO_ERROR;
-		}
-		if (pfd[0].revents)
-		{
-			return IO_STOP;
-		}
-		/* errors and hangups are reported by the following read/write */
-		return n ? IO_OK : IO_TIMEOUT;
+		array_destroy_function(this->peers, (void*)peer_destroy, NULL);
+		this->chans->destroy(this->chans);
+		DESTROY_IF(this->local);
+		chunk_clear(&this->secret);
+		this->mutex->destroy(this->mutex);
+		free(this);
 	}
 }
 
 /**
- * Read exactly len bytes from a non-blocking socket
+ * Drop a reference to a connection, closing its stream with the last; never
+ * from one of the stream's own callbacks, as that waits for them
  */
-static io_t read_all(private_sasync_link_t *this, int fd, u_char *buf,
-					 size_t len, int timeout)
+static void chan_put(chan_t *chan)
 {
-	ssize_t n;
-	io_t status;
-
-	while (len)
+	if (ref_put(&chan->ref))
 	{
-		n = recv(fd, buf, len, 0);
-		if (n > 0)
+		if (chan->stream)
 		{
-			buf += n;
-			len -= n;
-			continue;
+			chan->stream->destroy(chan->stream);
 		}
-		if (n == 0)
-		{
-			return IO_CLOSED;
-		}
-		if (errno == EINTR)
-		{
-			continue;
-		}
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
-		{
-			return errno == ECONNRESET ? IO_CLOSED : IO_ERROR;
-		}
-		status = wait_fd(this, fd, POLLIN, timeout);
-		if (status != IO_OK)
-		{
-			return status;
-		}
+		DESTROY_IF(chan->crypt);
+		DESTROY_IF(chan->remote);
+		free(chan->rx.ptr);
+		free(chan->tx.ptr);
+		free(chan);
 	}
-	return IO_OK;
 }
 
 /**
- * Write a buffer completely to a non-blocking socket
+ * Cleanup of a job that holds a reference to a connection and the link
  */
-static io_t write_all(private_sasync_link_t *this, int fd, chunk_t data)
+static void job_done(chan_t *chan)
 {
-	ssize_t n;
-	io_t status;
+	private_sasync_link_t *this = chan->link;
 
-	while (data.len)
-	{
-		n = send(fd, data.ptr, data.len, MSG_NOSIGNAL);
-		if (n >= 0)
-		{
-			data = chunk_skip(data, n);
-			continue;
-		}
-		if (errno == EINTR)
-		{
-			continue;
-		}
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
-		{
-			return errno == EPIPE || errno == ECONNRESET ? IO_CLOSED
-														 : IO_ERROR;
-		}
-		status = wait_fd(this, fd, POLLOUT, STALL_TIMEOUT);
-		if (status != IO_OK)
-		{
-			return status;
-		}
-	}
-	return IO_OK;
+	chan_put(chan);
+	link_put(this);
 }
 
 /**
- * Read a complete frame of at most max bytes, waiting timeout ms for it to
- * start
+ * Queue a job for a connection; it holds a reference to both, so it may
+ * outlive the connection's closing and the link's destroy()
  */
-static io_t read_frame(private_sasync_link_t *this, int fd, size_t max,
-					   int timeout, chunk_t *frame)
+static void queue_chan_job(chan_t *chan, callback_job_cb_t cb)
 {
-	u_char len[4];
-	uint32_t flen;
-	io_t status;
-
-	status = read_all(this, fd, len, sizeof(len), timeout);
-	if (status != IO_OK)
-	{
-		return status;
-	}
-	flen = untoh32(len);
-	if (flen > max - sizeof(len))
-	{
-		return IO_TOO_LONG;
-	}
-	*frame = chunk_alloc(sizeof(len) + flen);
-	memcpy(frame->ptr, len, sizeof(len));
-	status = read_all(this, fd, frame->ptr + sizeof(len), flen, STALL_TIMEOUT);
-	if (status != IO_OK)
-	{
-		chunk_free(frame);
-	}
-	return status;
+	ref_get(&chan->ref);
+	ref_get(&chan->link->ref);
+	lib->processor->queue_job(lib->processor,
+			(job_t*)callback_job_create_with_prio(cb, chan, (void*)job_done,
+								(callback_job_cancel_t)return_false,
+								JOB_PRIO_CRITICAL));
 }
 
 /**
- * Seal a frame and write it
+ * Job dropping the link's reference to a closed connection
  */
-static io_t write_frame(private_sasync_link_t *this, int fd,
-						sasync_crypt_t *crypt, uint8_t type, chunk_t payload)
+static job_requeue_t release_chan(chan_t *chan)
 {
-	chunk_t frame;
-	io_t status;
-
-	if (!crypt->seal(crypt, type, payload, &frame))
-	{
-		return IO_ERROR;
-	}
-	status = write_all(this, fd, frame);
-	chunk_free(&frame);
-	return status;
-}
-
-/**
- * Make a descriptor non-blocking and close-on-exec
- */
-static bool set_nonblock(int fd)
-{
-	int flags = fcntl(fd, F_GETFL);
-
-	return flags >= 0 && fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0 &&
-		   fcntl(fd, F_SETFD, FD_CLOEXEC) == 0;
-}
-
-/**
- * Create a non-blocking pipe
- */
-static bool create_pipe(int fds[2])
-{
-	if (pipe(fds) == 0)
-	{
-		if (set_nonblock(fds[0]) && set_nonblock(fds[1]))
-		{
-			return TRUE;
-		}
-		close(fds[0]);
-		close(fds[1]);
-	}
-	fds[0] = fds[1] = -1;
-	DBG1(DBG_APP, "sasync: creating pipe failed: %s", strerror(errno));
-	return FALSE;
+	chan_put(chan);
+	return JOB_REQUEUE_NONE;
 }
 
 /**
@@ -632,379 +573,6 @@ static void enforce_limits(peer_t *peer)
 }
 
 /**
- * Take the oldest queued record of a peer, NULL if none
- */
-static record_t *dequeue(peer_t *peer)
-{
-	private_sasync_link_t *this = peer->link;
-	record_t *record = NULL;
-
-	this->mutex->lock(this->mutex);
-	if (peer->queue->remove_first(peer->queue, (void**)&record) == SUCCESS)
-	{
-		peer->public.queued--;
-		peer->queue_bytes -= record->data.len;
-		update_depth(this);
-	}
-	this->mutex->unlock(this->mutex);
-	return record;
-}
-
-/**
- * Put a record that could not be written back to the head of the queue
- */
-static void requeue(peer_t *peer, record_t *record)
-{
-	private_sasync_link_t *this = peer->link;
-
-	this->mutex->lock(this->mutex);
-	peer->queue->insert_first(peer->queue, record);
-	peer->public.queued++;
-	peer->queue_bytes += record->data.len;
-	/* if full meanwhile, this very record is the oldest and goes first */
-	enforce_limits(peer);
-	update_oldest(peer);
-	update_depth(this);
-	this->mutex->unlock(this->mutex);
-}
-
-/**
- * Log a connection failure, once per reason until the link comes up
- */
-static void report_failure(peer_t *peer, fail_t failure)
-{
-	host_t *host = peer->public.peer;
-	level_t level = peer->failure == failure ? 2 : 1;
-
-	peer->failure = failure;
-	switch (failure)
-	{
-		case FAIL_UNREACHABLE:
-			DBG12(level, "sasync: sync peer %#H unreachable, retrying",
-				host);
-			break;
-		case FAIL_CLOSED:
-			DBG12(level, "sasync: sync peer %#H closed the connection "
-				"during the handshake (different secret?), retrying", host);
-			break;
-		case FAIL_HELLO:
-			DBG12(level, "sasync: sync peer %#H sent an invalid "
-				"handshake, retrying", host);
-			break;
-		case FAIL_AUTH:
-			DBG12(level, "sasync: sync peer %#H failed authentication "
-				"(different secret?), retrying", host);
-			break;
-		case FAIL_IO:
-		default:
-			DBG12(level, "sasync: handshake with sync peer %#H failed, "
-				"retrying", host);
-			break;
-	}
-}
-
-/**
- * Connect to a peer, -1 on failure
- */
-static int connect_peer(private_sasync_link_t *this, host_t *host)
-{
-	int fd, err = 0;
-	socklen_t len = sizeof(err);
-
-	fd = socket(host->get_family(host),
-				SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-	{
-		return -1;
-	}
-	if (connect(fd, host->get_sockaddr(host),
-				*host->get_sockaddr_len(host)) < 0)
-	{
-		if (errno != EINPROGRESS ||
-			wait_fd(this, fd, POLLOUT, CONNECT_TIMEOUT) != IO_OK ||
-			getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err)
-		{
-			close(fd);
-			return -1;
-		}
-	}
-	set_sockopts(fd);
-	return fd;
-}
-
-/**
- * Run the connecting side of the handshake
- */
-static fail_t handshake_i(private_sasync_link_t *this, host_t *host, int fd,
-						  sasync_crypt_t **out)
-{
-	u_char hello_i[SASYNC_HELLO_LEN], hello_r[SASYNC_HELLO_LEN];
-	sasync_crypt_t *crypt;
-	sasync_open_t result;
-	chunk_t frame;
-	io_t status;
-
-	if (!make_hello(hello_i) ||
-		write_all(this, fd, chunk_from_thing(hello_i)) != IO_OK)
-	{
-		return FAIL_IO;
-	}
-	status = read_all(this, fd, hello_r, sizeof(hello_r), HANDSHAKE_TIMEOUT);
-	if (status != IO_OK)
-	{	/* not about the secret yet, e.g. the peer has too many connections */
-		return FAIL_IO;
-	}
-	if (!check_hello(hello_r))
-	{
-		sync_error(this, host, SASYNC_CTR_SYNC_RX_LEN_BAD, "invalid handshake");
-		return FAIL_HELLO;
-	}
-	crypt = sasync_crypt_create(this->secret,
-						chunk_create(hello_i + 5, SASYNC_NONCE_LEN),
-						chunk_create(hello_r + 5, SASYNC_NONCE_LEN), TRUE);
-	if (!crypt)
-	{
-		return FAIL_IO;
-	}
-	if (write_frame(this, fd, crypt, SASYNC_FRAME_AUTH,
-					chunk_from_str(SASYNC_AUTH_I)) != IO_OK)
-	{
-		crypt->destroy(crypt);
-		return FAIL_IO;
-	}
-	/* a peer with another secret closes here */
-	status = read_frame(this, fd, AUTH_FRAME_MAX, HANDSHAKE_TIMEOUT, &frame);
-	if (status != IO_OK)
-	{
-		crypt->destroy(crypt);
-		if (status == IO_TOO_LONG)
-		{
-			sync_error(this, host, SASYNC_CTR_SYNC_RX_LEN_BAD,
-					   "invalid handshake");
-			return FAIL_HELLO;
-		}
-		return status == IO_CLOSED ? FAIL_CLOSED : FAIL_IO;
-	}
-	result = open_auth(crypt, frame, SASYNC_AUTH_R);
-	chunk_free(&frame);
-	if (result != SASYNC_OPEN_OK)
-	{
-		count_rejected(this, host, result, TRUE);
-		crypt->destroy(crypt);
-		return result == SASYNC_OPEN_AUTH_FAILED ? FAIL_AUTH : FAIL_HELLO;
-	}
-	*out = crypt;
-	return FAIL_NONE;
-}
-
-/**
- * Check an idle outgoing connection that became readable, which is only
- * expected when it closes: the acceptor sends nothing after its AUTH
- */
-static bool check_idle(peer_t *peer, int fd)
-{
-	u_char byte;
-	ssize_t n;
-
-	n = recv(fd, &byte, 1, 0);
-	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-	{
-		return TRUE;
-	}
-	if (n > 0)
-	{
-		DBG1(DBG_APP, "sasync: sync peer %#H sent unexpected data, "
-			 "reconnecting", peer->public.peer);
-	}
-	return FALSE;
-}
-
-/**
- * Drain the kick pipe of a peer
- */
-static void drain_kick(peer_t *peer)
-{
-	u_char buf[64];
-
-	while (read(peer->kick[0], buf, sizeof(buf)) > 0)
-	{
-		/* nothing, just empty it */
-	}
-}
-
-/**
- * Send a heartbeat frame
- */
-static io_t write_heartbeat(private_sasync_link_t *this, int fd,
-							sasync_crypt_t *crypt)
-{
-	u_char payload[SASYNC_HEARTBEAT_LEN];
-
-	htoun64(payload, sasync_now_ms());
-	return write_frame(this, fd, crypt, SASYNC_FRAME_HEARTBEAT,
-					   chunk_from_thing(payload));
-}
-
-/**
- * Send queued records on an authenticated connection until it fails, and
- * heartbeats in between
- */
-static void run_out(peer_t *peer, int fd, sasync_crypt_t *crypt)
-{
-	private_sasync_link_t *this = peer->link;
-	uint64_t now, next_heartbeat = 0;
-	struct pollfd pfd[3];
-	record_t *record;
-	u_int dropped;
-	io_t status;
-
-	while (!stopping(this))
-	{
-		now = sasync_link_time_ms();
-		if (now >= next_heartbeat)
-		{
-			if (write_heartbeat(this, fd, crypt) != IO_OK)
-			{
-				return;
-			}
-			next_heartbeat = now + SASYNC_HEARTBEAT_INTERVAL;
-		}
-		record = dequeue(peer);
-		if (!record)
-		{
-			pfd[0] = (struct pollfd){ .fd = this->stop[0], .events = POLLIN };
-			pfd[1] = (struct pollfd){ .fd = peer->kick[0], .events = POLLIN };
-			pfd[2] = (struct pollfd){ .fd = fd, .events = POLLIN };
-			if (poll(pfd, countof(pfd), next_heartbeat - now) < 0 &&
-				errno != EINTR)
-			{
-				return;
-			}
-			if (pfd[0].revents || (pfd[2].revents && !check_idle(peer, fd)))
-			{
-				return;
-			}
-			if (pfd[1].revents)
-			{	/* drained before dequeuing, so no kick gets lost */
-				drain_kick(peer);
-			}
-			continue;
-		}
-		status = write_frame(this, fd, crypt, SASYNC_FRAME_DATA, record->data);
-		if (status != IO_OK)
-		{
-			requeue(peer, record);
-			return;
-		}
-		free(record);
-		this->counters->inc(this->counters, SASYNC_CTR_SYNC_TX);
-
-		/* report drops once the queue has room again; the record counts as
-		 * queued until it is written */
-		this->mutex->lock(this->mutex);
-		update_oldest(peer);
-		dropped = 0;
-		if (peer->public.queued < SASYNC_QUEUE_MAX)
-		{
-			dropped = peer->dropped;
-			peer->dropped = 0;
-		}
-		this->mutex->unlock(this->mutex);
-		if (dropped)
-		{
-			DBG1(DBG_APP, "sasync: %u records for %#H were dropped from the "
-				 "full send queue", dropped, peer->public.peer);
-		}
-	}
-}
-
-/**
- * Change the state of the outgoing connection, logging the transition
- */
-static void set_out_up(peer_t *peer, bool up)
-{
-	private_sasync_link_t *this = peer->link;
-
-	this->mutex->lock(this->mutex);
-	peer->public.out_up = up;
-	this->mutex->unlock(this->mutex);
-	if (up)
-	{
-		DBG1(DBG_APP, "sasync: sync link to %#H up", peer->public.peer);
-	}
-	else if (!stopping(this))
-	{
-		DBG1(DBG_APP, "sasync: sync link to %#H down, reconnecting",
-			 peer->public.peer);
-	}
-}
-
-/**
- * Use an authenticated outgoing connection until it fails
- */
-static void run_connected(peer_t *peer, int fd, sasync_crypt_t *crypt)
-{
-	private_sasync_link_t *this = peer->link;
-	sasync_link_up_t up_cb;
-	void *up_data;
-
-	peer->failure = FAIL_NONE;
-	set_out_up(peer, TRUE);
-
-	this->mutex->lock(this->mutex);
-	up_cb = this->up_cb;
-	up_data = this->up_data;
-	this->mutex->unlock(this->mutex);
-	if (up_cb)
-	{
-		up_cb(up_data, peer->public.peer);
-	}
-	run_out(peer, fd, crypt);
-	set_out_up(peer, FALSE);
-}
-
-/**
- * Thread connecting to a peer and sending its queue, reconnecting forever
- */
-static void *peer_thread(peer_t *peer)
-{
-	private_sasync_link_t *this = peer->link;
-	sasync_crypt_t *crypt = NULL;
-	int fd, delay = BACKOFF_MIN;
-	fail_t failure;
-
-	while (!stopping(this))
-	{
-		fd = connect_peer(this, peer->public.peer);
-		failure = fd < 0 ? FAIL_UNREACHABLE
-						 : handshake_i(this, peer->public.peer, fd, &crypt);
-		if (failure == FAIL_NONE)
-		{
-			if (!stopping(this))
-			{
-				run_connected(peer, fd, crypt);
-				delay = BACKOFF_MIN;
-			}
-			crypt->destroy(crypt);
-		}
-		else if (!stopping(this))
-		{
-			report_failure(peer, failure);
-		}
-		if (fd >= 0)
-		{
-			close(fd);
-		}
-		if (wait_fd(this, -1, 0, delay) == IO_STOP)
-		{
-			break;
-		}
-		delay = min(delay * 2, BACKOFF_MAX);
-	}
-	return NULL;
-}
-
-/**
  * Find the configured peer an incoming connection comes from
  */
 static peer_t *find_peer(private_sasync_link_t *this, host_t *remote)
@@ -1023,341 +591,6 @@ static peer_t *find_peer(private_sasync_link_t *this, host_t *remote)
 	}
 	enumerator->destroy(enumerator);
 	return found;
-}
-
-/**
- * The configured address of the peer an incoming connection comes from,
- * else its source address
- */
-static host_t *conn_peer(private_sasync_link_t *this, conn_t *conn)
-{
-	peer_t *peer;
-
-	/* configured peers don't change while the link lives */
-	peer = find_peer(this, conn->remote);
-	return peer ? peer->public.peer : conn->remote;
-}
-
-/**
- * Log a failed authentication of an incoming connection, once per peer
- * until one succeeds (unknown sources are always logged)
- */
-static void report_auth_failure(private_sasync_link_t *this, conn_t *conn)
-{
-	peer_t *peer;
-	level_t level = 1;
-
-	this->mutex->lock(this->mutex);
-	peer = find_peer(this, conn->remote);
-	if (peer)
-	{
-		level = peer->in_auth_logged ? 2 : 1;
-		peer->in_auth_logged = TRUE;
-	}
-	this->mutex->unlock(this->mutex);
-	DBG12(level, "sasync: sync peer %H failed authentication "
-		"(different secret?)", conn->remote);
-}
-
-/**
- * Run the accepting side of the handshake, NULL if it failed (logged)
- */
-static sasync_crypt_t *handshake_r(private_sasync_link_t *this, conn_t *conn)
-{
-	u_char hello_i[SASYNC_HELLO_LEN], hello_r[SASYNC_HELLO_LEN];
-	sasync_crypt_t *crypt;
-	sasync_open_t result;
-	chunk_t frame;
-	io_t status;
-
-	status = read_all(this, conn->fd, hello_i, sizeof(hello_i),
-					  HANDSHAKE_TIMEOUT);
-	if (status != IO_OK)
-	{	/* port scanners and such, nothing to worry about */
-		DBG2(DBG_APP, "sasync: connection from %#H closed before handshake",
-			 conn->remote);
-		return NULL;
-	}
-	if (!check_hello(hello_i))
-	{
-		DBG1(DBG_APP, "sasync: invalid handshake from %#H, closing",
-			 conn->remote);
-		sync_error(this, conn_peer(this, conn), SASYNC_CTR_SYNC_RX_LEN_BAD,
-				   "invalid handshake");
-		return NULL;
-	}
-	if (!make_hello(hello_r) ||
-		write_all(this, conn->fd, chunk_from_thing(hello_r)) != IO_OK)
-	{
-		return NULL;
-	}
-	crypt = sasync_crypt_create(this->secret,
-						chunk_create(hello_i + 5, SASYNC_NONCE_LEN),
-						chunk_create(hello_r + 5, SASYNC_NONCE_LEN), FALSE);
-	if (!crypt)
-	{
-		return NULL;
-	}
-	status = read_frame(this, conn->fd, AUTH_FRAME_MAX, HANDSHAKE_TIMEOUT,
-						&frame);
-	if (status != IO_OK)
-	{
-		if (status == IO_TOO_LONG)
-		{
-			DBG1(DBG_APP, "sasync: invalid handshake from %#H, closing",
-				 conn->remote);
-			sync_error(this, conn_peer(this, conn),
-					   SASYNC_CTR_SYNC_RX_LEN_BAD, "invalid handshake");
-		}
-		crypt->destroy(crypt);
-		return NULL;
-	}
-	result = open_auth(crypt, frame, SASYNC_AUTH_I);
-	chunk_free(&frame);
-	if (result != SASYNC_OPEN_OK)
-	{
-		count_rejected(this, conn_peer(this, conn), result, TRUE);
-		if (result == SASYNC_OPEN_AUTH_FAILED)
-		{
-			report_auth_failure(this, conn);
-		}
-		else
-		{
-			DBG1(DBG_APP, "sasync: invalid handshake from %#H, closing",
-				 conn->remote);
-		}
-		crypt->destroy(crypt);
-		return NULL;
-	}
-	if (write_frame(this, conn->fd, crypt, SASYNC_FRAME_AUTH,
-					chunk_from_str(SASYNC_AUTH_R)) != IO_OK)
-	{
-		crypt->destroy(crypt);
-		return NULL;
-	}
-	return crypt;
-}
-
-/**
- * Change the count of authenticated incoming connections from a peer,
- * logging the transitions
- */
-static peer_t *set_in_up(private_sasync_link_t *this, conn_t *conn, bool up)
-{
-	peer_t *peer;
-	bool log = TRUE;
-
-	this->mutex->lock(this->mutex);
-	peer = find_peer(this, conn->remote);
-	if (peer)
-	{
-		if (up)
-		{
-			peer->in_auth_logged = FALSE;
-			log = peer->in_conns++ == 0;
-		}
-		else
-		{
-			log = --peer->in_conns == 0;
-		}
-		peer->public.in_up = peer->in_conns > 0;
-	}
-	this->mutex->unlock(this->mutex);
-
-	if (log && (up || !stopping(this)))
-	{
-		DBG1(DBG_APP, "sasync: sync link from %H %s", conn->remote,
-			 up ? "up" : "down");
-	}
-	return peer;
-}
-
-/**
- * Hand an accepted record to the receiver, without holding any lock
- */
-static void deliver(private_sasync_link_t *this, peer_t *peer, host_t *from,
-					chunk_t payload)
-{
-	sasync_link_recv_t cb;
-	void *data;
-
-	this->counters->inc(this->counters, SASYNC_CTR_SYNC_RX);
-	this->mutex->lock(this->mutex);
-	if (peer)
-	{
-		peer->public.last_rx = time_monotonic(NULL);
-	}
-	cb = this->recv_cb;
-	data = this->recv_data;
-	this->mutex->unlock(this->mutex);
-	if (cb)
-	{
-		cb(data, from, payload);
-	}
-}
-
-/**
- * Note a heartbeat from a peer
- */
-static void heartbeat(private_sasync_link_t *this, peer_t *peer,
-					  chunk_t payload)
-{
-	uint64_t sent = untoh64(payload.ptr), now = sasync_now_ms();
-
-	if (!peer)
-	{	/* an unconfigured source has no state to update */
-		return;
-	}
-	this->mutex->lock(this->mutex);
-	peer->public.last_heartbeat = sasync_link_time_ms();
-	peer->public.heartbeat_lag = now > sent ? min(now - sent, UINT32_MAX) : 0;
-	this->mutex->unlock(this->mutex);
-}
-
-/**
- * Receive records on an authenticated incoming connection until it fails
- */
-static void run_in(private_sasync_link_t *this, conn_t *conn, peer_t *peer,
-				   sasync_crypt_t *crypt)
-{
-	host_t *from = peer ? peer->public.peer : conn->remote;
-	sasync_open_t result;
-	chunk_t frame, plain;
-	uint8_t type;
-	io_t status;
-
-	while (!stopping(this))
-	{
-		status = read_frame(this, conn->fd, SASYNC_MAX_FRAME, -1, &frame);
-		if (status == IO_TOO_LONG)
-		{
-			DBG1(DBG_APP, "sasync: sync peer %H announced a frame longer "
-				 "than %d bytes, closing", conn->remote, SASYNC_MAX_FRAME);
-			sync_error(this, from, SASYNC_CTR_SYNC_RX_LEN_BAD,
-					   "frame too long");
-			return;
-		}
-		if (status != IO_OK)
-		{
-			return;
-		}
-		result = crypt->open(crypt, frame, &type, &plain);
-		chunk_free(&frame);
-		if (result == SASYNC_OPEN_OK && type == SASYNC_FRAME_HEARTBEAT &&
-			plain.len == SASYNC_HEARTBEAT_LEN)
-		{
-			heartbeat(this, peer, plain);
-			chunk_clear(&plain);
-			continue;
-		}
-		if (result == SASYNC_OPEN_OK && type != SASYNC_FRAME_DATA)
-		{
-			chunk_clear(&plain);
-			result = SASYNC_OPEN_BAD_LEN;
-		}
-		if (result != SASYNC_OPEN_OK)
-		{
-			DBG1(DBG_APP, "sasync: sync peer %H sent a %s frame, closing",
-				 conn->remote,
-				 result == SASYNC_OPEN_AUTH_FAILED ? "forged or corrupt" :
-				 result == SASYNC_OPEN_REPLAY ? "replayed or reordered" :
-				 "malformed");
-			count_rejected(this, from, result, FALSE);
-			return;
-		}
-		deliver(this, peer, from, plain);
-		chunk_clear(&plain);
-	}
-}
-
-/**
- * Thread serving an accepted connection
- */
-static void *conn_thread(conn_t *conn)
-{
-	private_sasync_link_t *this = conn->link;
-	sasync_crypt_t *crypt;
-	peer_t *peer;
-
-	crypt = handshake_r(this, conn);
-	if (crypt)
-	{
-		peer = set_in_up(this, conn, TRUE);
-		run_in(this, conn, peer, crypt);
-		set_in_up(this, conn, FALSE);
-		crypt->destroy(crypt);
-	}
-	close(conn->fd);
-	conn->fd = -1;
-
-	this->mutex->lock(this->mutex);
-	conn->done = TRUE;
-	this->mutex->unlock(this->mutex);
-	return NULL;
-}
-
-/**
- * Join a connection thread and free it
- */
-static void conn_destroy(conn_t *conn)
-{
-	conn->thread->join(conn->thread);
-	conn->remote->destroy(conn->remote);
-	free(conn);
-}
-
-/**
- * Join the threads of closed connections
- */
-static void reap_conns(private_sasync_link_t *this)
-{
-	enumerator_t *enumerator;
-	linked_list_t *done;
-	conn_t *conn;
-
-	done = linked_list_create();
-	this->mutex->lock(this->mutex);
-	enumerator = this->conns->create_enumerator(this->conns);
-	while (enumerator->enumerate(enumerator, &conn))
-	{
-		if (conn->done)
-		{
-			this->conns->remove_at(this->conns, enumerator);
-			done->insert_last(done, conn);
-		}
-	}
-	enumerator->destroy(enumerator);
-	this->mutex->unlock(this->mutex);
-	done->destroy_function(done, (void*)conn_destroy);
-}
-
-/**
- * Start a thread for an accepted connection
- */
-static void start_conn(private_sasync_link_t *this, int fd, host_t *remote)
-{
-	conn_t *conn;
-
-	INIT(conn,
-		.link = this,
-		.fd = fd,
-		.remote = remote,
-	);
-	/* listed first, so the thread's "done" finds it; only this (listener)
-	 * thread and destroy() after joining it reap, so conn->thread is set */
-	this->mutex->lock(this->mutex);
-	this->conns->insert_last(this->conns, conn);
-	this->mutex->unlock(this->mutex);
-	conn->thread = thread_create((void*)conn_thread, conn);
-	if (!conn->thread)
-	{
-		this->mutex->lock(this->mutex);
-		this->conns->remove(this->conns, conn, NULL);
-		this->mutex->unlock(this->mutex);
-		close(fd);
-		remote->destroy(remote);
-		free(conn);
-	}
 }
 
 /**
@@ -1381,52 +614,951 @@ static host_t *accepted_host(struct sockaddr_storage *sa)
 }
 
 /**
- * Thread accepting connections
+ * Log why an outgoing connection failed, once per reason until one comes up
  */
-static void *listen_thread(private_sasync_link_t *this)
+static void report_failure(peer_t *peer, fail_t failure)
 {
-	struct sockaddr_storage sa;
-	socklen_t len;
-	host_t *remote;
+	static char *reasons[] = {
+		[FAIL_NONE] = "failed",
+		[FAIL_UNREACHABLE] = "unreachable",
+		[FAIL_CLOSED] = "closed the connection during the handshake "
+						"(different secret?)",
+		[FAIL_HELLO] = "sent an invalid handshake",
+		[FAIL_AUTH] = "failed authentication (different secret?)",
+		[FAIL_IO] = "failed the handshake",
+		[FAIL_TIMEOUT] = "did not complete the handshake in time",
+	};
+
+	if (peer->failure != failure)
+	{
+		DBG1(DBG_APP, "sasync: sync peer %#H %s, retrying",
+			 peer->public.peer, reasons[failure]);
+	}
+	else
+	{	/* repeated on every retry */
+		DBG2(DBG_APP, "sasync: sync peer %#H %s, retrying",
+			 peer->public.peer, reasons[failure]);
+	}
+	peer->failure = failure;
+}
+
+/**
+ * Log a failed authentication of an incoming connection, once per peer
+ * until one succeeds (unknown sources are always logged)
+ */
+static void report_auth_failure(chan_t *chan)
+{
+	if (chan->peer && chan->peer->in_auth_logged)
+	{
+		DBG2(DBG_APP, "sasync: sync peer %H failed authentication "
+			 "(different secret?)", chan->remote);
+		return;
+	}
+	if (chan->peer)
+	{
+		chan->peer->in_auth_logged = TRUE;
+	}
+	DBG1(DBG_APP, "sasync: sync peer %H failed authentication "
+		 "(different secret?)", chan->remote);
+}
+
+/**
+ * The configured address of the peer of a connection, else its address
+ */
+static host_t *chan_host(chan_t *chan)
+{
+	return chan->peer ? chan->peer->public.peer : chan->remote;
+}
+
+/**
+ * Close a connection, with the lock held: it leaves the link's list at once
+ * and its stream goes in a job, never in one of its own callbacks
+ */
+static void chan_close(chan_t *chan, fail_t failure)
+{
+	private_sasync_link_t *this = chan->link;
+	peer_t *peer = chan->peer;
+	chan_state_t state = chan->state;
+
+	if (state == CHAN_CLOSED)
+	{
+		return;
+	}
+	chan->state = CHAN_CLOSED;
+	this->chans->remove(this->chans, chan, NULL);
+	if (chan->tx_record)
+	{	/* not completely written: first again on the next connection */
+		peer->queue->insert_first(peer->queue, chan->tx_record);
+		peer->public.queued++;
+		peer->queue_bytes += chan->tx_record->data.len;
+		chan->tx_record = NULL;
+		enforce_limits(peer);
+		update_oldest(peer);
+		update_depth(this);
+	}
+	if (chan->outgoing)
+	{
+		peer->out = NULL;
+		peer->retry_at = sasync_link_time_ms() + peer->backoff;
+		peer->backoff = min(peer->backoff * 2, BACKOFF_MAX);
+		if (state == CHAN_UP)
+		{
+			peer->public.out_up = FALSE;
+			if (!stopping(this))
+			{
+				DBG1(DBG_APP, "sasync: sync link to %#H down, reconnecting",
+					 peer->public.peer);
+			}
+		}
+		else if (failure != FAIL_NONE && !stopping(this))
+		{
+			report_failure(peer, failure);
+		}
+	}
+	else if (state == CHAN_UP && peer)
+	{
+		peer->public.in_up = --peer->in_conns > 0;
+		if (!peer->in_conns && !stopping(this))
+		{
+			DBG1(DBG_APP, "sasync: sync link from %H down", chan->remote);
+		}
+	}
+	if (!stopping(this))
+	{	/* destroy() releases the connections itself */
+		queue_chan_job(chan, (callback_job_cb_t)release_chan);
+	}
+}
+
+/**
+ * Read what is available until the buffer holds want bytes; reads up to
+ * RX_CHUNK ahead, so a stream of small frames takes few system calls
+ */
+static status_t rx_need(chan_t *chan, size_t want)
+{
+	ssize_t n;
+
+	if (chan->rx.len < max(want, RX_CHUNK))
+	{
+		chan->rx.len = max(want, RX_CHUNK);
+		chan->rx.ptr = realloc(chan->rx.ptr, chan->rx.len);
+	}
+	while (chan->rx_have < want)
+	{
+		n = chan->stream->read(chan->stream, chan->rx.ptr + chan->rx_have,
+							   chan->rx.len - chan->rx_have, FALSE);
+		if (n > 0)
+		{
+			chan->rx_have += n;
+			continue;
+		}
+		return n < 0 && errno == EWOULDBLOCK ? NEED_MORE : FAILED;
+	}
+	return SUCCESS;
+}
+
+/**
+ * Consume the first len bytes of the buffer
+ */
+static void rx_consume(chan_t *chan, size_t len)
+{
+	chan->rx_have -= len;
+	memmove(chan->rx.ptr, chan->rx.ptr + len, chan->rx_have);
+}
+
+/**
+ * Read a complete frame of at most max bytes, at the front of the buffer
+ * until rx_consume(). INVALID_ARG for an announced length beyond max.
+ */
+static status_t rx_frame(chan_t *chan, size_t max, chunk_t *frame)
+{
+	status_t status;
+	size_t len;
+
+	status = rx_need(chan, 4);
+	if (status != SUCCESS)
+	{
+		return status;
+	}
+	len = 4 + (size_t)untoh32(chan->rx.ptr);
+	if (len > max)
+	{
+		return INVALID_ARG;
+	}
+	status = rx_need(chan, len);
+	if (status == SUCCESS)
+	{
+		*frame = chunk_create(chan->rx.ptr, len);
+	}
+	return status;
+}
+
+/**
+ * Seal a frame and write it whole; only for the few bytes of the handshake,
+ * which the empty send buffer of a new connection takes at once
+ */
+static bool write_frame(chan_t *chan, uint8_t type, chunk_t payload)
+{
+	chunk_t frame;
+	bool ok;
+
+	if (!chan->crypt->seal(chan->crypt, type, payload, &frame))
+	{
+		return FALSE;
+	}
+	ok = chan->stream->write_all(chan->stream, frame.ptr, frame.len);
+	chunk_free(&frame);
+	return ok;
+}
+
+/**
+ * Handle the other side's HELLO: answer it (accepting) or send our AUTH
+ * (connecting)
+ */
+static bool got_hello(chan_t *chan)
+{
+	u_char theirs[SASYNC_HELLO_LEN];
+
+	memcpy(theirs, chan->rx.ptr, sizeof(theirs));
+	rx_consume(chan, sizeof(theirs));
+	if (!check_hello(theirs))
+	{
+		if (!chan->outgoing)
+		{
+			DBG1(DBG_APP, "sasync: invalid handshake from %#H, closing",
+				 chan->remote);
+		}
+		sync_error(chan->link, chan_host(chan), SASYNC_CTR_SYNC_RX_LEN_BAD,
+				   "invalid handshake");
+		chan_close(chan, FAIL_HELLO);
+		return FALSE;
+	}
+	if (!chan->outgoing &&
+		!chan->stream->write_all(chan->stream, chan->hello, sizeof(chan->hello)))
+	{
+		chan_close(chan, FAIL_IO);
+		return FALSE;
+	}
+	chan->crypt = sasync_crypt_create(chan->link->secret,
+		chunk_create((chan->outgoing ? chan->hello : theirs) + 5,
+					 SASYNC_NONCE_LEN),
+		chunk_create((chan->outgoing ? theirs : chan->hello) + 5,
+					 SASYNC_NONCE_LEN), chan->outgoing);
+	if (!chan->crypt || (chan->outgoing &&
+		!write_frame(chan, SASYNC_FRAME_AUTH, chunk_from_str(SASYNC_AUTH_I))))
+	{
+		chan_close(chan, FAIL_IO);
+		return FALSE;
+	}
+	chan->state = CHAN_AUTH;
+	return TRUE;
+}
+
+/**
+ * Mark a connection authenticated, with the lock held
+ */
+static void chan_up(chan_t *chan)
+{
+	peer_t *peer = chan->peer;
+
+	chan->state = CHAN_UP;
+	chan->progress = sasync_link_time_ms();
+	if (chan->outgoing)
+	{
+		peer->failure = FAIL_NONE;
+		peer->backoff = BACKOFF_MIN;
+		peer->public.out_up = TRUE;
+		peer->heartbeat_due = TRUE;
+		DBG1(DBG_APP, "sasync: sync link to %#H up", peer->public.peer);
+	}
+	else if (!peer || peer->in_conns++ == 0)
+	{
+		if (peer)
+		{
+			peer->in_auth_logged = FALSE;
+			peer->public.in_up = TRUE;
+		}
+		DBG1(DBG_APP, "sasync: sync link from %H up", chan->remote);
+	}
+}
+
+/**
+ * Handle the other side's AUTH frame
+ */
+static bool got_auth(chan_t *chan, chunk_t frame)
+{
+	sasync_open_t result;
+
+	result = open_auth(chan->crypt, frame,
+					   chan->outgoing ? SASYNC_AUTH_R : SASYNC_AUTH_I);
+	if (result != SASYNC_OPEN_OK)
+	{
+		count_rejected(chan->link, chan_host(chan), result, TRUE);
+		if (!chan->outgoing && result == SASYNC_OPEN_AUTH_FAILED)
+		{
+			report_auth_failure(chan);
+		}
+		else if (!chan->outgoing)
+		{
+			DBG1(DBG_APP, "sasync: invalid handshake from %#H, closing",
+				 chan->remote);
+		}
+		chan_close(chan, result == SASYNC_OPEN_AUTH_FAILED ? FAIL_AUTH
+														   : FAIL_HELLO);
+		return FALSE;
+	}
+	if (!chan->outgoing &&
+		!write_frame(chan, SASYNC_FRAME_AUTH, chunk_from_str(SASYNC_AUTH_R)))
+	{
+		chan_close(chan, FAIL_IO);
+		return FALSE;
+	}
+	chan_up(chan);
+	return TRUE;
+}
+
+/**
+ * Put the next frame to write into tx: a due heartbeat, else the oldest
+ * queued record. FALSE if there is nothing to write.
+ */
+static bool next_frame(chan_t *chan)
+{
+	peer_t *peer = chan->peer;
+	u_char beat[SASYNC_HEARTBEAT_LEN];
+	record_t *record = NULL;
+	chunk_t payload;
+	uint8_t type = SASYNC_FRAME_DATA;
+
+	if (peer->heartbeat_due)
+	{
+		peer->heartbeat_due = FALSE;
+		htoun64(beat, sasync_now_ms());
+		payload = chunk_from_thing(beat);
+		type = SASYNC_FRAME_HEARTBEAT;
+	}
+	else if (peer->queue->remove_first(peer->queue,
+									   (void**)&record) == SUCCESS)
+	{
+		peer->public.queued--;
+		peer->queue_bytes -= record->data.len;
+		update_depth(chan->link);
+		payload = record->data;
+	}
+	else
+	{
+		return FALSE;
+	}
+	chan->tx_record = record;
+	chan->tx_done = 0;
+	if (!chan->crypt->seal(chan->crypt, type, payload, &chan->tx))
+	{	/* the record goes back with the connection */
+		chan->tx = chunk_empty;
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/**
+ * A frame is written completely
+ */
+static void tx_complete(chan_t *chan)
+{
+	private_sasync_link_t *this = chan->link;
+	peer_t *peer = chan->peer;
+
+	chunk_free(&chan->tx);
+	if (!chan->tx_record)
+	{
+		return;
+	}
+	free(chan->tx_record);
+	chan->tx_record = NULL;
+	this->counters->inc(this->counters, SASYNC_CTR_SYNC_TX);
+	update_oldest(peer);
+	/* report drops once the queue has room again */
+	if (peer->dropped && peer->public.queued < SASYNC_QUEUE_MAX)
+	{
+		DBG1(DBG_APP, "sasync: %u records for %#H were dropped from the "
+			 "full send queue", peer->dropped, peer->public.peer);
+		peer->dropped = 0;
+	}
+}
+
+/**
+ * Write what an outgoing connection has to send without blocking, with the
+ * lock held. TRUE if the socket is full and the rest waits for it.
+ */
+static bool pump(chan_t *chan)
+{
+	ssize_t n;
+
+	while (chan->state == CHAN_UP && !stopping(chan->link))
+	{
+		if (!chan->tx.len && !next_frame(chan))
+		{
+			if (chan->tx_record)
+			{
+				chan_close(chan, FAIL_IO);
+			}
+			return FALSE;
+		}
+		n = chan->stream->write(chan->stream, chan->tx.ptr + chan->tx_done,
+								chan->tx.len - chan->tx_done, FALSE);
+		if (n < 0)
+		{
+			if (errno == EWOULDBLOCK)
+			{
+				return TRUE;
+			}
+			chan_close(chan, FAIL_IO);
+			return FALSE;
+		}
+		chan->tx_done += n;
+		chan->progress = sasync_link_time_ms();
+		if (chan->tx_done == chan->tx.len)
+		{
+			tx_complete(chan);
+		}
+	}
+	return FALSE;
+}
+
+/**
+ * Write callback of a full socket: go on writing, until it is full again
+ */
+CALLBACK(on_writable, bool,
+	chan_t *chan, stream_t *stream)
+{
+	private_sasync_link_t *this = chan->link;
+	bool keep;
+
+	this->mutex->lock(this->mutex);
+	keep = pump(chan);
+	chan->writing = keep;
+	this->mutex->unlock(this->mutex);
+	return keep;
+}
+
+/**
+ * Job registering the write callback: registering waits for the stream's
+ * running callbacks, so it is never done in one of them nor with the lock
+ */
+static job_requeue_t enable_writer(chan_t *chan)
+{
+	if (chan->state != CHAN_CLOSED)
+	{
+		chan->stream->on_write(chan->stream, on_writable, chan);
+	}
+	return JOB_REQUEUE_NONE;
+}
+
+/**
+ * Write what an outgoing connection has to send, with the lock held, and
+ * wait for the socket if it is full
+ */
+static void flush(chan_t *chan)
+{
+	if (!chan->writing && pump(chan))
+	{
+		chan->writing = TRUE;
+		queue_chan_job(chan, (callback_job_cb_t)enable_writer);
+	}
+}
+
+/**
+ * Hand a record to the receiver, without holding the lock
+ */
+static void deliver(private_sasync_link_t *this, chan_t *chan, chunk_t payload)
+{
+	sasync_link_recv_t cb;
+	void *data;
+
+	this->counters->inc(this->counters, SASYNC_CTR_SYNC_RX);
+	this->mutex->lock(this->mutex);
+	if (chan->peer)
+	{
+		chan->peer->public.last_rx = time_monotonic(NULL);
+	}
+	cb = this->recv_cb;
+	data = this->recv_data;
+	this->mutex->unlock(this->mutex);
+	if (cb)
+	{
+		cb(data, chan_host(chan), payload);
+	}
+}
+
+/**
+ * Note a heartbeat, with the lock held
+ */
+static void heartbeat(chan_t *chan, chunk_t payload)
+{
+	uint64_t sent = untoh64(payload.ptr), now = sasync_now_ms();
+
+	if (chan->peer)
+	{	/* an unconfigured source has no state to update */
+		chan->peer->public.last_heartbeat = sasync_link_time_ms();
+		chan->peer->public.heartbeat_lag = now > sent ?
+										min(now - sent, UINT32_MAX) : 0;
+	}
+}
+
+/**
+ * Handle a frame on an authenticated incoming connection, with the lock
+ * held; the lock is released to deliver a record
+ */
+static bool got_frame(chan_t *chan, chunk_t frame)
+{
+	private_sasync_link_t *this = chan->link;
+	sasync_open_t result;
+	chunk_t plain;
+	uint8_t type;
+
+	result = chan->crypt->open(chan->crypt, frame, &type, &plain);
+	if (result == SASYNC_OPEN_OK && type == SASYNC_FRAME_HEARTBEAT &&
+		plain.len == SASYNC_HEARTBEAT_LEN)
+	{
+		heartbeat(chan, plain);
+		chunk_clear(&plain);
+		return TRUE;
+	}
+	if (result == SASYNC_OPEN_OK && type != SASYNC_FRAME_DATA)
+	{
+		chunk_clear(&plain);
+		result = SASYNC_OPEN_BAD_LEN;
+	}
+	if (result != SASYNC_OPEN_OK)
+	{
+		DBG1(DBG_APP, "sasync: sync peer %H sent a %s frame, closing",
+			 chan->remote,
+			 result == SASYNC_OPEN_AUTH_FAILED ? "forged or corrupt" :
+			 result == SASYNC_OPEN_REPLAY ? "replayed or reordered" :
+			 "malformed");
+		count_rejected(this, chan_host(chan), result, FALSE);
+		chan_close(chan, FAIL_NONE);
+		return FALSE;
+	}
+	this->mutex->unlock(this->mutex);
+	deliver(this, chan, plain);
+	chunk_clear(&plain);
+	this->mutex->lock(this->mutex);
+	return chan->state == CHAN_UP;
+}
+
+/**
+ * Take one step on readable data, with the lock held: FALSE to stop
+ * reading, as nothing more is available or the connection is closed
+ */
+static bool read_step(chan_t *chan)
+{
+	private_sasync_link_t *this = chan->link;
+	status_t status;
+	chunk_t frame;
+	bool ok;
+
+	switch (chan->state)
+	{
+		case CHAN_CONNECTING:
+		case CHAN_HELLO:
+			status = rx_need(chan, SASYNC_HELLO_LEN);
+			if (status == SUCCESS)
+			{
+				return got_hello(chan);
+			}
+			break;
+		case CHAN_AUTH:
+			status = rx_frame(chan, AUTH_FRAME_MAX, &frame);
+			if (status == SUCCESS)
+			{
+				ok = got_auth(chan, frame);
+				rx_consume(chan, frame.len);
+				return ok;
+			}
+			break;
+		case CHAN_UP:
+			if (chan->outgoing)
+			{	/* the acceptor sends nothing after its AUTH */
+				status = rx_need(chan, 1);
+				if (status == SUCCESS)
+				{
+					DBG1(DBG_APP, "sasync: sync peer %#H sent unexpected "
+						 "data, reconnecting", chan->peer->public.peer);
+					status = FAILED;
+				}
+				break;
+			}
+			status = rx_frame(chan, SASYNC_MAX_FRAME, &frame);
+			if (status == SUCCESS)
+			{	/* only this callback touches the buffer, also while
+				 * got_frame() delivers without the lock */
+				chan->progress = sasync_link_time_ms();
+				ok = got_frame(chan, frame);
+				rx_consume(chan, frame.len);
+				return ok;
+			}
+			if (status == INVALID_ARG)
+			{
+				DBG1(DBG_APP, "sasync: sync peer %H announced a frame longer "
+					 "than %d bytes, closing", chan->remote, SASYNC_MAX_FRAME);
+				sync_error(this, chan_host(chan), SASYNC_CTR_SYNC_RX_LEN_BAD,
+						   "frame too long");
+			}
+			break;
+		case CHAN_CLOSED:
+		default:
+			return FALSE;
+	}
+	if (status == INVALID_ARG && chan->state == CHAN_AUTH)
+	{
+		if (!chan->outgoing)
+		{
+			DBG1(DBG_APP, "sasync: invalid handshake from %#H, closing",
+				 chan->remote);
+		}
+		sync_error(this, chan_host(chan), SASYNC_CTR_SYNC_RX_LEN_BAD,
+				   "invalid handshake");
+		chan_close(chan, FAIL_HELLO);
+	}
+	else if (status != NEED_MORE)
+	{
+		if (!chan->outgoing && chan->state == CHAN_HELLO)
+		{	/* port scanners and such, nothing to worry about */
+			DBG2(DBG_APP, "sasync: connection from %#H closed before "
+				 "handshake", chan->remote);
+		}
+		chan_close(chan, chan->state == CHAN_CONNECTING ? FAIL_UNREACHABLE :
+						 chan->state == CHAN_AUTH ? FAIL_CLOSED : FAIL_IO);
+	}
+	return FALSE;
+}
+
+/**
+ * Run the up callback of a connection that just got authenticated, then
+ * send its queue: records the callback sends come after those queued
+ */
+static void announce_up(chan_t *chan)
+{
+	private_sasync_link_t *this = chan->link;
+	sasync_link_up_t cb;
+	void *data;
+
+	cb = this->up_cb;
+	data = this->up_data;
+	this->mutex->unlock(this->mutex);
+	if (cb)
+	{
+		cb(data, chan->peer->public.peer);
+	}
+	this->mutex->lock(this->mutex);
+	flush(chan);
+}
+
+/**
+ * Read callback of every connection: handshake, records, heartbeats
+ */
+CALLBACK(on_readable, bool,
+	chan_t *chan, stream_t *stream)
+{
+	private_sasync_link_t *this = chan->link;
+	chan_state_t before;
+	bool more = TRUE;
+
+	this->mutex->lock(this->mutex);
+	while (more && !stopping(this))
+	{
+		before = chan->state;
+		more = read_step(chan);
+		if (chan->outgoing && before == CHAN_AUTH && chan->state == CHAN_UP)
+		{
+			announce_up(chan);
+		}
+	}
+	more = chan->state != CHAN_CLOSED && !stopping(this);
+	this->mutex->unlock(this->mutex);
+	return more;
+}
+
+/**
+ * Write callback of a connect() in progress: send our HELLO
+ */
+CALLBACK(on_connected, bool,
+	chan_t *chan, stream_t *stream)
+{
+	private_sasync_link_t *this = chan->link;
+	socklen_t len = sizeof(int);
+	int err = 0;
+
+	this->mutex->lock(this->mutex);
+	if (chan->state == CHAN_CONNECTING)
+	{
+		if (getsockopt(chan->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err)
+		{
+			chan_close(chan, FAIL_UNREACHABLE);
+		}
+		else if (fcntl(chan->fd, F_SETFL,
+					   fcntl(chan->fd, F_GETFL) & ~O_NONBLOCK) < 0 ||
+				 !stream->write_all(stream, chan->hello, sizeof(chan->hello)))
+		{	/* blocking from now on: the stream does non-blocking I/O per
+			 * call, and write_all() of the handshake needs blocking */
+			chan_close(chan, FAIL_IO);
+		}
+		else
+		{
+			chan->state = CHAN_HELLO;
+			chan->progress = sasync_link_time_ms();
+		}
+	}
+	this->mutex->unlock(this->mutex);
+	return FALSE;
+}
+
+/**
+ * Create a connection around a socket, listed, with a second reference for
+ * the caller to register the stream's callbacks (without the lock) and drop
+ */
+static chan_t *chan_create(private_sasync_link_t *this, int fd, host_t *remote,
+						   peer_t *peer, bool outgoing)
+{
+	chan_t *chan;
+
+	INIT(chan,
+		.link = this,
+		.fd = fd,
+		.remote = remote,
+		.peer = peer,
+		.outgoing = outgoing,
+		.state = outgoing ? CHAN_CONNECTING : CHAN_HELLO,
+		.progress = sasync_link_time_ms(),
+		.ref = 2,
+	);
+	chan->stream = stream_create_from_fd(fd);
+	if (!chan->stream || !make_hello(chan->hello))
+	{
+		if (!chan->stream)
+		{
+			close(fd);
+		}
+		chan->ref = 1;
+		chan_put(chan);
+		return NULL;
+	}
+	this->chans->insert_last(this->chans, chan);
+	return chan;
+}
+
+/**
+ * Start connecting to a peer, with the lock held
+ */
+static chan_t *connect_peer(private_sasync_link_t *this, peer_t *peer)
+{
+	host_t *host = peer->public.peer;
 	int fd;
 
-	while (wait_fd(this, this->listen_fd, POLLIN, -1) == IO_OK)
+	fd = socket(host->get_family(host),
+				SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd >= 0)
 	{
-		len = sizeof(sa);
-		fd = accept(this->listen_fd, (struct sockaddr*)&sa, &len);
-		if (fd < 0)
-		{
-			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-			{	/* e.g. out of fds, don't spin */
-				DBG1(DBG_APP, "sasync: accepting sync connection failed: %s",
-					 strerror(errno));
-				if (wait_fd(this, -1, 0, BACKOFF_MAX) == IO_STOP)
-				{
-					break;
-				}
-			}
-			continue;
-		}
-		reap_conns(this);
-		remote = accepted_host(&sa);
-		if (!remote || !set_nonblock(fd))
-		{
-			DESTROY_IF(remote);
-			close(fd);
-			continue;
-		}
-		if (this->conns->get_count(this->conns) >= MAX_CONNS)
-		{
-			DBG1(DBG_APP, "sasync: rejecting sync connection from %H, too "
-				 "many connections", remote);
-			remote->destroy(remote);
-			close(fd);
-			continue;
-		}
 		set_sockopts(fd);
-		start_conn(this, fd, remote);
+		if (connect(fd, host->get_sockaddr(host),
+					*host->get_sockaddr_len(host)) == 0 || errno == EINPROGRESS)
+		{
+			peer->out = chan_create(this, fd, host->clone(host), peer, TRUE);
+			if (peer->out)
+			{
+				return peer->out;
+			}
+		}
+		else
+		{
+			close(fd);
+		}
 	}
+	peer->retry_at = sasync_link_time_ms() + peer->backoff;
+	peer->backoff = min(peer->backoff * 2, BACKOFF_MAX);
+	report_failure(peer, FAIL_UNREACHABLE);
 	return NULL;
+}
+
+/**
+ * Close connections whose handshake or writes stall, or which received
+ * nothing, not even a heartbeat, for too long; with the lock held
+ */
+static void check_stalls(private_sasync_link_t *this, uint64_t now)
+{
+	enumerator_t *enumerator;
+	array_t *stalled = NULL;
+	chan_t *chan;
+	fail_t failure;
+
+	enumerator = this->chans->create_enumerator(this->chans);
+	while (enumerator->enumerate(enumerator, &chan))
+	{
+		if (now - chan->progress > (chan->state < CHAN_UP ? HANDSHAKE_TIMEOUT
+														  : STALL_TIMEOUT) &&
+			(chan->state < CHAN_UP || !chan->outgoing || chan->tx.len))
+		{
+			array_insert_create(&stalled, ARRAY_TAIL, chan);
+		}
+	}
+	enumerator->destroy(enumerator);
+	while (array_remove(stalled, ARRAY_HEAD, &chan))
+	{
+		DBG1(DBG_APP, "sasync: sync connection with %#H stalled, closing",
+			 chan->remote);
+		failure = chan->state < CHAN_UP ? FAIL_TIMEOUT : FAIL_IO;
+		chan_close(chan, failure);
+	}
+	array_destroy(stalled);
+}
+
+/**
+ * Register the callbacks of a new outgoing connection, without the lock
+ */
+static void watch_connect(chan_t *chan)
+{
+	chan->stream->on_write(chan->stream, on_connected, chan);
+	chan->stream->on_read(chan->stream, on_readable, chan);
+	chan_put(chan);
+}
+
+static void schedule_tick(private_sasync_link_t *this, uint32_t ms);
+
+/**
+ * Job run every heartbeat interval: heartbeats, reconnects, stalls
+ */
+static job_requeue_t tick(private_sasync_link_t *this)
+{
+	enumerator_t *enumerator;
+	array_t *started = NULL;
+	uint64_t now;
+	peer_t *peer;
+	chan_t *chan;
+
+	this->mutex->lock(this->mutex);
+	if (stopping(this))
+	{	/* checked with the lock, so no connection starts after destroy() */
+		this->mutex->unlock(this->mutex);
+		return JOB_REQUEUE_NONE;
+	}
+	/* taken with the lock: connections may have made progress meanwhile */
+	now = sasync_link_time_ms();
+	check_stalls(this, now);
+	enumerator = array_create_enumerator(this->peers);
+	while (enumerator->enumerate(enumerator, &peer))
+	{
+		if (peer->out && peer->out->state == CHAN_UP)
+		{
+			peer->heartbeat_due = TRUE;
+			flush(peer->out);
+		}
+		else if (!peer->out && now >= peer->retry_at)
+		{
+			chan = connect_peer(this, peer);
+			if (chan)
+			{
+				array_insert_create(&started, ARRAY_TAIL, chan);
+			}
+		}
+	}
+	enumerator->destroy(enumerator);
+	this->mutex->unlock(this->mutex);
+	array_destroy_function(started, (void*)watch_connect, NULL);
+	schedule_tick(this, SASYNC_HEARTBEAT_INTERVAL);
+	return JOB_REQUEUE_NONE;
+}
+
+/**
+ * Run the tick after ms (now if 0); the job holds a reference to the link
+ */
+static void schedule_tick(private_sasync_link_t *this, uint32_t ms)
+{
+	job_t *job;
+
+	ref_get(&this->ref);
+	job = (job_t*)callback_job_create_with_prio((callback_job_cb_t)tick,
+							this, (void*)link_put,
+							(callback_job_cancel_t)return_false,
+							JOB_PRIO_CRITICAL);
+	if (ms)
+	{
+		lib->scheduler->schedule_job_ms(lib->scheduler, job, ms);
+	}
+	else
+	{
+		lib->processor->queue_job(lib->processor, job);
+	}
+}
+
+/**
+ * Count the accepted connections, with the lock held
+ */
+static u_int count_accepted(private_sasync_link_t *this)
+{
+	enumerator_t *enumerator;
+	chan_t *chan;
+	u_int count = 0;
+
+	enumerator = this->chans->create_enumerator(this->chans);
+	while (enumerator->enumerate(enumerator, &chan))
+	{
+		count += !chan->outgoing;
+	}
+	enumerator->destroy(enumerator);
+	return count;
+}
+
+/**
+ * Watcher callback of the listening socket. We accept() ourselves rather
+ * than using a stream_service_t, as that does not tell the address of a
+ * connection, by which we know the node it comes from.
+ */
+CALLBACK(on_accept, bool,
+	private_sasync_link_t *this, int fd, watcher_event_t event)
+{
+	struct sockaddr_storage sa;
+	socklen_t len = sizeof(sa);
+	chan_t *chan = NULL;
+	host_t *remote;
+	int conn;
+
+	conn = accept(fd, (struct sockaddr*)&sa, &len);
+	if (conn >= 0 && fcntl(conn, F_SETFD, FD_CLOEXEC) < 0)
+	{
+		close(conn);
+		conn = -1;
+	}
+	if (conn < 0)
+	{
+		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+		{	/* e.g. out of fds */
+			DBG1(DBG_APP, "sasync: accepting sync connection failed: %s",
+				 strerror(errno));
+		}
+		return TRUE;
+	}
+	remote = accepted_host(&sa);
+	this->mutex->lock(this->mutex);
+	if (remote && !stopping(this) && count_accepted(this) < MAX_CONNS)
+	{
+		set_sockopts(conn);
+		chan = chan_create(this, conn, remote, find_peer(this, remote), FALSE);
+	}
+	else if (remote && !stopping(this))
+	{
+		DBG1(DBG_APP, "sasync: rejecting sync connection from %H, too "
+			 "many connections", remote);
+	}
+	this->mutex->unlock(this->mutex);
+	if (chan)
+	{
+		chan->stream->on_read(chan->stream, on_readable, chan);
+		chan_put(chan);
+	}
+	else
+	{
+		DESTROY_IF(remote);
+		close(conn);
+	}
+	return TRUE;
 }
 
 METHOD(sasync_link_t, send_, void,
@@ -1461,8 +1593,10 @@ METHOD(sasync_link_t, send_, void,
 		peer->queue_bytes += payload.len;
 		enforce_limits(peer);
 		update_oldest(peer);
-		/* non-blocking: a full pipe means the thread is woken anyway */
-		ignore_result(write(peer->kick[1], "", 1));
+		if (peer->out && peer->out->state == CHAN_UP)
+		{
+			flush(peer->out);
+		}
 	}
 	enumerator->destroy(enumerator);
 	update_depth(this);
@@ -1504,70 +1638,38 @@ METHOD(sasync_link_t, create_peer_enumerator, enumerator_t*,
 									 (void*)this->mutex->unlock, this->mutex);
 }
 
-/**
- * Destroy a peer whose thread has been joined
- */
-static void peer_destroy(peer_t *peer)
-{
-	peer->queue->destroy_function(peer->queue, free);
-	if (peer->kick[0] >= 0)
-	{
-		close(peer->kick[0]);
-		close(peer->kick[1]);
-	}
-	peer->public.peer->destroy(peer->public.peer);
-	free(peer);
-}
-
 METHOD(sasync_link_t, destroy, void,
 	private_sasync_link_t *this)
 {
-	enumerator_t *enumerator;
-	peer_t *peer;
-	conn_t *conn;
+	linked_list_t *closed;
+	chan_t *chan;
 
+	this->mutex->lock(this->mutex);
 	__atomic_store_n(&this->stopping, TRUE, __ATOMIC_RELEASE);
-	if (this->stop[1] >= 0)
-	{	/* never read, so it wakes every poll() from now on */
-		ignore_result(write(this->stop[1], "", 1));
-	}
-	if (this->listener)
+	this->recv_cb = NULL;
+	this->up_cb = NULL;
+	this->error_cb = NULL;
+	closed = linked_list_create();
+	while (this->chans->get_first(this->chans, (void**)&chan) == SUCCESS)
 	{
-		this->listener->join(this->listener);
+		chan_close(chan, FAIL_NONE);
+		closed->insert_last(closed, chan);
 	}
-	enumerator = array_create_enumerator(this->peers);
-	while (enumerator->enumerate(enumerator, &peer))
-	{
-		if (peer->thread)
-		{
-			peer->thread->join(peer->thread);
-		}
-	}
-	enumerator->destroy(enumerator);
-	/* no thread adds connections anymore, the lock is not needed */
-	while (this->conns->remove_first(this->conns, (void**)&conn) == SUCCESS)
-	{
-		conn_destroy(conn);
-	}
-	this->conns->destroy(this->conns);
-	array_destroy_function(this->peers, (void*)peer_destroy, NULL);
+	this->mutex->unlock(this->mutex);
 	if (this->listen_fd >= 0)
-	{
+	{	/* shut down first: the watcher's poll() may still hold the socket,
+		 * which would keep the port taken for a moment after close() */
+		lib->watcher->remove(lib->watcher, this->listen_fd);
+		shutdown(this->listen_fd, SHUT_RDWR);
 		close(this->listen_fd);
 	}
-	if (this->stop[0] >= 0)
-	{
-		close(this->stop[0]);
-		close(this->stop[1]);
-	}
+	/* waits for the callbacks running on each */
+	closed->destroy_function(closed, (void*)chan_put);
 	if (this->counters)
 	{
 		this->counters->set_queue_depth(this->counters, 0);
 	}
-	DESTROY_IF(this->local);
-	chunk_clear(&this->secret);
-	this->mutex->destroy(this->mutex);
-	free(this);
+	link_put(this);
 }
 
 /**
@@ -1660,12 +1762,11 @@ static bool add_peer(private_sasync_link_t *this, char *str)
 		.public = {
 			.peer = host,
 		},
-		.link = this,
 		.queue = linked_list_create(),
-		.kick = { -1, -1 },
+		.backoff = BACKOFF_MIN,
 	);
 	array_insert(this->peers, ARRAY_TAIL, peer);
-	return create_pipe(peer->kick);
+	return TRUE;
 }
 
 /**
@@ -1727,31 +1828,6 @@ static bool open_listener(private_sasync_link_t *this)
 	return TRUE;
 }
 
-/**
- * Start the listener and one thread per peer
- */
-static bool start_threads(private_sasync_link_t *this)
-{
-	enumerator_t *enumerator;
-	peer_t *peer;
-	bool ok = TRUE;
-
-	this->listener = thread_create((void*)listen_thread, this);
-	enumerator = array_create_enumerator(this->peers);
-	while (enumerator->enumerate(enumerator, &peer))
-	{
-		peer->thread = thread_create((void*)peer_thread, peer);
-		ok = ok && peer->thread;
-	}
-	enumerator->destroy(enumerator);
-	if (!ok || !this->listener)
-	{
-		DBG1(DBG_APP, "sasync: unable to start sync link threads");
-		return FALSE;
-	}
-	return TRUE;
-}
-
 /*
  * Described in header
  */
@@ -1773,9 +1849,9 @@ sasync_link_t *sasync_link_create(char *local, char *peers, chunk_t secret,
 		.peers = array_create(0, 0),
 		.secret = chunk_clone(secret),
 		.counters = counters,
+		.chans = linked_list_create(),
 		.listen_fd = -1,
-		.stop = { -1, -1 },
-		.conns = linked_list_create(),
+		.ref = 1,
 		.mutex = mutex_create(MUTEX_TYPE_RECURSIVE),
 	);
 
@@ -1797,15 +1873,13 @@ sasync_link_t *sasync_link_create(char *local, char *peers, chunk_t secret,
 		destroy(this);
 		return NULL;
 	}
-	if (!create_pipe(this->stop))
+	if (!open_listener(this))
 	{
 		destroy(this);
 		return NULL;
 	}
-	if (!open_listener(this) || !start_threads(this))
-	{
-		destroy(this);
-		return NULL;
-	}
+	lib->watcher->add(lib->watcher, this->listen_fd, WATCHER_READ, on_accept,
+					  this);
+	schedule_tick(this, 0);
 	return &this->public;
 }

@@ -55,8 +55,9 @@ typedef struct sasync_link_t sasync_link_t;
 /** length of a heartbeat payload */
 #define SASYNC_HEARTBEAT_LEN 8
 
-/** interval of heartbeats on an outgoing connection, in ms */
-#define SASYNC_HEARTBEAT_INTERVAL 1000
+/** interval of heartbeats on an outgoing connection, in ms; also the tick
+ * of reconnects and stall checks */
+#define SASYNC_HEARTBEAT_INTERVAL 200
 
 /** AUTH payload sent by the connecting side */
 #define SASYNC_AUTH_I "sasync auth connector"
@@ -142,6 +143,16 @@ typedef struct {
  * exchanges nonces and proves knowledge of the secret, then carries AEAD
  * frames (see sasync_crypt_t). Lost connections are re-established with
  * backoff; records sent while a peer is unreachable are queued (bounded).
+ *
+ * Concurrency model, charon's own: the link has no thread of its own and
+ * never blocks on the network. Every connection is a stream_t whose socket
+ * lib->watcher watches; its read and write callbacks run as processor jobs
+ * at JOB_PRIO_CRITICAL, one at a time per connection and event. Writes are
+ * non-blocking: what the socket does not take waits for its write callback.
+ * A scheduled job ticks every SASYNC_HEARTBEAT_INTERVAL ms for heartbeats,
+ * reconnects and stalled connections. One mutex protects all state; it is
+ * released around the receiver and up callbacks. Connections and the link
+ * are reference counted, as queued jobs may outlive them.
  */
 struct sasync_link_t {
 
@@ -158,10 +169,11 @@ struct sasync_link_t {
 	/**
 	 * Set the receiver of records.
 	 *
-	 * It is called from one thread per accepted connection, so calls are
-	 * serialized per connection, without any lock of the link held: it may
-	 * be slow and may call send(). peer is the configured peer whose address
-	 * the connection comes from, else the connection's source address.
+	 * It is called from the read callback of an accepted connection (a
+	 * processor job), so calls are serialized per connection, without any
+	 * lock of the link held: it may call send(); while it is slow, that
+	 * connection is not read. peer is the configured peer whose address the
+	 * connection comes from, else the connection's source address.
 	 */
 	void (*set_receiver)(sasync_link_t *this, sasync_link_recv_t cb,
 						 void *data);
@@ -169,17 +181,17 @@ struct sasync_link_t {
 	/**
 	 * Set the callback for outgoing connections coming up.
 	 *
-	 * It is called from that peer's connection thread before it sends the
-	 * queue, so it may call send(); a resync of more than SASYNC_QUEUE_MAX
-	 * records must be sent from another thread (e.g. a job).
+	 * It is called from the connection's read callback, without any lock of
+	 * the link held, so it may call send(); a resync of more than
+	 * SASYNC_QUEUE_MAX records must be sent from a job of its own.
 	 */
 	void (*set_up_cb)(sasync_link_t *this, sasync_link_up_t cb, void *data);
 
 	/**
 	 * Set the callback for sync errors.
 	 *
-	 * It is called from the link's threads with the link's lock held, so it
-	 * must not block nor call back into the link; once set_error_cb()
+	 * It is called from the link's callbacks with the link's lock held, so
+	 * it must not block nor call back into the link; once set_error_cb()
 	 * returns, the previous callback is not running and is not called again.
 	 *
 	 * @param cb		callback, NULL to unset
@@ -195,7 +207,8 @@ struct sasync_link_t {
 	enumerator_t *(*create_peer_enumerator)(sasync_link_t *this);
 
 	/**
-	 * Destroy the link: close sockets, stop threads, drop queues.
+	 * Destroy the link: close the sockets, waiting for their running
+	 * callbacks, and drop the queues; jobs still queued end on their own.
 	 */
 	void (*destroy)(sasync_link_t *this);
 };

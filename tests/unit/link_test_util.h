@@ -38,6 +38,13 @@
 	} \
 	_ok; })
 
+/** the link runs on charon's watcher and processor jobs: start threads, in
+ * the forked test (a checked fixture) */
+static inline void link_test_threads(void)
+{
+	lib->processor->set_threads(lib->processor, 8);
+}
+
 /** a port that was free a moment ago */
 static inline uint16_t free_port()
 {

@@ -136,6 +136,8 @@ typedef struct {
 	sasync_link_t *echo;
 	/** sleep in the callback, in us */
 	u_int delay;
+	/** the callback waits while this is set */
+	bool hold;
 } receiver_t;
 
 static chunk_t make_record(u_int index, size_t len)
@@ -181,6 +183,10 @@ static void receive(receiver_t *r, host_t *peer, chunk_t payload)
 	if (r->delay)
 	{
 		usleep(r->delay);
+	}
+	while (__atomic_load_n(&r->hold, __ATOMIC_SEQ_CST))
+	{
+		usleep(1000);
 	}
 	if (r->echo)
 	{	/* must not deadlock: no lock of the link is held here */
@@ -275,6 +281,7 @@ static void send_records(sasync_link_t *link, u_int first, u_int count)
 
 static void setup(void)
 {
+	link_test_threads();
 	log_mutex = mutex_create(MUTEX_TYPE_DEFAULT);
 	log_expect(NULL);
 	dbg_orig = dbg;
@@ -876,6 +883,48 @@ START_TEST(test_slow_reentrant_receiver)
 }
 END_TEST
 
+START_TEST(test_backpressure)
+{
+	sasync_counters_t *ctr_a = test_counters_create();
+	sasync_counters_t *ctr_b = test_counters_create();
+	receiver_t *r_b = receiver_create(0);
+	uint16_t port_a = free_port(), port_b = free_port();
+	sasync_link_t *a, *b;
+	chunk_t record;
+	u_int i, count = 300;
+
+	a = link_create(port_a, port_b, SECRET, ctr_a);
+	b = link_create(port_b, 0, SECRET, ctr_b);
+	ck_assert(a && b);
+	b->set_receiver(b, (void*)receive, r_b);
+	ck_assert(WAIT_FOR(out_up(a)));
+	/* b stops reading at the first record: 19 MB fill both socket buffers,
+	 * so a must wait for the socket to take more */
+	r_b->hold = TRUE;
+	for (i = 0; i < count; i++)
+	{
+		record = make_record(i, 65536);
+		a->send(a, record);
+		chunk_free(&record);
+	}
+	sleep(1);
+	ck_assert(queued(a) > 0);
+	ck_assert(out_up(a));
+	/* b goes on: everything arrives, in order */
+	__atomic_store_n(&r_b->hold, FALSE, __ATOMIC_SEQ_CST);
+	ck_assert(WAIT_FOR(received(r_b) == count));
+	ck_assert_uint_eq(r_b->count, count);
+	ck_assert(WAIT_FOR(queued(a) == 0));
+	ck_assert(WAIT_FOR(ctr_a->get(ctr_a, SASYNC_CTR_SYNC_TX) == count));
+
+	a->destroy(a);
+	b->destroy(b);
+	receiver_destroy(r_b);
+	ctr_a->destroy(ctr_a);
+	ctr_b->destroy(ctr_b);
+}
+END_TEST
+
 START_TEST(test_dual_stack)
 {
 	sasync_counters_t *ctr_a = test_counters_create();
@@ -936,6 +985,7 @@ Suite *link_suite_create(void)
 	tcase_add_test(tc, test_raw_clients);
 	tcase_add_test(tc, test_reconnect);
 	tcase_add_test(tc, test_slow_reentrant_receiver);
+	tcase_add_test(tc, test_backpressure);
 	tcase_add_test(tc, test_dual_stack);
 	suite_add_tcase(s, tc);
 	return s;

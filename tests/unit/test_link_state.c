@@ -194,14 +194,17 @@ Suite *link_state_suite_create()
 	s = suite_create("link_state");
 
 	tc = tcase_create("heartbeats");
+	tcase_add_checked_fixture(tc, link_test_threads, NULL);
 	tcase_add_test(tc, test_heartbeats);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("queue lag");
+	tcase_add_checked_fixture(tc, link_test_threads, NULL);
 	tcase_add_test(tc, test_queue_lag);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("error callback");
+	tcase_add_checked_fixture(tc, link_test_threads, NULL);
 	tcase_add_test(tc, test_error_cb);
 	suite_add_tcase(s, tc);
 
