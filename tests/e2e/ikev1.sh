@@ -223,20 +223,11 @@ ikev1_nat_flags() {
 		grep -oE 'nat-[a-z]+=yes' | sed 's/=yes//' | sort | paste -sd' '
 }
 
-# ikev1_log_ms NODE ERE [FROM_LINE]: time of day in ms of the first line
-# matching ERE (from FROM_LINE on) in NODE's charon log (all charons log
-# the same clock, with ms)
-ikev1_log_ms() {
-	tail -n "+${3:-1}" "$(e2e_log "$1")" 2>/dev/null | grep -E -m 1 -- "$2" |
-		awk '{ split($1, t, /[:.]/); print ((t[1] * 60 + t[2]) * 60 + t[3]) * 1000 + t[4]; f = 1 }
-		     END { exit !f }'
-}
-
 # ikev1_log_delay FROM_NODE FROM_ERE TO_NODE TO_ERE [FROM_LINE_F] [FROM_LINE_T]:
 # ms between the first matches in two logs, or "?" if one is missing
 ikev1_log_delay() {
 	local t0 t1
-	t0=$(ikev1_log_ms "$1" "$2" "${5:-1}") && t1=$(ikev1_log_ms "$3" "$4" "${6:-1}") &&
+	t0=$(e2e_log_ms "$1" "$2" "${5:-1}") && t1=$(e2e_log_ms "$3" "$4" "${6:-1}") &&
 		echo $((t1 - t0)) || echo "?"
 }
 

@@ -510,16 +510,23 @@ e2e_vip_holder() {
 	return 0
 }
 
+# e2e_vip_drop NODE: NODE gives up both VIPs (nothing if its namespace is
+# gone), e.g. to leave them to keepalived
+e2e_vip_drop() {
+	local ns
+	ns=$(e2e_ns "$1")
+	[ -e "/run/netns/$ns" ] || return 0
+	ip -n "$ns" addr del "$E2E_VIP_EXT/32" dev ext0 2>/dev/null
+	ip -n "$ns" addr del "$E2E_VIP_LAN/32" dev lan0 2>/dev/null
+	return 0
+}
+
 # e2e_vip_move FROM TO: move both VIPs (FROM "-" = nobody), then announce
 # them from TO with gratuitous ARP and flush the stale neighbour entries
 e2e_vip_move() {
-	local from=$1 to=$2 fns tns node
+	local from=$1 to=$2 tns node
 	tns=$(e2e_ns "$to")
-	if [ "$from" != - ] && [ -e "/run/netns/$(e2e_ns "$from")" ]; then
-		fns=$(e2e_ns "$from")
-		ip -n "$fns" addr del "$E2E_VIP_EXT/32" dev ext0 2>/dev/null
-		ip -n "$fns" addr del "$E2E_VIP_LAN/32" dev lan0 2>/dev/null
-	fi
+	[ "$from" != - ] && e2e_vip_drop "$from"
 	ip -n "$tns" addr replace "$E2E_VIP_EXT/32" dev ext0 || return 1
 	ip -n "$tns" addr replace "$E2E_VIP_LAN/32" dev lan0 || return 1
 	ip -n "$(e2e_ns peer)" neigh flush to "$E2E_VIP_EXT" dev ext0 2>/dev/null
@@ -558,6 +565,22 @@ e2e_count_in_log() {
 	n=$(grep -cE -- "$2" "$(e2e_log "$1")" 2>/dev/null)
 	echo "${n:-0}"
 }
+
+# _e2e_tod_ms: "HH:MM:SS.mmm ..." on stdin (first line) -> ms since midnight
+_e2e_tod_ms() {
+	awk '{ split($1, t, /[:.]/); print ((t[1] * 60 + t[2]) * 60 + t[3]) * 1000 + t[4]; f = 1; exit }
+	     END { exit !f }'
+}
+
+# e2e_log_ms NODE ERE [FROM_LINE]: time of day in ms of the first line
+# matching ERE (from FROM_LINE on) in NODE's charon log (all charons log
+# the same clock, with ms)
+e2e_log_ms() {
+	tail -n "+${3:-1}" "$(e2e_log "$1")" 2>/dev/null | grep -E -m 1 -- "$2" | _e2e_tod_ms
+}
+
+# e2e_tod_ms: time of day in ms now, the clock of e2e_log_ms
+e2e_tod_ms() { date +%H:%M:%S.%3N | _e2e_tod_ms; }
 
 # e2e_charon_pid NODE: pid of NODE's running charon (fails if none)
 e2e_charon_pid() {

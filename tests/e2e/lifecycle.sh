@@ -353,8 +353,8 @@ lc_lag_check() {
 	local spis uid t_a t_b lag
 	spis=$(lc_cur_ike "$4") || { e2e_expect "$1: $4 holds its CHILD SAs in an IKE SA" false; return 1; }
 	uid=$(lc_uniqueid a "$spis")
-	t_a=$(ikev1_log_ms a "IKE_SA [^ []*\[$uid\] (state change: [A-Z_]+ => ESTABLISHED|rekeyed between)" "$2")
-	t_b=$(ikev1_log_ms b "sasync: restored passive IKE_SA '[^']*' ${spis% *}_i ${spis#* }_r" "$3")
+	t_a=$(e2e_log_ms a "IKE_SA [^ []*\[$uid\] (state change: [A-Z_]+ => ESTABLISHED|rekeyed between)" "$2")
+	t_b=$(e2e_log_ms b "sasync: restored passive IKE_SA '[^']*' ${spis% *}_i ${spis#* }_r" "$3")
 	if [ -z "$t_a" ] || [ -z "$t_b" ]; then
 		e2e_expect "$1: a's log shows IKE SA $spis (#$uid) established, b's log it restored" false
 		ikev1_log_excerpt b "sasync: (restored|deleting|.*replaces)" 6

@@ -61,23 +61,40 @@ sasync_stat() {
 		grep -oE "(^|[ {])$2=[^ }]*" | head -n 1 | sed 's/.*=//'
 }
 
-# sasync_cluster_up: topology, peer, a (primary), b (standby), tunnel up
-sasync_cluster_up() {
+# sasync_cluster_start [ROLE_A [ROLE_B]]: topology, peer, a (primary), b
+# (standby) with their connections loaded, no tunnel yet
+# shellcheck disable=SC2120  # test_keepalived.sh passes the roles
+sasync_cluster_start() {
 	e2e_topo_up || e2e_fail "topology up"
 	e2e_charon_start peer || e2e_fail "charon on peer"
 	e2e_swanctl_load peer peer.conf || e2e_fail "load peer.conf"
-	sasync_start a primary || e2e_fail "charon with sasync on a"
-	sasync_start b standby || e2e_fail "charon with sasync on b"
+	sasync_start a "${1:-primary}" || e2e_fail "charon with sasync on a"
+	sasync_start b "${2:-standby}" || e2e_fail "charon with sasync on b"
+}
+
+# sasync_tunnel_up: the peer initiates; the SA is up on the peer and on a
+sasync_tunnel_up() {
 	e2e_initiate peer || e2e_fail "initiate from peer"
 	e2e_wait_for "SA up on peer" 10 e2e_sa_up peer || e2e_fail "SA up on peer"
 	e2e_wait_for "SA up on a" 10 e2e_sa_up a || e2e_fail "SA up on a"
 }
 
+# sasync_cluster_up: topology, peer, a (primary), b (standby), tunnel up
+sasync_cluster_up() {
+	sasync_cluster_start
+	sasync_tunnel_up
+}
+
+# sasync_wait_synced: b holds a's SAs (same IKE and CHILD SPIs)
+sasync_wait_synced() {
+	e2e_wait_for "b has the same IKE and CHILD SPIs" 10 sasync_synced a b ||
+		e2e_fail "SAs synced to b"
+}
+
 # sasync_cluster_synced: sasync_cluster_up, then b holds a's SAs
 sasync_cluster_synced() {
 	sasync_cluster_up
-	e2e_wait_for "b has the same IKE and CHILD SPIs" 10 sasync_synced a b ||
-		e2e_fail "SAs synced to b"
+	sasync_wait_synced
 }
 
 # sasync_pings_resume: the pings l2p (LAN host -> peer) and p2l, started
