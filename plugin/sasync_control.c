@@ -432,25 +432,36 @@ static char *role_reason(vici_message_t *request, char *cmd, char *buf,
 }
 
 /**
+ * Reply to a role change: the number of IKE SAs it switched under KEY
+ */
+static vici_message_t *role_reply(bool changed, char *errmsg, char *key,
+								  u_int count)
+{
+	vici_builder_t *b;
+
+	if (!changed)
+	{
+		return reply("%s", errmsg);
+	}
+	b = vici_builder_create();
+	b->add_kv(b, "success", "yes");
+	b->add_kv(b, key, "%u", count);
+	return finish(b);
+}
+
+/**
  * "ha-promote" command
  */
 CALLBACK(cmd_promote, vici_message_t*,
 	private_sasync_control_t *this, char *name, u_int id,
 	vici_message_t *request)
 {
-	vici_builder_t *b;
 	char reason[256];
 	u_int count = 0;
 
 	role_reason(request, "ha-promote", reason, sizeof(reason));
-	if (!this->promote->promote(this->promote, reason, &count))
-	{
-		return reply("already primary");
-	}
-	b = vici_builder_create();
-	b->add_kv(b, "success", "yes");
-	b->add_kv(b, "activated", "%u", count);
-	return finish(b);
+	return role_reply(this->promote->promote(this->promote, reason, &count),
+					  "already primary", "activated", count);
 }
 
 /**
@@ -461,13 +472,11 @@ CALLBACK(cmd_demote, vici_message_t*,
 	vici_message_t *request)
 {
 	char reason[256];
+	u_int count = 0;
 
 	role_reason(request, "ha-demote", reason, sizeof(reason));
-	if (!this->promote->demote(this->promote, reason))
-	{
-		return reply("already standby");
-	}
-	return reply(NULL);
+	return role_reply(this->promote->demote(this->promote, reason, &count),
+					  "already standby", "passive", count);
 }
 
 /**
