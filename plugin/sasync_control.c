@@ -459,9 +459,11 @@ CALLBACK(cmd_promote, vici_message_t*,
 	char reason[256];
 	u_int count = 0;
 
+	bool changed;
+
 	role_reason(request, "ha-promote", reason, sizeof(reason));
-	return role_reply(this->promote->promote(this->promote, reason, &count),
-					  "already primary", "activated", count);
+	changed = this->promote->promote(this->promote, reason, &count);
+	return role_reply(changed, "already primary", "activated", count);
 }
 
 /**
@@ -474,9 +476,11 @@ CALLBACK(cmd_demote, vici_message_t*,
 	char reason[256];
 	u_int count = 0;
 
+	bool changed;
+
 	role_reason(request, "ha-demote", reason, sizeof(reason));
-	return role_reply(this->promote->demote(this->promote, reason, &count),
-					  "already standby", "passive", count);
+	changed = this->promote->demote(this->promote, reason, &count);
+	return role_reply(changed, "already standby", "passive", count);
 }
 
 /**
