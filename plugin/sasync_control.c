@@ -432,25 +432,38 @@ static char *role_reason(vici_message_t *request, char *cmd, char *buf,
 }
 
 /**
+ * Reply to a role change: the number of IKE SAs it switched under KEY
+ */
+static vici_message_t *role_reply(bool changed, char *errmsg, char *key,
+								  u_int count)
+{
+	vici_builder_t *b;
+
+	if (!changed)
+	{
+		return reply("%s", errmsg);
+	}
+	b = vici_builder_create();
+	b->add_kv(b, "success", "yes");
+	b->add_kv(b, key, "%u", count);
+	return finish(b);
+}
+
+/**
  * "ha-promote" command
  */
 CALLBACK(cmd_promote, vici_message_t*,
 	private_sasync_control_t *this, char *name, u_int id,
 	vici_message_t *request)
 {
-	vici_builder_t *b;
 	char reason[256];
 	u_int count = 0;
 
+	bool changed;
+
 	role_reason(request, "ha-promote", reason, sizeof(reason));
-	if (!this->promote->promote(this->promote, reason, &count))
-	{
-		return reply("already primary");
-	}
-	b = vici_builder_create();
-	b->add_kv(b, "success", "yes");
-	b->add_kv(b, "activated", "%u", count);
-	return finish(b);
+	changed = this->promote->promote(this->promote, reason, &count);
+	return role_reply(changed, "already primary", "activated", count);
 }
 
 /**
@@ -461,13 +474,13 @@ CALLBACK(cmd_demote, vici_message_t*,
 	vici_message_t *request)
 {
 	char reason[256];
+	u_int count = 0;
+
+	bool changed;
 
 	role_reason(request, "ha-demote", reason, sizeof(reason));
-	if (!this->promote->demote(this->promote, reason))
-	{
-		return reply("already standby");
-	}
-	return reply(NULL);
+	changed = this->promote->demote(this->promote, reason, &count);
+	return role_reply(changed, "already standby", "passive", count);
 }
 
 /**

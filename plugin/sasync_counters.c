@@ -4,7 +4,7 @@
 
 #include "sasync_counters.h"
 
-ENUM(sasync_counter_names, SASYNC_CTR_RESYNC, SASYNC_CTR_UPDOWN,
+ENUM(sasync_counter_names, SASYNC_CTR_RESYNC, SASYNC_CTR_START_ACTIONS,
 	"resync",
 	"vike-sync",
 	"conn-sync",
@@ -24,6 +24,8 @@ ENUM(sasync_counter_names, SASYNC_CTR_RESYNC, SASYNC_CTR_UPDOWN,
 	"wait-expired",
 	"forced-rekey-retries",
 	"updown",
+	"initiate-refused",
+	"start-actions",
 );
 
 typedef struct private_sasync_counters_t private_sasync_counters_t;

@@ -58,6 +58,10 @@ enum sasync_counter_t {
 	SASYNC_CTR_FORCED_REKEY_RETRIES,
 	/** restored SAs announced up (updown) at promotion */
 	SASYNC_CTR_UPDOWN,
+	/** IKE SAs a standby refused to initiate (sasync_standby_t) */
+	SASYNC_CTR_INITIATE_REFUSED,
+	/** start actions a promoted node ran for CHILD configs it did not hold */
+	SASYNC_CTR_START_ACTIONS,
 	SASYNC_CTR_MAX,
 };
 

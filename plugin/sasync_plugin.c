@@ -13,6 +13,7 @@
 #include "sasync_apply.h"
 #include "sasync_outbound.h"
 #include "sasync_promote.h"
+#include "sasync_standby.h"
 #include "sasync_control.h"
 #include "sasync_msg.h"
 
@@ -53,6 +54,9 @@ struct private_sasync_plugin_t {
 
 	/** outbound guard of restored CHILD SAs */
 	sasync_outbound_t *outbound;
+
+	/** what a standby must not initiate, run at promotion */
+	sasync_standby_t *standby;
 
 	/** promotion */
 	sasync_promote_t *promote;
@@ -189,10 +193,14 @@ static bool start(private_sasync_plugin_t *this)
 	this->outbound = sasync_outbound_create(this->role, this->counters);
 	this->apply = sasync_apply_create(this->role, this->counters,
 									  this->outbound, this->keys);
+	this->standby = sasync_standby_create(this->role, this->counters);
 	this->promote = sasync_promote_create(this->role, this->counters,
-										  this->apply, this->keys);
+										  this->apply, this->keys,
+										  this->standby);
 	charon->kernel->add_listener(charon->kernel, &this->outbound->kernel);
 	charon->bus->add_listener(charon->bus, &this->outbound->bus);
+	/* a standby initiates nothing, with or without sync */
+	charon->bus->add_listener(charon->bus, &this->standby->listener);
 	if (!this->disabled)
 	{
 		this->link = create_link(this);
@@ -236,13 +244,19 @@ static void stop(private_sasync_plugin_t *this)
 		charon->kernel->remove_listener(charon->kernel,
 										&this->outbound->kernel);
 	}
+	if (this->standby)
+	{
+		charon->bus->remove_listener(charon->bus, &this->standby->listener);
+	}
 	DESTROY_IF(this->promote);
+	DESTROY_IF(this->standby);
 	DESTROY_IF(this->apply);
 	DESTROY_IF(this->outbound);
 	DESTROY_IF(this->keys);
 	DESTROY_IF(this->role);
 	this->keys = NULL;
 	this->promote = NULL;
+	this->standby = NULL;
 	this->apply = NULL;
 	this->outbound = NULL;
 	this->role = NULL;

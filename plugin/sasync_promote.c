@@ -26,6 +26,9 @@ struct private_sasync_promote_t {
 
 	/** key store, with the exchanges the failed node left open */
 	sasync_keystore_t *keys;
+
+	/** start actions held back on the standby, NULL for none */
+	sasync_standby_t *standby;
 };
 
 /**
@@ -59,6 +62,10 @@ static void delete_orphan(ike_sa_t *ike_sa, sasync_keystore_t *keys)
 void sasync_promote_activate(ike_sa_t *ike_sa, sasync_counters_t *counters,
 							 sasync_keystore_t *keys)
 {
+	/* a CHILD SA queued while passive (a standby's acquire or start action
+	 * that found this SA by its config) would duplicate what the failed
+	 * node held; the start actions run after promotion for what is missing */
+	ike_sa->flush_queue(ike_sa, TASK_QUEUE_QUEUED);
 	ike_sa->set_state(ike_sa, IKE_ESTABLISHED);
 	if (ike_sa->get_version(ike_sa) != IKEV2)
 	{
@@ -130,6 +137,11 @@ METHOD(sasync_promote_t, promote, bool,
 	enumerator->destroy(enumerator);
 	this->apply->resume(this->apply);
 	DBG1(DBG_APP, "sasync: promoted, %u IKE_SAs activated", activated);
+	if (this->standby)
+	{	/* after the walk: the controller would reuse a passive IKE SA */
+		DBG1(DBG_APP, "sasync: promoted, %u start actions run",
+			 this->standby->start_actions(this->standby));
+	}
 	if (count)
 	{
 		*count = activated;
@@ -137,14 +149,68 @@ METHOD(sasync_promote_t, promote, bool,
 	return TRUE;
 }
 
-METHOD(sasync_promote_t, demote, bool,
-	private_sasync_promote_t *this, char *reason)
+/**
+ * Make an SA of this node passive again, as a standby's restored SAs are.
+ * charon checks IKE_PASSIVE everywhere an SA would act on its own: DPD,
+ * IKE and CHILD rekeys, reauthentication, lifetimes, retransmits and NAT
+ * keepalives give up, and a passive SA processes no message, so it neither
+ * answers nor starts anything. Nothing is deleted and nothing is sent: the
+ * peer keeps its view, the new primary carries on with the synced state.
+ * An exchange this node started and did not see answered is dropped here
+ * (reset() moves it back to the queue, which is flushed), so nothing of it
+ * is retransmitted and a later promotion starts clean from the message IDs
+ * the new primary syncs back.
+ */
+static bool make_passive(ike_sa_t *ike_sa)
 {
+	switch (ike_sa->get_state(ike_sa))
+	{
+		case IKE_ESTABLISHED:
+		case IKE_REKEYING:
+			break;
+		default:
+			/* half-open, rekeyed or deleting SAs are not ours to keep */
+			return FALSE;
+	}
+	ike_sa->set_state(ike_sa, IKE_PASSIVE);
+	ike_sa->set_message_id(ike_sa, TRUE, ike_sa->get_message_id(ike_sa, TRUE));
+	ike_sa->flush_queue(ike_sa, TASK_QUEUE_QUEUED);
+	return TRUE;
+}
+
+METHOD(sasync_promote_t, demote, bool,
+	private_sasync_promote_t *this, char *reason, u_int *count)
+{
+	enumerator_t *enumerator;
+	ike_sa_t *ike_sa;
+	u_int passive = 0;
+
+	/* as for promote(): a record from the new primary is applied either
+	 * before the role changes (ignored, we were primary) or after this walk
+	 * (restored passive), never in between */
+	this->apply->hold(this->apply);
 	if (!this->role->set(this->role, SASYNC_ROLE_STANDBY, reason))
 	{
+		this->apply->resume(this->apply);
 		return FALSE;
 	}
 	this->counters->inc(this->counters, SASYNC_CTR_DEMOTIONS);
+	enumerator = charon->ike_sa_manager->create_enumerator(
+												charon->ike_sa_manager, TRUE);
+	while (enumerator->enumerate(enumerator, &ike_sa))
+	{
+		if (make_passive(ike_sa))
+		{
+			passive++;
+		}
+	}
+	enumerator->destroy(enumerator);
+	this->apply->resume(this->apply);
+	DBG1(DBG_APP, "sasync: demoted, %u IKE_SAs made passive", passive);
+	if (count)
+	{
+		*count = passive;
+	}
 	return TRUE;
 }
 
@@ -160,7 +226,8 @@ METHOD(sasync_promote_t, destroy, void,
 sasync_promote_t *sasync_promote_create(sasync_role_t *role,
 										sasync_counters_t *counters,
 										sasync_apply_t *apply,
-										sasync_keystore_t *keys)
+										sasync_keystore_t *keys,
+										sasync_standby_t *standby)
 {
 	private_sasync_promote_t *this;
 
@@ -174,6 +241,7 @@ sasync_promote_t *sasync_promote_create(sasync_role_t *role,
 		.counters = counters,
 		.apply = apply,
 		.keys = keys,
+		.standby = standby,
 	);
 	return &this->public;
 }

@@ -14,6 +14,7 @@
 #include "sasync_counters.h"
 
 #include "sasync_apply.h"
+#include "sasync_standby.h"
 
 #include <sa/ike_sa.h>
 
@@ -29,7 +30,12 @@ typedef struct sasync_promote_t sasync_promote_t;
  * their message IDs synchronised with the peer first, before any rekey.
  * Unless charon.plugins.sasync.updown_on_promote is no, each restored IKE
  * and CHILD SA raises its up event (updown scripts, vici ike-updown and
- * child-updown, accounting), as it would have on the failed node.
+ * child-updown, accounting), as it would have on the failed node. Then the
+ * start actions the node held back as a standby run, for what it does not
+ * hold (sasync_standby_t).
+ *
+ * Demotion is the reverse: established IKE SAs become passive again,
+ * without a message to any peer.
  */
 struct sasync_promote_t {
 
@@ -43,12 +49,17 @@ struct sasync_promote_t {
 	bool (*promote)(sasync_promote_t *this, char *reason, u_int *count);
 
 	/**
-	 * Become a standby node; established SAs are left as they are.
+	 * Become a standby node: every established IKE SA becomes passive again,
+	 * as the SAs a standby restored are (no DPD, rekey, reauthentication,
+	 * retransmit or answer; charon's jobs check for IKE_PASSIVE). Nothing is
+	 * deleted and no message is sent, so the peer's view stays as it is.
+	 * The CHILD SAs stay installed, so inbound ESP is still accepted.
 	 *
 	 * @param reason	why, for logs and events
+	 * @param count		number of IKE SAs made passive, if not NULL
 	 * @return			FALSE if already standby
 	 */
-	bool (*demote)(sasync_promote_t *this, char *reason);
+	bool (*demote)(sasync_promote_t *this, char *reason, u_int *count);
 
 	/**
 	 * Destroy a sasync_promote_t.
@@ -75,10 +86,13 @@ void sasync_promote_activate(ike_sa_t *ike_sa, sasync_counters_t *counters,
  * @param counters		counters
  * @param apply			apply side, held off during the role change
  * @param keys			key store
+ * @param standby		start actions held back on the standby, run after
+ *						promotion; NULL for none
  */
 sasync_promote_t *sasync_promote_create(sasync_role_t *role,
 										sasync_counters_t *counters,
 										sasync_apply_t *apply,
-										sasync_keystore_t *keys);
+										sasync_keystore_t *keys,
+										sasync_standby_t *standby);
 
 #endif /** SASYNC_PROMOTE_H_ @}*/

@@ -472,7 +472,8 @@ static int cmd_simple(vici_conn_t *conn, options_t *o, char *cmd)
 		}
 		else if (strcmp(cmd, "ha-demote") == 0)
 		{
-			printf("demoted\n");
+			printf("demoted, %s IKE SAs made passive\n",
+				   vici_find_str(res, "?", "passive"));
 		}
 		else if (strcmp(cmd, "ha-resync") == 0)
 		{

@@ -1298,7 +1298,8 @@ START_TEST(test_promote_while_applying)
 
 	lib->settings->set_bool(lib->settings,
 				"%s.plugins.sasync.updown_on_promote", FALSE, lib->ns);
-	promote = sasync_promote_create(standby_role, standby_ctr, apply, standby_keys);
+	promote = sasync_promote_create(standby_role, standby_ctr, apply, standby_keys,
+									NULL);
 	feeder.to = rec_count();
 	thread = thread_create((void*)feed, &feeder);
 	ck_assert(thread);
@@ -1356,7 +1357,8 @@ START_TEST(test_promote_drops_waiting)
 
 	lib->settings->set_bool(lib->settings,
 				"%s.plugins.sasync.updown_on_promote", FALSE, lib->ns);
-	promote = sasync_promote_create(standby_role, standby_ctr, apply, standby_keys);
+	promote = sasync_promote_create(standby_role, standby_ctr, apply, standby_keys,
+									NULL);
 	ck_assert(promote->promote(promote, "test", &activated));
 	ck_assert_int_eq(activated, 0);
 	ck_assert_int_eq(apply->get_waiting(apply), 0);
@@ -1368,6 +1370,84 @@ START_TEST(test_promote_drops_waiting)
 	apply_one(0);
 	ck_assert_int_eq(charon->ike_sa_manager->get_count(charon->ike_sa_manager),
 					 0);
+	promote->destroy(promote);
+}
+END_TEST
+
+/**
+ * Demotion makes the SAs passive again, as a standby's restored SAs are,
+ * without touching the kernel or the peer: restored, promoted, then
+ * demoted, every IKE SA is PASSIVE with its CHILD SA still installed, and
+ * refuses rekeys and deletes; a record of the new primary applied after it
+ * is restored passive
+ */
+START_TEST(test_demote)
+{
+	sasync_promote_t *promote;
+	enumerator_t *enumerator, *children;
+	ike_sa_t *ike_sa;
+	child_sa_t *child_sa;
+	pair_t *pair;
+	u_int activated = 0, passive = 0, deleted, from, i, count = 0;
+
+	for (i = 0; i < 3; i++)
+	{
+		pair = pair_create(IKEV2, i % 2, NULL);
+		pair_derive(pair, IKE_PROPOSAL_AEAD, NULL, pair->sa);
+		child_install(pair->sa, 0xc2200000 + i, 0xc3200000 + i);
+		establish(pair);
+	}
+	apply_range(0, rec_count());
+	check_no_apply_failure();
+	lib->settings->set_bool(lib->settings,
+				"%s.plugins.sasync.updown_on_promote", FALSE, lib->ns);
+	promote = sasync_promote_create(standby_role, standby_ctr, apply,
+									standby_keys, NULL);
+	ck_assert(!promote->demote(promote, "standby already", NULL));
+	ck_assert(promote->promote(promote, "test", &activated));
+	ck_assert_int_eq(activated, 3);
+
+	deleted = ipsec->deleted;
+	ck_assert(promote->demote(promote, "test", &passive));
+	ck_assert_int_eq(passive, 3);
+	ck_assert(!promote->demote(promote, "again", NULL));
+	ck_assert_int_eq(standby_ctr->get(standby_ctr, SASYNC_CTR_DEMOTIONS), 1);
+	ck_assert_int_eq(ipsec->deleted, deleted);
+
+	enumerator = charon->ike_sa_manager->create_enumerator(
+											charon->ike_sa_manager, TRUE);
+	while (enumerator->enumerate(enumerator, &ike_sa))
+	{
+		ck_assert_int_eq(ike_sa->get_state(ike_sa), IKE_PASSIVE);
+		ck_assert_int_eq(ike_sa->get_child_count(ike_sa), 1);
+		ck_assert(ike_sa->rekey(ike_sa) == INVALID_STATE);
+		ck_assert(ike_sa->reauth(ike_sa) == INVALID_STATE);
+		ck_assert(ike_sa->send_dpd(ike_sa) == INVALID_STATE);
+		children = ike_sa->create_child_sa_enumerator(ike_sa);
+		ck_assert(children->enumerate(children, &child_sa));
+		ck_assert_int_eq(child_sa->get_state(child_sa), CHILD_INSTALLED);
+		ck_assert(ike_sa->rekey_child_sa(ike_sa, PROTO_ESP,
+						child_sa->get_spi(child_sa, TRUE)) == INVALID_STATE);
+		ck_assert(ike_sa->delete_child_sa(ike_sa, PROTO_ESP,
+				child_sa->get_spi(child_sa, TRUE), FALSE) == INVALID_STATE);
+		children->destroy(children);
+		count++;
+	}
+	enumerator->destroy(enumerator);
+	ck_assert_int_eq(count, 3);
+
+	/* the new primary's records are applied again, restored passive */
+	from = rec_count();
+	pair = pair_create(IKEV2, FALSE, NULL);
+	pair_derive(pair, IKE_PROPOSAL_AEAD, NULL, pair->sa);
+	child_install(pair->sa, 0xc2200010, 0xc3200010);
+	establish(pair);
+	apply_range(from, rec_count());
+	check_no_apply_failure();
+	ike_sa = restored(pair->sa);
+	ck_assert(ike_sa);
+	ck_assert_int_eq(ike_sa->get_state(ike_sa), IKE_PASSIVE);
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
 	promote->destroy(promote);
 }
 END_TEST
@@ -1406,6 +1486,7 @@ Suite *lifecycle_suite_create(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_promote_while_applying);
 	tcase_add_test(tc, test_promote_drops_waiting);
+	tcase_add_test(tc, test_demote);
 	suite_add_tcase(s, tc);
 	return s;
 }

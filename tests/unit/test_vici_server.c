@@ -90,7 +90,7 @@ static void setup(void)
 	keys = sasync_keystore_create();
 	outbound = sasync_outbound_create(role, counters);
 	apply = sasync_apply_create(role, counters, outbound, keys);
-	promote = sasync_promote_create(role, counters, apply, keys);
+	promote = sasync_promote_create(role, counters, apply, keys, NULL);
 	control = create_control(uri);
 	ck_assert(control);
 }
