@@ -997,6 +997,17 @@ METHOD(sasync_capture_t, resync, void,
 										NULL, NULL));
 }
 
+METHOD(sasync_capture_t, request_resync, void,
+	private_sasync_capture_t *this)
+{
+	sasync_msg_t *msg;
+
+	msg = sasync_msg_create(SASYNC_MSG_RESYNC_REQUEST);
+	msg->add_int(msg, SASYNC_ATTR_TIMESTAMP, sasync_now_ms());
+	this->link->send(this->link, msg->get_encoding(msg));
+	msg->destroy(msg);
+}
+
 METHOD(sasync_capture_t, destroy, void,
 	private_sasync_capture_t *this)
 {
@@ -1026,6 +1037,7 @@ sasync_capture_t *sasync_capture_create(sasync_link_t *link, sasync_role_t *role
 				.child_state_change = _child_state_change,
 			},
 			.resync = _resync,
+			.request_resync = _request_resync,
 			.destroy = _destroy,
 		},
 		.link = link,

@@ -49,6 +49,11 @@ struct sasync_capture_t {
 	void (*resync)(sasync_capture_t *this);
 
 	/**
+	 * As standby: ask the primary for a bulk resync (a RESYNC_REQUEST).
+	 */
+	void (*request_resync)(sasync_capture_t *this);
+
+	/**
 	 * Destroy a sasync_capture_t.
 	 */
 	void (*destroy)(sasync_capture_t *this);

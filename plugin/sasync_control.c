@@ -79,6 +79,11 @@ struct private_sasync_control_t {
 	sasync_link_t *link;
 
 	/**
+	 * Election and partner roles, NULL if sync is disabled
+	 */
+	sasync_cluster_t *cluster;
+
+	/**
 	 * Active side, NULL if sync is disabled
 	 */
 	sasync_capture_t *capture;
@@ -200,6 +205,33 @@ static void add_sa_counts(vici_builder_t *b)
 }
 
 /**
+ * Add what the heartbeats of a partner node tell
+ */
+static void add_node(private_sasync_control_t *this, vici_builder_t *b,
+					 host_t *host)
+{
+	enumerator_t *enumerator;
+	sasync_cluster_node_t *node;
+
+	if (!this->cluster)
+	{
+		return;
+	}
+	enumerator = this->cluster->create_node_enumerator(this->cluster);
+	while (enumerator->enumerate(enumerator, &node))
+	{
+		if (node->heard && host->equals(host, node->host))
+		{
+			b->add_kv(b, "name", "%s", node->name);
+			b->add_kv(b, "role", "%N", sasync_role_names, node->role);
+			b->add_kv(b, "priority", "%u", node->priority);
+			b->add_kv(b, "epoch", "%u", node->epoch);
+		}
+	}
+	enumerator->destroy(enumerator);
+}
+
+/**
  * Add the state of the link to each partner node
  */
 static void add_peers(private_sasync_control_t *this, vici_builder_t *b)
@@ -223,6 +255,8 @@ static void add_peers(private_sasync_control_t *this, vici_builder_t *b)
 			b->add_kv(b, "port", "%u", peer->peer->get_port(peer->peer));
 			b->add_kv(b, "out", "%s", peer->out_up ? "up" : "down");
 			b->add_kv(b, "in", "%s", peer->in_up ? "up" : "down");
+			b->add_kv(b, "alive", "%s", peer->alive ? "yes" : "no");
+			add_node(this, b, peer->peer);
 			b->add_kv(b, "queued", "%u", peer->queued);
 			b->add_kv(b, "queue-lag-ms", "%"PRIu64, peer->oldest_queued &&
 					  now > peer->oldest_queued ? now - peer->oldest_queued
@@ -254,6 +288,10 @@ CALLBACK(cmd_status, vici_message_t*,
 	b->add_kv(b, "node", "%s", this->node_id);
 	b->add_kv(b, "priority", "%u", this->priority);
 	b->add_kv(b, "role", "%N", sasync_role_names, this->role->get(this->role));
+	if (this->cluster)
+	{
+		b->add_kv(b, "epoch", "%u", this->cluster->get_epoch(this->cluster));
+	}
 	b->add_kv(b, "sync", "%s", this->disabled ? "disabled" : "enabled");
 	if (this->disabled)
 	{
@@ -491,7 +529,6 @@ CALLBACK(cmd_resync, vici_message_t*,
 	vici_message_t *request)
 {
 	vici_builder_t *b;
-	sasync_msg_t *msg;
 	char *what;
 
 	if (!this->link || !this->capture)
@@ -510,10 +547,7 @@ CALLBACK(cmd_resync, vici_message_t*,
 	{
 		DBG1(DBG_APP, "sasync: asking the primary for a bulk resync "
 			 "(requested via vici)");
-		msg = sasync_msg_create(SASYNC_MSG_RESYNC_REQUEST);
-		msg->add_int(msg, SASYNC_ATTR_TIMESTAMP, sasync_now_ms());
-		this->link->send(this->link, msg->get_encoding(msg));
-		msg->destroy(msg);
+		this->capture->request_resync(this->capture);
 		what = "requested";
 	}
 	b = vici_builder_create();
@@ -792,6 +826,7 @@ sasync_control_t *sasync_control_create(char *uri,
 										sasync_apply_t *apply,
 										sasync_link_t *link,
 										sasync_capture_t *capture,
+										sasync_cluster_t *cluster,
 										char *node_id, u_int priority,
 										char *disabled)
 {
@@ -818,6 +853,7 @@ sasync_control_t *sasync_control_create(char *uri,
 		.apply = apply,
 		.link = link,
 		.capture = capture,
+		.cluster = cluster,
 		.node_id = strdup(node_id),
 		.priority = priority,
 		.disabled = disabled,

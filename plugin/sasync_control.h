@@ -17,6 +17,7 @@
 #include "sasync_apply.h"
 #include "sasync_link.h"
 #include "sasync_capture.h"
+#include "sasync_cluster.h"
 
 typedef struct sasync_control_t sasync_control_t;
 
@@ -105,8 +106,10 @@ struct sasync_control_t {
  * @param apply			standby side (waiting CHILD SAs, errors)
  * @param link			sync link, NULL if sync is disabled
  * @param capture		active side, NULL if sync is disabled
+ * @param cluster		election, the roles of the partners; NULL if sync is
+ *						disabled
  * @param node_id		name of this node (copied)
- * @param priority		priority of this node, informational
+ * @param priority		priority of this node
  * @param disabled		why sync is disabled, NULL if enabled (a static string)
  * @return				control, NULL if the socket can't be created
  */
@@ -118,6 +121,7 @@ sasync_control_t *sasync_control_create(char *uri,
 										sasync_apply_t *apply,
 										sasync_link_t *link,
 										sasync_capture_t *capture,
+										sasync_cluster_t *cluster,
 										char *node_id, u_int priority,
 										char *disabled);
 

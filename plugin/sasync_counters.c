@@ -4,7 +4,7 @@
 
 #include "sasync_counters.h"
 
-ENUM(sasync_counter_names, SASYNC_CTR_RESYNC, SASYNC_CTR_START_ACTIONS,
+ENUM(sasync_counter_names, SASYNC_CTR_RESYNC, SASYNC_CTR_ADDRESS_REPAIRS,
 	"resync",
 	"vike-sync",
 	"conn-sync",
@@ -26,6 +26,10 @@ ENUM(sasync_counter_names, SASYNC_CTR_RESYNC, SASYNC_CTR_START_ACTIONS,
 	"updown",
 	"initiate-refused",
 	"start-actions",
+	"heartbeat-lost",
+	"elections",
+	"split-brain",
+	"address-repairs",
 );
 
 typedef struct private_sasync_counters_t private_sasync_counters_t;

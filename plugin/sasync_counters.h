@@ -62,6 +62,15 @@ enum sasync_counter_t {
 	SASYNC_CTR_INITIATE_REFUSED,
 	/** start actions a promoted node ran for CHILD configs it did not hold */
 	SASYNC_CTR_START_ACTIONS,
+	/** partners declared dead after heartbeat_lost missed heartbeats */
+	SASYNC_CTR_HEARTBEAT_LOST,
+	/** promotions of this node by the election (sasync_cluster_t) */
+	SASYNC_CTR_ELECTIONS,
+	/** another primary seen while primary; one of the two demoted */
+	SASYNC_CTR_SPLIT_BRAIN,
+	/** cluster addresses found missing on the primary or left on a standby,
+	 * and repaired (sasync_address_t) */
+	SASYNC_CTR_ADDRESS_REPAIRS,
 	SASYNC_CTR_MAX,
 };
 

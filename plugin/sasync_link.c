@@ -140,6 +140,11 @@ struct peer_t {
 	u_int backoff;
 
 	/**
+	 * Last authentic frame from it (sasync_link_time_ms())
+	 */
+	uint64_t last_seen;
+
+	/**
 	 * Last failure of outgoing connections, logged once
 	 */
 	fail_t failure;
@@ -303,6 +308,23 @@ struct private_sasync_link_t {
 	 */
 	sasync_link_error_t error_cb;
 	void *error_data;
+
+	/**
+	 * Callback for heartbeats and dead partners
+	 */
+	sasync_link_beat_t beat_cb;
+	void *beat_cb_data;
+
+	/**
+	 * Data our heartbeats carry
+	 */
+	chunk_t beat_data;
+
+	/**
+	 * Heartbeat interval (ms) and heartbeats missed before a partner is dead
+	 */
+	u_int interval;
+	u_int lost;
 };
 
 /*
@@ -345,6 +367,7 @@ static void link_put(private_sasync_link_t *this)
 		this->chans->destroy(this->chans);
 		DESTROY_IF(this->local);
 		chunk_clear(&this->secret);
+		chunk_free(&this->beat_data);
 		this->mutex->destroy(this->mutex);
 		free(this);
 	}
@@ -923,16 +946,17 @@ static bool got_auth(chan_t *chan, chunk_t frame)
 static bool next_frame(chan_t *chan)
 {
 	peer_t *peer = chan->peer;
-	u_char beat[SASYNC_HEARTBEAT_LEN];
+	u_char beat[SASYNC_HEARTBEAT_LEN + SASYNC_BEAT_DATA_MAX];
 	record_t *record = NULL;
-	chunk_t payload;
+	chunk_t payload, data = chan->link->beat_data;
 	uint8_t type = SASYNC_FRAME_DATA;
 
 	if (peer->heartbeat_due)
 	{
 		peer->heartbeat_due = FALSE;
 		htoun64(beat, sasync_now_ms());
-		payload = chunk_from_thing(beat);
+		memcpy(beat + SASYNC_HEARTBEAT_LEN, data.ptr, data.len);
+		payload = chunk_create(beat, SASYNC_HEARTBEAT_LEN + data.len);
 		type = SASYNC_FRAME_HEARTBEAT;
 	}
 	else if (peer->queue->remove_first(peer->queue,
@@ -1088,18 +1112,65 @@ static void deliver(private_sasync_link_t *this, chan_t *chan, chunk_t payload)
 }
 
 /**
- * Note a heartbeat, with the lock held
+ * Note an authentic frame from a partner, with the lock held: it is alive.
+ * Heartbeats also go to the beat callback.
  */
-static void heartbeat(chan_t *chan, chunk_t payload)
+static void seen(chan_t *chan, bool beat, chunk_t payload)
 {
-	uint64_t sent = untoh64(payload.ptr), now = sasync_now_ms();
+	private_sasync_link_t *this = chan->link;
+	peer_t *peer = chan->peer;
+	uint64_t sent, now = sasync_now_ms();
 
-	if (chan->peer)
+	if (!peer)
 	{	/* an unconfigured source has no state to update */
-		chan->peer->public.last_heartbeat = sasync_link_time_ms();
-		chan->peer->public.heartbeat_lag = now > sent ?
-										min(now - sent, UINT32_MAX) : 0;
+		return;
 	}
+	peer->last_seen = sasync_link_time_ms();
+	if (!beat)
+	{
+		return;
+	}
+	sent = untoh64(payload.ptr);
+	peer->public.last_heartbeat = peer->last_seen;
+	peer->public.heartbeat_lag = now > sent ? min(now - sent, UINT32_MAX) : 0;
+	if (!peer->public.alive)
+	{
+		DBG1(DBG_APP, "sasync: heartbeats from %#H", peer->public.peer);
+	}
+	peer->public.alive = TRUE;
+	if (this->beat_cb)
+	{
+		this->beat_cb(this->beat_cb_data, peer->public.peer, TRUE,
+					  chunk_skip(payload, SASYNC_HEARTBEAT_LEN));
+	}
+}
+
+/**
+ * Declare partners dead that sent nothing for too long, with the lock held
+ */
+static void check_alive(private_sasync_link_t *this, uint64_t now)
+{
+	enumerator_t *enumerator;
+	peer_t *peer;
+
+	enumerator = array_create_enumerator(this->peers);
+	while (enumerator->enumerate(enumerator, &peer))
+	{
+		if (peer->public.alive &&
+			now - peer->last_seen > (uint64_t)this->interval * this->lost)
+		{
+			peer->public.alive = FALSE;
+			this->counters->inc(this->counters, SASYNC_CTR_HEARTBEAT_LOST);
+			DBG1(DBG_APP, "sasync: no heartbeat from %#H for %u ms, "
+				 "declared dead", peer->public.peer, now - peer->last_seen);
+			if (this->beat_cb)
+			{
+				this->beat_cb(this->beat_cb_data, peer->public.peer, FALSE,
+							  chunk_empty);
+			}
+		}
+	}
+	enumerator->destroy(enumerator);
 }
 
 /**
@@ -1115,9 +1186,10 @@ static bool got_frame(chan_t *chan, chunk_t frame)
 
 	result = chan->crypt->open(chan->crypt, frame, &type, &plain);
 	if (result == SASYNC_OPEN_OK && type == SASYNC_FRAME_HEARTBEAT &&
-		plain.len == SASYNC_HEARTBEAT_LEN)
+		plain.len >= SASYNC_HEARTBEAT_LEN &&
+		plain.len <= SASYNC_HEARTBEAT_LEN + SASYNC_BEAT_DATA_MAX)
 	{
-		heartbeat(chan, plain);
+		seen(chan, TRUE, plain);
 		chunk_clear(&plain);
 		return TRUE;
 	}
@@ -1137,6 +1209,7 @@ static bool got_frame(chan_t *chan, chunk_t frame)
 		chan_close(chan, FAIL_NONE);
 		return FALSE;
 	}
+	seen(chan, FALSE, plain);
 	this->mutex->unlock(this->mutex);
 	deliver(this, chan, plain);
 	chunk_clear(&plain);
@@ -1442,6 +1515,7 @@ static job_requeue_t tick(private_sasync_link_t *this)
 	/* taken with the lock: connections may have made progress meanwhile */
 	now = sasync_link_time_ms();
 	check_stalls(this, now);
+	check_alive(this, now);
 	enumerator = array_create_enumerator(this->peers);
 	while (enumerator->enumerate(enumerator, &peer))
 	{
@@ -1462,7 +1536,7 @@ static job_requeue_t tick(private_sasync_link_t *this)
 	enumerator->destroy(enumerator);
 	this->mutex->unlock(this->mutex);
 	array_destroy_function(started, (void*)watch_connect, NULL);
-	schedule_tick(this, SASYNC_HEARTBEAT_INTERVAL);
+	schedule_tick(this, this->interval);
 	return JOB_REQUEUE_NONE;
 }
 
@@ -1630,6 +1704,39 @@ METHOD(sasync_link_t, set_error_cb, void,
 	this->mutex->unlock(this->mutex);
 }
 
+METHOD(sasync_link_t, set_heartbeat, bool,
+	private_sasync_link_t *this, u_int interval, u_int lost)
+{
+	if (interval < SASYNC_HEARTBEAT_INTERVAL_MIN || lost < 2)
+	{
+		return FALSE;
+	}
+	this->mutex->lock(this->mutex);
+	this->interval = interval;
+	this->lost = lost;
+	this->mutex->unlock(this->mutex);
+	return TRUE;
+}
+
+METHOD(sasync_link_t, set_beat_data, void,
+	private_sasync_link_t *this, chunk_t data)
+{
+	this->mutex->lock(this->mutex);
+	chunk_free(&this->beat_data);
+	this->beat_data = chunk_clone(chunk_create(data.ptr,
+									min(data.len, SASYNC_BEAT_DATA_MAX)));
+	this->mutex->unlock(this->mutex);
+}
+
+METHOD(sasync_link_t, set_beat_cb, void,
+	private_sasync_link_t *this, sasync_link_beat_t cb, void *data)
+{
+	this->mutex->lock(this->mutex);
+	this->beat_cb = cb;
+	this->beat_cb_data = data;
+	this->mutex->unlock(this->mutex);
+}
+
 METHOD(sasync_link_t, create_peer_enumerator, enumerator_t*,
 	private_sasync_link_t *this)
 {
@@ -1649,6 +1756,7 @@ METHOD(sasync_link_t, destroy, void,
 	this->recv_cb = NULL;
 	this->up_cb = NULL;
 	this->error_cb = NULL;
+	this->beat_cb = NULL;
 	closed = linked_list_create();
 	while (this->chans->get_first(this->chans, (void**)&chan) == SUCCESS)
 	{
@@ -1842,6 +1950,9 @@ sasync_link_t *sasync_link_create(char *local, char *peers, chunk_t secret,
 			.set_receiver = _set_receiver,
 			.set_up_cb = _set_up_cb,
 			.set_error_cb = _set_error_cb,
+			.set_heartbeat = _set_heartbeat,
+			.set_beat_data = _set_beat_data,
+			.set_beat_cb = _set_beat_cb,
 			.create_peer_enumerator = _create_peer_enumerator,
 			.destroy = _destroy,
 		},
@@ -1852,6 +1963,8 @@ sasync_link_t *sasync_link_create(char *local, char *peers, chunk_t secret,
 		.chans = linked_list_create(),
 		.listen_fd = -1,
 		.ref = 1,
+		.interval = SASYNC_HEARTBEAT_INTERVAL,
+		.lost = SASYNC_HEARTBEAT_LOST,
 		.mutex = mutex_create(MUTEX_TYPE_RECURSIVE),
 	);
 

@@ -52,12 +52,22 @@ typedef struct sasync_link_t sasync_link_t;
  * since the epoch (u64, big endian); not counted as sync-tx/sync-rx */
 #define SASYNC_FRAME_HEARTBEAT 3
 
-/** length of a heartbeat payload */
+/** length of the time at the start of a heartbeat payload; the rest is
+ * the data set with set_beat_data() */
 #define SASYNC_HEARTBEAT_LEN 8
 
-/** interval of heartbeats on an outgoing connection, in ms; also the tick
- * of reconnects and stall checks */
+/** largest data a heartbeat carries beside the time */
+#define SASYNC_BEAT_DATA_MAX 128
+
+/** heartbeats missed before a partner is declared dead, by default */
+#define SASYNC_HEARTBEAT_LOST 5
+
+/** interval of heartbeats on an outgoing connection, in ms, by default;
+ * also the tick of reconnects and stall checks */
 #define SASYNC_HEARTBEAT_INTERVAL 200
+
+/** shortest heartbeat interval, in ms */
+#define SASYNC_HEARTBEAT_INTERVAL_MIN 50
 
 /** AUTH payload sent by the connecting side */
 #define SASYNC_AUTH_I "sasync auth connector"
@@ -108,6 +118,19 @@ typedef void (*sasync_link_error_t)(void *data, host_t *peer,
 									sasync_counter_t counter, char *reason);
 
 /**
+ * Called when a partner's heartbeat arrives, and once when it is declared
+ * dead: nothing authentic arrived from it for heartbeat_lost intervals.
+ *
+ * @param data			user data
+ * @param peer			configured address of the partner
+ * @param alive			FALSE when declared dead
+ * @param beat			data of the heartbeat (see set_beat_data()), empty
+ *						when dead
+ */
+typedef void (*sasync_link_beat_t)(void *data, host_t *peer, bool alive,
+								   chunk_t beat);
+
+/**
  * State of the link to one partner node.
  */
 typedef struct {
@@ -117,6 +140,9 @@ typedef struct {
 	bool out_up;
 	/** incoming connection authenticated */
 	bool in_up;
+	/** heartbeats or records arrive from it (not for heartbeat_lost
+	 * intervals: dead) */
+	bool alive;
 	/** frames queued for this peer */
 	u_int queued;
 	/** time of the last record received from this peer (monotonic s), 0 never */
@@ -199,6 +225,35 @@ struct sasync_link_t {
 	 */
 	void (*set_error_cb)(sasync_link_t *this, sasync_link_error_t cb,
 						 void *data);
+
+	/**
+	 * Set the heartbeat interval and how many missed heartbeats declare a
+	 * partner dead.
+	 *
+	 * @param interval	interval in ms, at least SASYNC_HEARTBEAT_INTERVAL_MIN
+	 * @param lost		missed heartbeats, at least 2
+	 * @return			FALSE if out of range (nothing changed)
+	 */
+	bool (*set_heartbeat)(sasync_link_t *this, u_int interval, u_int lost);
+
+	/**
+	 * Set the data every heartbeat carries from now on (copied).
+	 *
+	 * @param data		at most SASYNC_BEAT_DATA_MAX bytes
+	 */
+	void (*set_beat_data)(sasync_link_t *this, chunk_t data);
+
+	/**
+	 * Set the callback for heartbeats and dead partners.
+	 *
+	 * It is called with the link's lock held, so it must not block; it may
+	 * call set_beat_data(), nothing else of the link.
+	 *
+	 * @param cb		callback, NULL to unset
+	 * @param data		user data to pass to cb
+	 */
+	void (*set_beat_cb)(sasync_link_t *this, sasync_link_beat_t cb,
+						void *data);
 
 	/**
 	 * Enumerate partner states (sasync_link_peer_t*), under a lock until

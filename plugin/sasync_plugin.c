@@ -7,6 +7,8 @@
 #include "sasync_role.h"
 #include "sasync_link.h"
 #include "sasync_crypt.h"
+#include "sasync_cluster.h"
+#include "sasync_address.h"
 #include "sasync_keystore.h"
 #include "sasync_capture.h"
 #include "sasync_dispatch.h"
@@ -63,6 +65,12 @@ struct private_sasync_plugin_t {
 
 	/** commands and events on the plugin's vici socket */
 	sasync_control_t *control;
+
+	/** roles from heartbeats */
+	sasync_cluster_t *cluster;
+
+	/** cluster addresses on the primary (built-in address mode) */
+	sasync_address_t *addresses;
 };
 
 METHOD(plugin_t, get_name, char*,
@@ -166,6 +174,46 @@ static u_int node_priority()
 }
 
 /**
+ * A positive integer setting, the default if invalid (logged)
+ */
+static u_int positive_setting(char *key, u_int def, u_int min)
+{
+	int value;
+
+	value = lib->settings->get_int(lib->settings, "%s.plugins.sasync.%s", def,
+								   lib->ns, key);
+	if (value < (int)min)
+	{
+		DBG1(DBG_APP, "sasync: invalid %s %d (at least %u), using %u", key,
+			 value, min, def);
+		value = def;
+	}
+	return value;
+}
+
+/**
+ * Start the heartbeats and the election on the link
+ */
+static void create_cluster(private_sasync_plugin_t *this)
+{
+	char host[256];
+	u_int interval, lost;
+
+	interval = positive_setting("heartbeat_interval",
+				SASYNC_HEARTBEAT_INTERVAL, SASYNC_HEARTBEAT_INTERVAL_MIN);
+	lost = positive_setting("heartbeat_lost", SASYNC_HEARTBEAT_LOST, 2);
+	this->link->set_heartbeat(this->link, interval, lost);
+	this->cluster = sasync_cluster_create(this->link, this->role,
+		this->promote, this->capture, this->counters,
+		node_id(host, sizeof(host)), node_priority(),
+		lib->settings->get_bool(lib->settings, "%s.plugins.sasync.election",
+								TRUE, lib->ns),
+		lib->settings->get_bool(lib->settings, "%s.plugins.sasync.preempt",
+								FALSE, lib->ns),
+		interval * lost);
+}
+
+/**
  * Serve the plugin's vici socket
  */
 static void create_control(private_sasync_plugin_t *this)
@@ -176,7 +224,8 @@ static void create_control(private_sasync_plugin_t *this)
 							setting("socket", SASYNC_CONTROL_DEFAULT_URI),
 							this->role, this->counters, this->promote,
 							this->outbound, this->apply, this->link,
-							this->capture, node_id(host, sizeof(host)),
+							this->capture, this->cluster,
+							node_id(host, sizeof(host)),
 							node_priority(), this->disabled);
 }
 
@@ -189,6 +238,15 @@ static bool start(private_sasync_plugin_t *this)
 		this->disabled = "invalid role";
 	}
 	this->role = sasync_role_create(initial);
+	if (setting("addresses", NULL))
+	{
+		this->addresses = sasync_address_create(setting("addresses", NULL),
+												this->role, this->counters);
+		if (!this->addresses)
+		{
+			this->disabled = "invalid addresses";
+		}
+	}
 	this->keys = sasync_keystore_create();
 	this->outbound = sasync_outbound_create(this->role, this->counters);
 	this->apply = sasync_apply_create(this->role, this->counters,
@@ -216,6 +274,7 @@ static bool start(private_sasync_plugin_t *this)
 		charon->bus->add_listener(charon->bus, &this->capture->listener);
 		this->dispatch = sasync_dispatch_create(this->link, this->role,
 												this->capture, this->apply);
+		create_cluster(this);
 	}
 	create_control(this);
 	DBG1(DBG_APP, "sasync: started as %N, SA sync %s%s", sasync_role_names,
@@ -228,6 +287,8 @@ static void stop(private_sasync_plugin_t *this)
 {
 	DESTROY_IF(this->control);
 	this->control = NULL;
+	DESTROY_IF(this->cluster);
+	this->cluster = NULL;
 	if (this->capture)
 	{
 		charon->bus->remove_listener(charon->bus, &this->capture->listener);
@@ -248,6 +309,8 @@ static void stop(private_sasync_plugin_t *this)
 	{
 		charon->bus->remove_listener(charon->bus, &this->standby->listener);
 	}
+	DESTROY_IF(this->addresses);
+	this->addresses = NULL;
 	DESTROY_IF(this->promote);
 	DESTROY_IF(this->standby);
 	DESTROY_IF(this->apply);
@@ -305,6 +368,11 @@ plugin_t *sasync_plugin_create()
 	{
 		DBG1(DBG_APP, "sasync: plugin requires CAP_NET_ADMIN capability");
 		return NULL;
+	}
+	if (!lib->caps->keep(lib->caps, CAP_NET_RAW))
+	{	/* only needed for gratuitous ARP of the cluster addresses */
+		DBG1(DBG_APP, "sasync: no CAP_NET_RAW capability, cluster addresses "
+			 "are not announced by gratuitous ARP");
 	}
 	INIT(this,
 		.public = {

@@ -54,7 +54,8 @@ static void usage(FILE *out)
 "\n"
 "commands:\n"
 "  status             node, priority, role, SA counts, and per peer the\n"
-"                     link state, last heartbeat and lag\n"
+"                     link state, last heartbeat and lag, and its role,\n"
+"                     priority and epoch from its heartbeats\n"
 "  stats              counters: the FGCP-style line, then the others\n"
 "  list [--ike NAME] [--ike-id ID]\n"
 "                     IKE and CHILD SAs with SPIs, passive or active, and\n"
@@ -255,10 +256,11 @@ static int cmd_status(vici_conn_t *conn, options_t *o)
 		vici_free_res(res);
 		return ret;
 	}
-	printf("node %s, priority %s, role %s, sync %s%s%s\n",
+	printf("node %s, priority %s, role %s (epoch %s), sync %s%s%s\n",
 		   vici_find_str(res, "?", "node"),
 		   vici_find_str(res, "?", "priority"),
 		   vici_find_str(res, "?", "role"),
+		   vici_find_str(res, "-", "epoch"),
 		   vici_find_str(res, "?", "sync"),
 		   vici_find_str(res, NULL, "sync-disabled") ? ": " : "",
 		   vici_find_str(res, "", "sync-disabled"));
@@ -293,6 +295,16 @@ static int cmd_status(vici_conn_t *conn, options_t *o)
 		else
 		{
 			printf("no heartbeat yet\n");
+		}
+		if (vici_find_str(res, NULL, "peers.%d.name", i))
+		{
+			printf("  node %s: role %s, priority %s, epoch %s, %s\n",
+				   vici_find_str(res, "?", "peers.%d.name", i),
+				   vici_find_str(res, "?", "peers.%d.role", i),
+				   vici_find_str(res, "?", "peers.%d.priority", i),
+				   vici_find_str(res, "?", "peers.%d.epoch", i),
+				   !strcmp(vici_find_str(res, "", "peers.%d.alive", i), "yes") ?
+						"alive" : "dead");
 		}
 	}
 	vici_free_res(res);

@@ -10,6 +10,9 @@
 : "${SASYNC_SECRET:=e2e-sync-secret-0123456789}"
 : "${SASYNC_CTL:=$E2E_LIB_DIR/../../tools/sasyncctl}"
 SASYNC_URI=unix:///run/charon-sasync.vici
+# the product elects by default; most tests drive the roles themselves
+# (SASYNC_ELECTION=yes for those of the election); SASYNC_EXTRA_CONF: more
+# lines for the plugin's section
 
 # sasync_conf NODE ROLE [SECRET] [PEERS]: the plugin's strongswan.conf snippet
 sasync_conf() {
@@ -28,7 +31,9 @@ plugins {
 		peers = $peers
 		role = $role
 		socket = $SASYNC_URI
+		election = ${SASYNC_ELECTION:-no}
 $( [ -n "$secret" ] && echo "		secret = $secret")
+$( [ -n "${SASYNC_EXTRA_CONF:-}" ] && echo "$SASYNC_EXTRA_CONF")
 	}
 }
 EOF2

@@ -68,7 +68,7 @@ static char path[128], uri[160];
 static sasync_control_t *create_control(char *on)
 {
 	return sasync_control_create(on, role, counters, promote, outbound, apply,
-								 NULL, NULL, "node-a", 42, "testing");
+								 NULL, NULL, NULL, "node-a", 42, "testing");
 }
 
 static void setup(void)

@@ -1,0 +1,467 @@
+/*
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "sasync_cluster.h"
+
+#include <daemon.h>
+#include <collections/array.h>
+#include <processing/jobs/callback_job.h>
+#include <threading/mutex.h>
+#include <utils/debug.h>
+
+/** start-up grace before a standby that heard no primary elects, in
+ * heartbeat timeouts */
+#define GRACE_TIMEOUTS 3
+
+/** length of the fixed part of the heartbeat data: version, role,
+ * priority (2), epoch (4), name length */
+#define BEAT_FIXED 9
+
+typedef struct private_sasync_cluster_t private_sasync_cluster_t;
+
+/**
+ * Private data of a sasync_cluster_t object.
+ */
+struct private_sasync_cluster_t {
+
+	/**
+	 * Public interface.
+	 */
+	sasync_cluster_t public;
+
+	/**
+	 * Sync link, its heartbeats carry our state
+	 */
+	sasync_link_t *link;
+
+	/**
+	 * Role of this node
+	 */
+	sasync_role_t *role;
+
+	/**
+	 * Promotion and demotion
+	 */
+	sasync_promote_t *promote;
+
+	/**
+	 * Capture side, asks a new primary for a resync
+	 */
+	sasync_capture_t *capture;
+
+	/**
+	 * Counters
+	 */
+	sasync_counters_t *counters;
+
+	/**
+	 * Partner nodes, sasync_cluster_node_t*
+	 */
+	array_t *nodes;
+
+	/**
+	 * Our name, priority and epoch
+	 */
+	char *name;
+	u_int priority;
+	uint32_t epoch;
+
+	/**
+	 * Highest epoch heard or held
+	 */
+	uint32_t max_epoch;
+
+	/**
+	 * Elect from heartbeats, and promote over lower priorities
+	 */
+	bool election;
+	bool preempt;
+
+	/**
+	 * A primary has been alive since we started
+	 */
+	bool primary_seen;
+
+	/**
+	 * End of the start-up grace (time_monotonic() ms)
+	 */
+	uint64_t grace_end;
+
+	/**
+	 * Set on destroy, for jobs still queued
+	 */
+	bool stopped;
+
+	/**
+	 * References: the owner and queued jobs
+	 */
+	refcount_t ref;
+
+	/**
+	 * Protects nodes, epochs and flags
+	 */
+	mutex_t *mutex;
+};
+
+/**
+ * Milliseconds of the monotonic clock
+ */
+static uint64_t now_ms()
+{
+	return sasync_link_time_ms();
+}
+
+/**
+ * Drop a reference, freeing with the last
+ */
+static void cluster_put(private_sasync_cluster_t *this)
+{
+	sasync_cluster_node_t *node;
+
+	if (ref_put(&this->ref))
+	{
+		while (array_remove(this->nodes, ARRAY_HEAD, &node))
+		{
+			node->host->destroy(node->host);
+			free(node);
+		}
+		array_destroy(this->nodes);
+		this->mutex->destroy(this->mutex);
+		free(this->name);
+		free(this);
+	}
+}
+
+/**
+ * Make our heartbeats carry our state. Not with our lock held: the link
+ * calls on_beat() with its lock held, which takes ours.
+ */
+static void update_beat(private_sasync_cluster_t *this,
+						sasync_role_state_t role, uint32_t epoch)
+{
+	u_char data[BEAT_FIXED + SASYNC_NODE_ID_MAX];
+	size_t len = min(strlen(this->name), SASYNC_NODE_ID_MAX);
+
+	data[0] = SASYNC_BEAT_VERSION;
+	data[1] = role;
+	htoun16(data + 2, min(this->priority, 0xffff));
+	htoun32(data + 4, epoch);
+	data[8] = len;
+	memcpy(data + BEAT_FIXED, this->name, len);
+	this->link->set_beat_data(this->link,
+							  chunk_create(data, BEAT_FIXED + len));
+}
+
+/**
+ * Decode the data of a heartbeat into a node, FALSE if invalid
+ */
+static bool parse_beat(chunk_t data, sasync_cluster_node_t *node)
+{
+	if (data.len < BEAT_FIXED || data.ptr[0] != SASYNC_BEAT_VERSION ||
+		data.ptr[1] > SASYNC_ROLE_PRIMARY ||
+		data.len != BEAT_FIXED + data.ptr[8] ||
+		data.ptr[8] > SASYNC_NODE_ID_MAX)
+	{
+		return FALSE;
+	}
+	node->role = data.ptr[1];
+	node->priority = untoh16(data.ptr + 2);
+	node->epoch = untoh32(data.ptr + 4);
+	memcpy(node->name, data.ptr + BEAT_FIXED, data.ptr[8]);
+	node->name[data.ptr[8]] = '\0';
+	return TRUE;
+}
+
+/**
+ * Find the node of a configured address, with the lock held
+ */
+static sasync_cluster_node_t *find_node(private_sasync_cluster_t *this,
+										host_t *host)
+{
+	sasync_cluster_node_t *node;
+	int i;
+
+	for (i = 0; i < array_count(this->nodes); i++)
+	{
+		array_get(this->nodes, i, &node);
+		if (host->equals(host, node->host))
+		{
+			return node;
+		}
+	}
+	INIT(node,
+		.host = host->clone(host),
+	);
+	array_insert(this->nodes, ARRAY_TAIL, node);
+	return node;
+}
+
+static job_requeue_t evaluate(private_sasync_cluster_t *this);
+
+/**
+ * Queue an evaluation of the roles, in a job of its own
+ */
+static void queue_evaluate(private_sasync_cluster_t *this, uint32_t delay)
+{
+	job_t *job;
+
+	ref_get(&this->ref);
+	job = (job_t*)callback_job_create_with_prio((callback_job_cb_t)evaluate,
+							this, (void*)cluster_put,
+							(callback_job_cancel_t)return_false,
+							JOB_PRIO_CRITICAL);
+	if (delay)
+	{
+		lib->scheduler->schedule_job_ms(lib->scheduler, job, delay);
+	}
+	else
+	{
+		lib->processor->queue_job(lib->processor, job);
+	}
+}
+
+/**
+ * Heartbeats and dead partners, from the link (its lock held): note them,
+ * and evaluate the roles in a job if anything changed
+ */
+CALLBACK(on_beat, void,
+	private_sasync_cluster_t *this, host_t *peer, bool alive, chunk_t beat)
+{
+	sasync_cluster_node_t *node, heard = {};
+	bool changed;
+
+	this->mutex->lock(this->mutex);
+	node = find_node(this, peer);
+	if (alive && !parse_beat(beat, &heard))
+	{
+		this->mutex->unlock(this->mutex);
+		DBG1(DBG_APP, "sasync: heartbeat from %#H without valid node data, "
+			 "ignored", peer);
+		return;
+	}
+	changed = node->alive != alive;
+	node->alive = alive;
+	if (alive)
+	{
+		changed = changed || !node->heard || node->role != heard.role ||
+				  node->epoch != heard.epoch ||
+				  node->priority != heard.priority;
+		node->heard = TRUE;
+		node->role = heard.role;
+		node->priority = heard.priority;
+		node->epoch = heard.epoch;
+		memcpy(node->name, heard.name, sizeof(node->name));
+		this->max_epoch = max(this->max_epoch, heard.epoch);
+		if (heard.role == SASYNC_ROLE_PRIMARY)
+		{
+			this->primary_seen = TRUE;
+		}
+	}
+	this->mutex->unlock(this->mutex);
+	if (changed && this->election)
+	{
+		queue_evaluate(this, 0);
+	}
+}
+
+/**
+ * Role changes, by promotion, demotion or the election: a new primary
+ * takes the next epoch; heartbeats tell the others
+ */
+static void role_changed(private_sasync_cluster_t *this,
+						 sasync_role_state_t role, char *reason)
+{
+	uint32_t epoch;
+
+	this->mutex->lock(this->mutex);
+	if (role == SASYNC_ROLE_PRIMARY)
+	{
+		this->epoch = ++this->max_epoch;
+	}
+	epoch = this->epoch;
+	this->mutex->unlock(this->mutex);
+	/* role changes are serialized by the role's lock, so are these */
+	update_beat(this, role, epoch);
+}
+
+/**
+ * Whether node a is a better primary than b, by priority and then name
+ */
+static bool better(u_int prio_a, char *name_a, u_int prio_b, char *name_b)
+{
+	return prio_a != prio_b ? prio_a > prio_b : strcmp(name_a, name_b) < 0;
+}
+
+/**
+ * As primary: the living primary that wins over us, if any, with the lock
+ * held. The more recent epoch wins, then priority, then the name.
+ */
+static sasync_cluster_node_t *other_primary(private_sasync_cluster_t *this)
+{
+	sasync_cluster_node_t *node;
+	int i;
+
+	for (i = 0; i < array_count(this->nodes); i++)
+	{
+		array_get(this->nodes, i, &node);
+		if (node->alive && node->role == SASYNC_ROLE_PRIMARY &&
+			(node->epoch != this->epoch ? node->epoch > this->epoch :
+			 better(node->priority, node->name, this->priority, this->name)))
+		{
+			return node;
+		}
+	}
+	return NULL;
+}
+
+/**
+ * As standby: why we should promote ourselves, NULL if not; with the lock
+ * held
+ */
+static char *should_promote(private_sasync_cluster_t *this)
+{
+	sasync_cluster_node_t *node, *primary = NULL;
+	int i;
+
+	for (i = 0; i < array_count(this->nodes); i++)
+	{
+		array_get(this->nodes, i, &node);
+		if (node->alive && node->role == SASYNC_ROLE_PRIMARY)
+		{
+			primary = node;
+		}
+	}
+	if (primary)
+	{
+		return this->preempt && this->priority > primary->priority ?
+					"election: preempting a primary of lower priority" : NULL;
+	}
+	if (!this->primary_seen && now_ms() < this->grace_end)
+	{	/* the primary may just not have connected yet */
+		return NULL;
+	}
+	for (i = 0; i < array_count(this->nodes); i++)
+	{
+		array_get(this->nodes, i, &node);
+		if (node->alive && node->heard &&
+			better(node->priority, node->name, this->priority, this->name))
+		{	/* that one promotes itself */
+			return NULL;
+		}
+	}
+	return this->primary_seen ? "election: primary lost"
+							  : "election: no primary in the cluster";
+}
+
+/**
+ * Promote or demote this node as the heartbeats tell
+ */
+static job_requeue_t evaluate(private_sasync_cluster_t *this)
+{
+	sasync_cluster_node_t *node;
+	char reason[128] = "", *why = NULL;
+
+	if (this->stopped)
+	{
+		return JOB_REQUEUE_NONE;
+	}
+	this->mutex->lock(this->mutex);
+	if (this->role->get(this->role) == SASYNC_ROLE_PRIMARY)
+	{
+		node = other_primary(this);
+		if (node)
+		{
+			snprintf(reason, sizeof(reason), "split brain: %s is primary "
+					 "with epoch %u, ours %u", node->name, node->epoch,
+					 this->epoch);
+		}
+	}
+	else
+	{
+		why = should_promote(this);
+	}
+	this->mutex->unlock(this->mutex);
+
+	if (reason[0] && this->promote->demote(this->promote, reason, NULL))
+	{
+		this->counters->inc(this->counters, SASYNC_CTR_SPLIT_BRAIN);
+		this->capture->request_resync(this->capture);
+	}
+	if (why && this->promote->promote(this->promote, why, NULL))
+	{
+		this->counters->inc(this->counters, SASYNC_CTR_ELECTIONS);
+	}
+	return JOB_REQUEUE_NONE;
+}
+
+METHOD(sasync_cluster_t, create_node_enumerator, enumerator_t*,
+	private_sasync_cluster_t *this)
+{
+	this->mutex->lock(this->mutex);
+	return enumerator_create_cleaner(array_create_enumerator(this->nodes),
+									 (void*)this->mutex->unlock, this->mutex);
+}
+
+METHOD(sasync_cluster_t, get_epoch, uint32_t,
+	private_sasync_cluster_t *this)
+{
+	uint32_t epoch;
+
+	this->mutex->lock(this->mutex);
+	epoch = this->epoch;
+	this->mutex->unlock(this->mutex);
+	return epoch;
+}
+
+METHOD(sasync_cluster_t, destroy, void,
+	private_sasync_cluster_t *this)
+{
+	this->link->set_beat_cb(this->link, NULL, NULL);
+	this->stopped = TRUE;
+	cluster_put(this);
+}
+
+/*
+ * Described in header
+ */
+sasync_cluster_t *sasync_cluster_create(sasync_link_t *link,
+										sasync_role_t *role,
+										sasync_promote_t *promote,
+										sasync_capture_t *capture,
+										sasync_counters_t *counters,
+										char *name, u_int priority,
+										bool election, bool preempt,
+										u_int timeout)
+{
+	private_sasync_cluster_t *this;
+
+	INIT(this,
+		.public = {
+			.create_node_enumerator = _create_node_enumerator,
+			.get_epoch = _get_epoch,
+			.destroy = _destroy,
+		},
+		.link = link,
+		.role = role,
+		.promote = promote,
+		.capture = capture,
+		.counters = counters,
+		.nodes = array_create(0, 0),
+		.name = strdup(name),
+		.priority = priority,
+		.election = election,
+		.preempt = preempt,
+		.ref = 1,
+		.mutex = mutex_create(MUTEX_TYPE_DEFAULT),
+	);
+	this->grace_end = now_ms() + GRACE_TIMEOUTS * timeout;
+	update_beat(this, role->get(role), 0);
+	role->add_listener(role, (void*)role_changed, this);
+	link->set_beat_cb(link, on_beat, this);
+	if (election)
+	{	/* a cluster without primary elects after the grace */
+		queue_evaluate(this, GRACE_TIMEOUTS * timeout + 10);
+	}
+	return &this->public;
+}

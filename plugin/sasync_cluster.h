@@ -1,0 +1,110 @@
+/*
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+/**
+ * @defgroup sasync_cluster sasync_cluster
+ * @{ @ingroup sasync
+ */
+
+#ifndef SASYNC_CLUSTER_H_
+#define SASYNC_CLUSTER_H_
+
+#include "sasync_capture.h"
+#include "sasync_counters.h"
+#include "sasync_link.h"
+#include "sasync_promote.h"
+#include "sasync_role.h"
+
+typedef struct sasync_cluster_t sasync_cluster_t;
+typedef struct sasync_cluster_node_t sasync_cluster_node_t;
+
+/** version of the data our heartbeats carry */
+#define SASYNC_BEAT_VERSION 1
+
+/** longest node name heartbeats carry */
+#define SASYNC_NODE_ID_MAX 64
+
+/**
+ * A partner node as its heartbeats describe it.
+ */
+struct sasync_cluster_node_t {
+	/** configured address of the node */
+	host_t *host;
+	/** its heartbeats arrive */
+	bool alive;
+	/** a heartbeat with valid data has arrived at least once */
+	bool heard;
+	/** its role, priority and name, from its last heartbeat */
+	sasync_role_state_t role;
+	u_int priority;
+	char name[SASYNC_NODE_ID_MAX + 1];
+	/** promotions counted through the cluster when it last became primary */
+	uint32_t epoch;
+};
+
+/**
+ * Roles from heartbeats: the election of a primary among the nodes.
+ *
+ * Every heartbeat carries the sender's role, priority, name and epoch (the
+ * number of the promotion that made it primary: one more than the highest
+ * seen, 0 for a node configured primary at start). With the election on:
+ * - when no primary is alive (it missed heartbeat_lost heartbeats, or none
+ *   appeared within a start-up grace period), the best living standby
+ *   promotes itself: highest priority, then the smallest name;
+ * - a primary that hears another primary with a higher epoch (the one that
+ *   took over more recently), or the same epoch and a better priority or
+ *   name, demotes itself, sends no DELETE and asks the new primary for a
+ *   full resync (split brain);
+ * - with preempt, a standby of higher priority than the living primary
+ *   promotes itself, and the former primary then demotes.
+ * Without the election, roles change only by ha-promote/ha-demote (e.g.
+ * keepalived's notify scripts); heartbeats are still sent and shown.
+ *
+ * Decisions run in a job of their own, never in the link's callbacks.
+ */
+struct sasync_cluster_t {
+
+	/**
+	 * Enumerate the partner nodes (sasync_cluster_node_t*), under a lock
+	 * until the enumerator is destroyed.
+	 */
+	enumerator_t *(*create_node_enumerator)(sasync_cluster_t *this);
+
+	/**
+	 * Get the epoch of this node.
+	 */
+	uint32_t (*get_epoch)(sasync_cluster_t *this);
+
+	/**
+	 * Destroy a sasync_cluster_t.
+	 */
+	void (*destroy)(sasync_cluster_t *this);
+};
+
+/**
+ * Create the cluster and start sending this node's state in heartbeats.
+ *
+ * @param link			sync link, heartbeats travel on it
+ * @param role			role of this node
+ * @param promote		promotion and demotion
+ * @param capture		capture side, to ask a new primary for a resync
+ * @param counters		counters to update
+ * @param name			name of this node (node_id)
+ * @param priority		priority of this node
+ * @param election		elect the primary from heartbeats
+ * @param preempt		promote over a living primary of lower priority
+ * @param timeout		heartbeat timeout: interval times missed heartbeats
+ *						(ms), the start-up grace is three of them
+ * @return				cluster
+ */
+sasync_cluster_t *sasync_cluster_create(sasync_link_t *link,
+										sasync_role_t *role,
+										sasync_promote_t *promote,
+										sasync_capture_t *capture,
+										sasync_counters_t *counters,
+										char *name, u_int priority,
+										bool election, bool preempt,
+										u_int timeout);
+
+#endif /** SASYNC_CLUSTER_H_ @}*/
