@@ -7,6 +7,7 @@
 #include "sasync_kex.h"
 #include "sasync_keystore.h"
 #include "sasync_promote.h"
+#include "sasync_resync.h"
 
 #include <inttypes.h>
 
@@ -35,6 +36,9 @@ struct private_sasync_apply_t {
 
 	/** key inputs of restored SAs, so a promoted node can sync them on */
 	sasync_keystore_t *keys;
+
+	/** SAs named by the current full resync */
+	sasync_resync_t *resync;
 
 	/** CHILD_ADD records (waiting_t) waiting for their IKE SA */
 	array_t *waiting;
@@ -1278,6 +1282,25 @@ static void record_lag(private_sasync_apply_t *this, sasync_msg_t *msg)
 	}
 }
 
+/**
+ * Tell the resync tracker which SA a record names
+ */
+static void mark_seen(private_sasync_apply_t *this, sasync_msg_t *msg)
+{
+	uint64_t spi;
+
+	if (msg->get_type(msg) == SASYNC_MSG_IKE_ADD &&
+		msg->get_int(msg, SASYNC_ATTR_IKE_SPI_I, &spi))
+	{
+		this->resync->seen_ike(this->resync, spi);
+	}
+	if (msg->get_type(msg) == SASYNC_MSG_CHILD_ADD &&
+		msg->get_int(msg, SASYNC_ATTR_SPI_IN, &spi))
+	{
+		this->resync->seen_child(this->resync, spi);
+	}
+}
+
 METHOD(sasync_apply_t, apply, void,
 	private_sasync_apply_t *this, host_t *peer, sasync_msg_t *msg)
 {
@@ -1294,6 +1317,7 @@ METHOD(sasync_apply_t, apply, void,
 	}
 	this->peer = peer;
 	this->type = msg->get_type(msg);
+	mark_seen(this, msg);
 	switch (msg->get_type(msg))
 	{
 		case SASYNC_MSG_IKE_ADD:
@@ -1320,8 +1344,12 @@ METHOD(sasync_apply_t, apply, void,
 		case SASYNC_MSG_CHILD_REKEYED:
 			apply_child_rekeyed(this, msg);
 			break;
+		case SASYNC_MSG_RESYNC_START:
+			this->resync->start(this->resync);
+			break;
 		case SASYNC_MSG_RESYNC_DONE:
 			DBG1(DBG_APP, "sasync: bulk resync from %H complete", peer);
+			this->resync->finish(this->resync);
 			this->counters->inc(this->counters, SASYNC_CTR_RESYNC);
 			break;
 		default:
@@ -1400,6 +1428,7 @@ METHOD(sasync_apply_t, destroy, void,
 {
 	array_destroy_function(this->waiting, (void*)waiting_destroy, NULL);
 	array_destroy_function(this->waiting_ike, (void*)waiting_destroy, NULL);
+	this->resync->destroy(this->resync);
 	this->mutex->destroy(this->mutex);
 	free(this);
 }
@@ -1430,6 +1459,7 @@ sasync_apply_t *sasync_apply_create(sasync_role_t *role,
 		.keys = keys,
 		.waiting = array_create(0, 0),
 		.waiting_ike = array_create(0, 0),
+		.resync = sasync_resync_create(counters),
 		.mutex = mutex_create(MUTEX_TYPE_RECURSIVE),
 		.type = SASYNC_MSG_IKE_ADD,
 	);

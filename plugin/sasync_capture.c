@@ -973,6 +973,7 @@ static job_requeue_t resync_job(private_sasync_capture_t *this)
 	{
 		return JOB_REQUEUE_NONE;
 	}
+	send_msg(this, sasync_msg_create(SASYNC_MSG_RESYNC_START));
 	enumerator = charon->ike_sa_manager->create_enumerator(
 												charon->ike_sa_manager, TRUE);
 	while (enumerator->enumerate(enumerator, &ike_sa))

@@ -4,7 +4,7 @@
 
 #include "sasync_counters.h"
 
-ENUM(sasync_counter_names, SASYNC_CTR_RESYNC, SASYNC_CTR_ADDRESS_REPAIRS,
+ENUM(sasync_counter_names, SASYNC_CTR_RESYNC, SASYNC_CTR_RESYNC_REMOVED,
 	"resync",
 	"vike-sync",
 	"conn-sync",
@@ -30,6 +30,7 @@ ENUM(sasync_counter_names, SASYNC_CTR_RESYNC, SASYNC_CTR_ADDRESS_REPAIRS,
 	"elections",
 	"split-brain",
 	"address-repairs",
+	"resync-removed",
 );
 
 typedef struct private_sasync_counters_t private_sasync_counters_t;

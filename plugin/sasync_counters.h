@@ -71,6 +71,8 @@ enum sasync_counter_t {
 	/** cluster addresses found missing on the primary or left on a standby,
 	 * and repaired (sasync_address_t) */
 	SASYNC_CTR_ADDRESS_REPAIRS,
+	/** passive SAs a full resync did not name, destroyed (sasync_resync_t) */
+	SASYNC_CTR_RESYNC_REMOVED,
 	SASYNC_CTR_MAX,
 };
 

@@ -11,7 +11,7 @@
 #include <collections/array.h>
 #include <utils/debug.h>
 
-ENUM(sasync_msg_type_names, SASYNC_MSG_IKE_ADD, SASYNC_MSG_CHILD_REKEYED,
+ENUM(sasync_msg_type_names, SASYNC_MSG_IKE_ADD, SASYNC_MSG_RESYNC_START,
 	"IKE_ADD",
 	"IKE_MID",
 	"IKE_REKEYED",
@@ -22,6 +22,7 @@ ENUM(sasync_msg_type_names, SASYNC_MSG_IKE_ADD, SASYNC_MSG_CHILD_REKEYED,
 	"RESYNC_DONE",
 	"CHILD_PENDING",
 	"CHILD_REKEYED",
+	"RESYNC_START",
 );
 
 ENUM(sasync_attr_names, SASYNC_ATTR_IKE_SPI_I, SASYNC_ATTR_REMOTE_TS,

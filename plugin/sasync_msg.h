@@ -53,6 +53,9 @@ enum sasync_msg_type_t {
 	/** CHILD SA rekeyed: its successor is installed, it lingers until it is
 	 * deleted (IKEv1 keeps it until it expires) */
 	SASYNC_MSG_CHILD_REKEYED = 10,
+	/** start of a full resync: SAs a standby holds passive that the resync
+	 * does not name are gone on the primary */
+	SASYNC_MSG_RESYNC_START = 11,
 	SASYNC_MSG_TYPE_MAX,
 };
 

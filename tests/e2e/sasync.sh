@@ -84,6 +84,32 @@ sasync_tunnel_up() {
 	e2e_wait_for "SA up on a" 10 e2e_sa_up a || e2e_fail "SA up on a"
 }
 
+# sasync_election_on: the nodes elect the primary and hold the cluster
+# addresses themselves (built-in mode), with the default heartbeats
+sasync_election_on() {
+	SASYNC_ELECTION=yes
+	SASYNC_EXTRA_CONF="		addresses = $E2E_VIP_EXT/32@ext0, $E2E_VIP_LAN/32@lan0
+		heartbeat_interval = 200
+		heartbeat_lost = 5"
+}
+
+# sasync_mac NODE: MAC address of NODE's ext0
+sasync_mac() {
+	ip -n "$(e2e_ns "$1")" link show ext0 | awk '/link\/ether/ { print $2 }'
+}
+
+# sasync_ike_from PCAP MAC: IKE messages (not ESP) in PCAP sent by MAC
+sasync_ike_from() {
+	tshark -r "$1" -n -d udp.port==4500,udpencap \
+		-Y "eth.src == $2 && isakmp" 2>/dev/null | wc -l
+}
+
+# sasync_peer_ike_deletes: DELETEs of an IKE SA the peer received (a new
+# primary's forced rekeys delete old CHILD SAs, as they should)
+sasync_peer_ike_deletes() {
+	e2e_count_in_log peer "received DELETE for IKE_SA"
+}
+
 # sasync_cluster_up: topology, peer, a (primary), b (standby), tunnel up
 sasync_cluster_up() {
 	sasync_cluster_start

@@ -367,6 +367,7 @@ START_TEST(test_wire_numbers)
 		{ SASYNC_MSG_RESYNC_DONE, 8 },
 		{ SASYNC_MSG_CHILD_PENDING, 9 },
 		{ SASYNC_MSG_CHILD_REKEYED, 10 },
+		{ SASYNC_MSG_RESYNC_START, 11 },
 	};
 	int i;
 

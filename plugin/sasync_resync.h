@@ -1,0 +1,72 @@
+/*
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+/**
+ * @defgroup sasync_resync sasync_resync
+ * @{ @ingroup sasync
+ */
+
+#ifndef SASYNC_RESYNC_H_
+#define SASYNC_RESYNC_H_
+
+#include "sasync_counters.h"
+
+#include <library.h>
+
+typedef struct sasync_resync_t sasync_resync_t;
+
+/**
+ * The standby side of a full resync: what it holds passive and the resync
+ * does not name is gone on the primary.
+ *
+ * Between the RESYNC_START and RESYNC_DONE records of a resync, every
+ * IKE_ADD and CHILD_ADD (of the resync, or incremental) marks its SA as
+ * seen. At the end, passive IKE SAs not seen, and installed CHILD SAs of
+ * seen ones that were not, are destroyed locally: nothing is sent to any
+ * peer. Deletes the standby missed (while it was primary in a split brain,
+ * or while its link was down) are so caught up. Not thread-safe: the apply
+ * side calls it under its lock.
+ */
+struct sasync_resync_t {
+
+	/**
+	 * A resync starts: forget what was seen.
+	 */
+	void (*start)(sasync_resync_t *this);
+
+	/**
+	 * An IKE SA is named by the primary.
+	 *
+	 * @param spi_i		its initiator SPI, as in ike_sa_id_t
+	 */
+	void (*seen_ike)(sasync_resync_t *this, uint64_t spi_i);
+
+	/**
+	 * A CHILD SA is named by the primary.
+	 *
+	 * @param spi_in	its inbound SPI, as in child_sa_t (network order)
+	 */
+	void (*seen_child)(sasync_resync_t *this, uint32_t spi_in);
+
+	/**
+	 * The resync is done: destroy the passive SAs it did not name. Nothing
+	 * happens without a start().
+	 */
+	void (*finish)(sasync_resync_t *this);
+
+	/**
+	 * Destroy a sasync_resync_t.
+	 */
+	void (*destroy)(sasync_resync_t *this);
+};
+
+/**
+ * Create the resync tracker.
+ *
+ * @param counters		counters (resync-removed)
+ * @return				tracker
+ */
+sasync_resync_t *sasync_resync_create(sasync_counters_t *counters);
+
+#endif /** SASYNC_RESYNC_H_ @}*/
