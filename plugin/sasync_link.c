@@ -145,6 +145,12 @@ struct peer_t {
 	uint64_t last_seen;
 
 	/**
+	 * Read callbacks of its connections running: while we are busy with
+	 * its records, its heartbeats wait in the socket, it is not dead
+	 */
+	u_int reading;
+
+	/**
 	 * Last failure of outgoing connections, logged once
 	 */
 	fail_t failure;
@@ -1156,6 +1162,10 @@ static void check_alive(private_sasync_link_t *this, uint64_t now)
 	enumerator = array_create_enumerator(this->peers);
 	while (enumerator->enumerate(enumerator, &peer))
 	{
+		if (peer->reading)
+		{
+			peer->last_seen = now;
+		}
 		if (peer->public.alive &&
 			now - peer->last_seen > (uint64_t)this->interval * this->lost)
 		{
@@ -1336,6 +1346,10 @@ CALLBACK(on_readable, bool,
 	bool more = TRUE;
 
 	this->mutex->lock(this->mutex);
+	if (chan->peer)
+	{
+		chan->peer->reading++;
+	}
 	while (more && !stopping(this))
 	{
 		before = chan->state;
@@ -1346,6 +1360,10 @@ CALLBACK(on_readable, bool,
 		}
 	}
 	more = chan->state != CHAN_CLOSED && !stopping(this);
+	if (chan->peer)
+	{
+		chan->peer->reading--;
+	}
 	this->mutex->unlock(this->mutex);
 	return more;
 }

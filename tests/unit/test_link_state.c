@@ -2,8 +2,8 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  *
  * What the link reports about its partners for ha-status and ha-sync-error:
- * heartbeats (not counted as sync frames), the age of the oldest queued
- * record, and the error callback.
+ * heartbeats (not counted as sync frames) and the liveness of partners,
+ * the age of the oldest queued record, and the error callback.
  */
 
 #include <check.h>
@@ -186,6 +186,101 @@ START_TEST(test_error_cb)
 }
 END_TEST
 
+/** heartbeats and deaths seen by the beat callback */
+static u_int beats, deaths, bad_beats;
+
+static void on_beat(void *data, host_t *peer, bool alive, chunk_t beat)
+{
+	if (!alive)
+	{
+		__atomic_add_fetch(&deaths, 1, __ATOMIC_SEQ_CST);
+	}
+	else if (chunk_equals(beat, chunk_from_str("node a")))
+	{
+		__atomic_add_fetch(&beats, 1, __ATOMIC_SEQ_CST);
+	}
+	else
+	{
+		__atomic_add_fetch(&bad_beats, 1, __ATOMIC_SEQ_CST);
+	}
+}
+
+/** a receiver slower than the heartbeat timeout, for each record */
+static void slow_receive(void *data, host_t *peer, chunk_t payload)
+{
+	usleep(400000);
+	receive(data, peer, payload);
+}
+
+static u_int count(u_int *counter)
+{
+	return __atomic_load_n(counter, __ATOMIC_SEQ_CST);
+}
+
+static sasync_link_t *beating_link(uint16_t port, uint16_t peer,
+								   sasync_counters_t *ctr)
+{
+	sasync_link_t *link;
+
+	link = link_create(port, peer, SECRET, ctr);
+	ck_assert(link);
+	/* dead after 3 x 50 ms */
+	ck_assert(link->set_heartbeat(link, 50, 3));
+	link->set_beat_data(link, chunk_from_str("node a"));
+	return link;
+}
+
+START_TEST(test_liveness)
+{
+	sasync_counters_t *ctr_a, *ctr_b;
+	sasync_link_t *a, *b;
+	uint16_t port_a = free_port(), port_b = free_port();
+	u_int i;
+
+	records = beats = deaths = bad_beats = 0;
+	ctr_a = sasync_counters_create();
+	ctr_b = sasync_counters_create();
+	a = beating_link(port_a, port_b, ctr_a);
+	ck_assert(!a->set_heartbeat(a, SASYNC_HEARTBEAT_INTERVAL_MIN - 1, 3));
+	ck_assert(!a->set_heartbeat(a, 50, 1));
+	b = beating_link(port_b, port_a, ctr_b);
+	b->set_beat_cb(b, on_beat, NULL);
+	b->set_receiver(b, slow_receive, NULL);
+
+	/* heartbeats carry the data set on a */
+	ck_assert(WAIT_FOR(count(&beats) >= 3));
+	ck_assert(peer_state(b).alive);
+
+	/* b takes 400 ms for each record: a's heartbeats wait behind them in
+	 * the socket, yet a is not dead, b is busy with it */
+	for (i = 0; i < 3; i++)
+	{
+		a->send(a, chunk_from_str("a record"));
+	}
+	ck_assert(WAIT_FOR(count(&records) == 3));
+	usleep(300000);
+	ck_assert_uint_eq(count(&deaths), 0);
+
+	/* a goes: dead once, counted */
+	a->destroy(a);
+	ck_assert(WAIT_FOR(count(&deaths) == 1));
+	ck_assert(!peer_state(b).alive);
+	ck_assert_uint_eq(ctr_b->get(ctr_b, SASYNC_CTR_HEARTBEAT_LOST), 1);
+	usleep(300000);
+	ck_assert_uint_eq(count(&deaths), 1);
+
+	/* and back */
+	a = beating_link(port_a, port_b, ctr_a);
+	ck_assert(WAIT_FOR(peer_state(b).alive));
+	ck_assert_uint_eq(count(&bad_beats), 0);
+
+	a->destroy(a);
+	b->destroy(b);
+	ctr_a->destroy(ctr_a);
+	ctr_b->destroy(ctr_b);
+}
+END_TEST
+
 Suite *link_state_suite_create()
 {
 	Suite *s;
@@ -196,6 +291,11 @@ Suite *link_state_suite_create()
 	tc = tcase_create("heartbeats");
 	tcase_add_checked_fixture(tc, link_test_threads, NULL);
 	tcase_add_test(tc, test_heartbeats);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("liveness");
+	tcase_add_checked_fixture(tc, link_test_threads, NULL);
+	tcase_add_test(tc, test_liveness);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("queue lag");
