@@ -236,15 +236,14 @@ static bool manage(addr_t *addr, int type)
  * Put the addresses where the role says; check is TRUE for the periodic
  * check, which counts what it finds wrong
  */
-static void sync_addresses(private_sasync_address_t *this, bool check)
+static void sync_addresses(private_sasync_address_t *this,
+						   sasync_role_state_t role, bool check)
 {
-	sasync_role_state_t role;
 	addr_t *addr;
 	bool primary;
 	int i;
 
 	this->mutex->lock(this->mutex);
-	role = this->role->get(this->role);
 	primary = role == SASYNC_ROLE_PRIMARY;
 	for (i = 0; i < array_count(this->addrs); i++)
 	{
@@ -269,18 +268,6 @@ static void sync_addresses(private_sasync_address_t *this, bool check)
 }
 
 /**
- * Job applying a role change
- */
-static job_requeue_t apply_role(private_sasync_address_t *this)
-{
-	if (!this->stopped)
-	{
-		sync_addresses(this, FALSE);
-	}
-	return JOB_REQUEUE_NONE;
-}
-
-/**
  * Job checking the addresses, rescheduling itself
  */
 static job_requeue_t check_job(private_sasync_address_t *this)
@@ -289,31 +276,32 @@ static job_requeue_t check_job(private_sasync_address_t *this)
 	{
 		return JOB_REQUEUE_NONE;
 	}
-	sync_addresses(this, TRUE);
+	sync_addresses(this, this->role->get(this->role), TRUE);
 	return JOB_RESCHEDULE(SASYNC_ADDRESS_CHECK);
 }
 
 /**
- * Queue a job holding a reference
+ * Queue the check job, holding a reference
  */
-static void queue(private_sasync_address_t *this, callback_job_cb_t cb)
+static void queue_check(private_sasync_address_t *this)
 {
 	ref_get(&this->ref);
 	lib->processor->queue_job(lib->processor,
-			(job_t*)callback_job_create_with_prio(cb, this,
-								(void*)address_put,
+			(job_t*)callback_job_create_with_prio((callback_job_cb_t)check_job,
+								this, (void*)address_put,
 								(callback_job_cancel_t)return_false,
 								JOB_PRIO_CRITICAL));
 }
 
 /**
- * Role changes: move the addresses in a job, as the kernel interface waits
- * for the kernel
+ * Role changes: move the addresses at once, before a promotion activates
+ * the SAs, whose first messages (RFC 6311) leave from these addresses. An
+ * rtnetlink request is answered in a moment.
  */
 static void role_changed(private_sasync_address_t *this,
 						 sasync_role_state_t role, char *reason)
 {
-	queue(this, (callback_job_cb_t)apply_role);
+	sync_addresses(this, role, FALSE);
 }
 
 /**
@@ -392,6 +380,6 @@ sasync_address_t *sasync_address_create(char *addresses, sasync_role_t *role,
 		return NULL;
 	}
 	role->add_listener(role, (void*)role_changed, this);
-	queue(this, (callback_job_cb_t)check_job);
+	queue_check(this);
 	return &this->public;
 }

@@ -26,8 +26,9 @@ typedef struct sasync_address_t sasync_address_t;
  * (request and reply); when it becomes standby it removes them. Every
  * SASYNC_ADDRESS_CHECK seconds it checks that they are where the role says:
  * a mismatch (an address missing on the primary, or left on a standby) is
- * logged, counted as address-repairs and repaired. Changes run in jobs,
- * never in the role's callback.
+ * logged, counted as address-repairs and repaired. A role change moves
+ * them at once, in the role's callback: before a promotion activates the
+ * SAs, whose first messages leave from them.
  */
 struct sasync_address_t {
 

@@ -99,7 +99,12 @@ struct private_sasync_cluster_t {
 	refcount_t ref;
 
 	/**
-	 * Protects nodes, epochs and flags
+	 * Listener for node changes, called under the lock
+	 */
+	sasync_cluster_listener_t *listener;
+
+	/**
+	 * Protects nodes, epochs, flags and the listener
 	 */
 	mutex_t *mutex;
 };
@@ -258,6 +263,10 @@ CALLBACK(on_beat, void,
 			this->primary_seen = TRUE;
 		}
 	}
+	if (changed && this->listener)
+	{
+		this->listener->node_changed(this->listener, node);
+	}
 	this->mutex->unlock(this->mutex);
 	if (changed && this->election)
 	{
@@ -403,6 +412,14 @@ METHOD(sasync_cluster_t, create_node_enumerator, enumerator_t*,
 									 (void*)this->mutex->unlock, this->mutex);
 }
 
+METHOD(sasync_cluster_t, set_listener, void,
+	private_sasync_cluster_t *this, sasync_cluster_listener_t *listener)
+{
+	this->mutex->lock(this->mutex);
+	this->listener = listener;
+	this->mutex->unlock(this->mutex);
+}
+
 METHOD(sasync_cluster_t, get_epoch, uint32_t,
 	private_sasync_cluster_t *this)
 {
@@ -439,6 +456,7 @@ sasync_cluster_t *sasync_cluster_create(sasync_link_t *link,
 	INIT(this,
 		.public = {
 			.create_node_enumerator = _create_node_enumerator,
+			.set_listener = _set_listener,
 			.get_epoch = _get_epoch,
 			.destroy = _destroy,
 		},

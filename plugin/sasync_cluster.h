@@ -18,6 +18,7 @@
 
 typedef struct sasync_cluster_t sasync_cluster_t;
 typedef struct sasync_cluster_node_t sasync_cluster_node_t;
+typedef struct sasync_cluster_listener_t sasync_cluster_listener_t;
 
 /** version of the data our heartbeats carry */
 #define SASYNC_BEAT_VERSION 1
@@ -41,6 +42,22 @@ struct sasync_cluster_node_t {
 	char name[SASYNC_NODE_ID_MAX + 1];
 	/** promotions counted through the cluster when it last became primary */
 	uint32_t epoch;
+};
+
+/**
+ * Listener for changes of the partner nodes.
+ */
+struct sasync_cluster_listener_t {
+
+	/**
+	 * A partner came alive, was declared dead, or changed its role, epoch
+	 * or priority. Called from the link's callbacks, so it must not block
+	 * nor call back into the cluster or the link.
+	 *
+	 * @param node		the node, as it is now
+	 */
+	void (*node_changed)(sasync_cluster_listener_t *this,
+						 sasync_cluster_node_t *node);
 };
 
 /**
@@ -70,6 +87,15 @@ struct sasync_cluster_t {
 	 * until the enumerator is destroyed.
 	 */
 	enumerator_t *(*create_node_enumerator)(sasync_cluster_t *this);
+
+	/**
+	 * Register a listener (one at most).
+	 *
+	 * @param listener	listener, NULL to unregister; once this returns, the
+	 *					previous one is not called anymore
+	 */
+	void (*set_listener)(sasync_cluster_t *this,
+						 sasync_cluster_listener_t *listener);
 
 	/**
 	 * Get the epoch of this node.

@@ -34,6 +34,11 @@ struct private_sasync_control_t {
 	sasync_control_t public;
 
 	/**
+	 * Partner changes from the cluster, raised as ha-node
+	 */
+	sasync_cluster_listener_t node_listener;
+
+	/**
 	 * strongSwan's vici server on the plugin's socket
 	 */
 	vici_dispatcher_t *dispatcher;
@@ -109,6 +114,7 @@ struct private_sasync_control_t {
  */
 #define EVENT_ROLE "ha-role"
 #define EVENT_SYNC_ERROR "ha-sync-error"
+#define EVENT_NODE "ha-node"
 #define EVENT_LIST_SA "ha-list-sa"
 
 /**
@@ -577,6 +583,35 @@ static void role_changed(private_sasync_control_t *this,
 }
 
 /**
+ * Raise ha-node for a partner that came alive, died or changed its role
+ */
+static void node_changed(sasync_cluster_listener_t *listener,
+						 sasync_cluster_node_t *node)
+{
+	private_sasync_control_t *this = (void*)((char*)listener -
+						offsetof(private_sasync_control_t, node_listener));
+	vici_builder_t *b;
+
+	if (!this->dispatcher->has_event_listeners(this->dispatcher, EVENT_NODE))
+	{
+		return;
+	}
+	b = vici_builder_create();
+	b->add_kv(b, "node", "%s", this->node_id);
+	b->add_kv(b, "peer", "%H", node->host);
+	b->add_kv(b, "alive", "%s", node->alive ? "yes" : "no");
+	if (node->heard)
+	{
+		b->add_kv(b, "name", "%s", node->name);
+		b->add_kv(b, "role", "%N", sasync_role_names, node->role);
+		b->add_kv(b, "priority", "%u", node->priority);
+		b->add_kv(b, "epoch", "%u", node->epoch);
+	}
+	this->dispatcher->raise_event(this->dispatcher, EVENT_NODE, 0,
+								  b->finalize(b));
+}
+
+/**
  * Raise ha-sync-error (a sasync_link_error_t and sasync_apply_error_t)
  */
 static void sync_error(private_sasync_control_t *this, host_t *peer,
@@ -758,6 +793,7 @@ static void manage_commands(private_sasync_control_t *this, bool reg)
 {
 	this->dispatcher->manage_event(this->dispatcher, EVENT_ROLE, reg);
 	this->dispatcher->manage_event(this->dispatcher, EVENT_SYNC_ERROR, reg);
+	this->dispatcher->manage_event(this->dispatcher, EVENT_NODE, reg);
 	this->dispatcher->manage_event(this->dispatcher, EVENT_LIST_SA, reg);
 	manage_command(this, "stats", cmd_stats, reg);
 	manage_command(this, "ha-status", cmd_status, reg);
@@ -798,10 +834,14 @@ static void set_socket_group(char *path)
 METHOD(sasync_control_t, destroy, void,
 	private_sasync_control_t *this)
 {
-	/* no error callback is running after these return */
+	/* no error callback or listener is running after these return */
 	if (this->link)
 	{
 		this->link->set_error_cb(this->link, NULL, NULL);
+	}
+	if (this->cluster)
+	{
+		this->cluster->set_listener(this->cluster, NULL);
 	}
 	this->apply->set_error_cb(this->apply, NULL, NULL);
 	manage_commands(this, FALSE);
@@ -844,6 +884,9 @@ sasync_control_t *sasync_control_create(char *uri,
 		.public = {
 			.destroy = _destroy,
 		},
+		.node_listener = {
+			.node_changed = node_changed,
+		},
 		.dispatcher = dispatcher,
 		.created = time_monotonic(NULL),
 		.role = role,
@@ -871,6 +914,10 @@ sasync_control_t *sasync_control_create(char *uri,
 		link->set_error_cb(link, (sasync_link_error_t)sync_error, this);
 	}
 	apply->set_error_cb(apply, (sasync_apply_error_t)sync_error, this);
+	if (cluster)
+	{
+		cluster->set_listener(cluster, &this->node_listener);
+	}
 	DBG1(DBG_APP, "sasync: vici listening on '%s'", uri);
 	return &this->public;
 }

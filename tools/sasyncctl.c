@@ -67,8 +67,8 @@ static void usage(FILE *out)
 "  resync             full resync: the primary sends every SA again, a\n"
 "                     standby asks the primary for it\n"
 "  reset              reset the counters\n"
-"  monitor            print ha-role and ha-sync-error events as they come,\n"
-"                     until the daemon goes away\n"
+"  monitor            print ha-role, ha-sync-error and ha-node events as\n"
+"                     they come, until the daemon goes away\n"
 "\n"
 "options:\n"
 "  --uri URI          the plugin's vici socket (default %s)\n"
@@ -553,18 +553,19 @@ static void on_event(void *user, char *name, vici_res_t *res)
 
 static int cmd_monitor(vici_conn_t *conn, options_t *o)
 {
+	char *events[] = { "ha-role", "ha-sync-error", "ha-node" };
 	vici_res_t *res;
+	int i;
 
-	if (vici_register(conn, "ha-role", on_event, &o->raw) != 0)
+	for (i = 0; i < sizeof(events) / sizeof(events[0]); i++)
 	{
-		return submit_error("registering for ha-role");
-	}
-	if (vici_register(conn, "ha-sync-error", on_event, &o->raw) != 0)
-	{
-		return submit_error("registering for ha-sync-error");
+		if (vici_register(conn, events[i], on_event, &o->raw) != 0)
+		{
+			return submit_error(events[i]);
+		}
 	}
 	/* on stderr, so --raw output holds events only */
-	fprintf(stderr, "monitoring ha-role and ha-sync-error events\n");
+	fprintf(stderr, "monitoring ha-role, ha-sync-error and ha-node events\n");
 	/* libvici does not report a lost connection to event listeners */
 	while (1)
 	{

@@ -93,6 +93,21 @@ sasync_election_on() {
 		heartbeat_lost = 5"
 }
 
+# sasync_monitor NAME NODE [ARGS]: sasyncctl monitor in the background, its
+# output in $E2E_DIR/NAME.log
+sasync_monitor() {
+	local name=$1 node=$2 pid
+	shift 2
+	pid=$(e2e_charon_pid "$node") || return 1
+	_e2e_bg "$name" nsenter -t "$pid" -n -m "$SASYNC_CTL" --uri "$SASYNC_URI" \
+		"$@" monitor >"$E2E_DIR/$name.log" 2>&1
+	e2e_wait_for "$name registered" 5 \
+		grep -q '^monitoring' "$E2E_DIR/$name.log"
+}
+
+# sasync_monitor_has NAME ERE: the monitor printed a matching line
+sasync_monitor_has() { grep -qE "$2" "$E2E_DIR/$1.log"; }
+
 # sasync_mac NODE: MAC address of NODE's ext0
 sasync_mac() {
 	ip -n "$(e2e_ns "$1")" link show ext0 | awk '/link\/ether/ { print $2 }'

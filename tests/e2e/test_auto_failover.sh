@@ -23,6 +23,7 @@ e2e_wait_for "a hears b as a living standby" 5 \
 e2e_check "b hears a as the living primary" \
 	eval 'sasync_ctl b status | grep -qE "^  node .*: role primary, priority 100, epoch 0, alive$"'
 ike_before=$(e2e_ike_spis peer)
+sasync_monitor mon-b b || e2e_fail "sasyncctl monitor on b"
 
 e2e_ping_start l2p lan "$E2E_LAN_HOST" "$E2E_PEER_HOST"
 e2e_ping_start p2l peer "$E2E_PEER_HOST" "$E2E_LAN_HOST"
@@ -37,6 +38,9 @@ sasync_pings_resume
 t_promote=$(e2e_log_ms b "sasync: role standby -> primary \(election: primary lost\)")
 echo "kill -9 of a's charon to b's promotion: $((t_promote - t_kill)) ms" \
 	"(heartbeat timeout 1000 ms)"
+e2e_check "b raised ha-node for a's death and ha-role for its election" \
+	eval 'sasync_monitor_has mon-b "ha-node: node=.* peer=.$E2E_A_LAN. alive=.no. name=.* role=.primary. priority=.100. epoch=.0." &&
+		  sasync_monitor_has mon-b "ha-role: role=.primary. reason=.election: primary lost."'
 e2e_check "b's election counted, and a's lost heartbeats" \
 	eval '[ "$(sasync_stat b elections)" = 1 ] && [ "$(sasync_stat b heartbeat-lost)" = 1 ]'
 e2e_check "b holds both cluster addresses" \

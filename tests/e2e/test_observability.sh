@@ -106,21 +106,6 @@ obs_list_spis() {
 		done | sort
 }
 
-# obs_monitor NAME NODE [ARGS]: sasyncctl monitor in the background, its
-# output in $E2E_DIR/NAME.log
-obs_monitor() {
-	local name=$1 node=$2 pid
-	shift 2
-	pid=$(e2e_charon_pid "$node") || return 1
-	_e2e_bg "$name" nsenter -t "$pid" -n -m "$SASYNC_CTL" --uri "$SASYNC_URI" \
-		"$@" monitor >"$E2E_DIR/$name.log" 2>&1
-	e2e_wait_for "$name registered" 5 \
-		grep -q '^monitoring' "$E2E_DIR/$name.log"
-}
-
-# obs_monitor_has NAME ERE: the monitor printed a matching line
-obs_monitor_has() { grep -qE "$2" "$E2E_DIR/$1.log"; }
-
 # obs_ctl_rc NODE ARGS...: exit code of sasyncctl
 obs_ctl_rc() {
 	sasync_ctl "$@" >/dev/null 2>&1
@@ -154,10 +139,10 @@ e2e_check "ha-status: roles" \
 e2e_check "ha-status: peer addresses" \
 	eval '[ "$(sasync_status a address)" = "$E2E_B_LAN" ] && [ "$(sasync_status b address)" = "$E2E_A_LAN" ]'
 
-obs_monitor mon-a a || e2e_fail "sasyncctl monitor on a"
+sasync_monitor mon-a a || e2e_fail "sasyncctl monitor on a"
 mon_a_pid=$(_e2e_pid mon-a)
-obs_monitor mon-b b || e2e_fail "sasyncctl monitor on b"
-obs_monitor mon-b-raw b --raw || e2e_fail "sasyncctl --raw monitor on b"
+sasync_monitor mon-b b || e2e_fail "sasyncctl monitor on b"
+sasync_monitor mon-b-raw b --raw || e2e_fail "sasyncctl --raw monitor on b"
 
 # ------------------------------------------------------- N tunnels, counters
 for child in "$E2E_CHILD" net2 net3; do
@@ -255,7 +240,7 @@ e2e_check "sync-rx-len-bad = 1 on b (swanctl, sasyncctl, FGCP line)" \
 e2e_check "the authentic frame counted as received" \
 	obs_counter_is b sync-rx $((rx_b + 1))
 e2e_wait_for "ha-sync-error for it on b's monitor" 5 \
-	obs_monitor_has mon-b "ha-sync-error: node='gw-b' peer='$E2E_LAN_HOST' error='sync-rx-len-bad' reason='malformed record'" ||
+	sasync_monitor_has mon-b "ha-sync-error: node='gw-b' peer='$E2E_LAN_HOST' error='sync-rx-len-bad' reason='malformed record'" ||
 	e2e_fail "ha-sync-error event for the malformed record"
 e2e_check "one log line for it on b" \
 	eval '[ "$(e2e_count_in_log b "\[APP\] sasync: malformed record from $E2E_LAN_HOST, not applied")" = 1 ]'
@@ -267,7 +252,7 @@ e2e_wait_for "b counts sync-rx-auth-bad" 10 \
 e2e_check "sync-rx-auth-bad = 1 on b (swanctl, sasyncctl)" \
 	obs_counter_is b sync-rx-auth-bad 1
 e2e_wait_for "ha-sync-error for it on b's monitor (raw)" 5 \
-	obs_monitor_has mon-b-raw "^ha-sync-error event \{node=gw-b peer=$E2E_LAN_HOST error=sync-rx-auth-bad reason=forged or corrupt frame\}$" ||
+	sasync_monitor_has mon-b-raw "^ha-sync-error event \{node=gw-b peer=$E2E_LAN_HOST error=sync-rx-auth-bad reason=forged or corrupt frame\}$" ||
 	e2e_fail "ha-sync-error event for the forged frame"
 e2e_check "one log line for it on b" \
 	eval '[ "$(e2e_count_in_log b "\[APP\] sasync: sync peer $E2E_LAN_HOST sent a forged or corrupt frame, closing")" = 1 ]'
@@ -281,7 +266,7 @@ e2e_check "replayed frame to b: b closes the connection" \
 e2e_wait_for "b counts sync-rx-replay" 10 \
 	eval '[ "$(sasync_stat b sync-rx-replay)" = 1 ]' || e2e_fail "replay counted"
 e2e_wait_for "ha-sync-error events for both" 5 \
-	eval 'obs_monitor_has mon-b "error=.sync-rx-auth-bad. reason=.handshake authentication failed" && obs_monitor_has mon-b "error=.sync-rx-replay."' ||
+	eval 'sasync_monitor_has mon-b "error=.sync-rx-auth-bad. reason=.handshake authentication failed" && sasync_monitor_has mon-b "error=.sync-rx-replay."' ||
 	e2e_fail "ha-sync-error events for the wrong secret and the replay"
 
 e2e_check "nothing applied on b: counters" \
@@ -293,7 +278,7 @@ e2e_check "record for an unknown IKE SA to b: injector done" \
 e2e_wait_for "b counts apply-failed" 10 \
 	eval '[ "$(sasync_stat b apply-failed)" = 1 ]' || e2e_fail "apply-failed on b"
 e2e_wait_for "ha-sync-error for it on b's monitor" 5 \
-	obs_monitor_has mon-b "ha-sync-error: node='gw-b' peer='$E2E_LAN_HOST' error='apply-failed' reason='IKE_MID record not applied'" ||
+	sasync_monitor_has mon-b "ha-sync-error: node='gw-b' peer='$E2E_LAN_HOST' error='apply-failed' reason='IKE_MID record not applied'" ||
 	e2e_fail "ha-sync-error event for the record not applied"
 e2e_check "one log line for it on b" \
 	eval '[ "$(e2e_count_in_log b "\[APP\] sasync: IKE_MID record from $E2E_LAN_HOST not applied")" = 1 ]'
@@ -308,7 +293,7 @@ e2e_wait_for "a counts both" 10 \
 	eval '[ "$(sasync_stat a sync-rx-len-bad)" = 1 ] && [ "$(sasync_stat a sync-rx-auth-bad)" = 1 ]' ||
 	e2e_fail "bad input counted on a"
 e2e_wait_for "ha-sync-error events on a's monitor" 5 \
-	eval 'obs_monitor_has mon-a "node=.gw-a. .*error=.sync-rx-len-bad." && obs_monitor_has mon-a "node=.gw-a. .*error=.sync-rx-auth-bad."' ||
+	eval 'sasync_monitor_has mon-a "node=.gw-a. .*error=.sync-rx-len-bad." && sasync_monitor_has mon-a "node=.gw-a. .*error=.sync-rx-auth-bad."' ||
 	e2e_fail "ha-sync-error events on a"
 
 # ------------------------------------------------------ still serving
@@ -343,10 +328,10 @@ e2e_vip_move a b
 e2e_check "sasyncctl promote on b" \
 	eval 'sasync_ctl b promote --reason "e2e failover" | grep -qx "promoted, $N IKE SAs activated"'
 e2e_wait_for "monitor on b prints the ha-role event" 5 \
-	obs_monitor_has mon-b "ha-role: role='primary' reason='ha-promote command: e2e failover' node='gw-b'" ||
+	sasync_monitor_has mon-b "ha-role: role='primary' reason='ha-promote command: e2e failover' node='gw-b'" ||
 	e2e_fail "ha-role event on the monitor"
 e2e_check "and the raw monitor" \
-	obs_monitor_has mon-b-raw "^ha-role event \{role=primary reason=ha-promote command: e2e failover node=gw-b\}$"
+	sasync_monitor_has mon-b-raw "^ha-role event \{role=primary reason=ha-promote command: e2e failover node=gw-b\}$"
 e2e_check "one log line for the role change" \
 	eval '[ "$(e2e_count_in_log b "\[APP\] sasync: role standby -> primary \(ha-promote command: e2e failover\)")" = 1 ]'
 e2e_check "ha-status: b is primary with $N active IKE SAs" \
@@ -359,6 +344,6 @@ e2e_wait_for "a's monitor ends (connection lost)" 10 \
 wait "$mon_a_pid" 2>/dev/null
 rc=$?
 e2e_check "monitor exit code 3, got $rc" [ "$rc" = 3 ]
-e2e_check "no ha-role event on the lost node's monitor" eval '! obs_monitor_has mon-a "ha-role:"'
+e2e_check "no ha-role event on the lost node's monitor" eval '! sasync_monitor_has mon-a "ha-role:"'
 
 e2e_summary
