@@ -874,6 +874,12 @@ sasync_control_t *sasync_control_create(char *uri,
 	struct sockaddr_un addr;
 	vici_dispatcher_t *dispatcher;
 
+	if (!strpfx(uri, "unix://"))
+	{	/* whoever reaches a TCP socket could promote or demote the node */
+		DBG1(DBG_APP, "sasync: control socket '%s' refused, only unix:// "
+			 "URIs are allowed", uri);
+		return NULL;
+	}
 	dispatcher = vici_dispatcher_create(uri);
 	if (!dispatcher)
 	{

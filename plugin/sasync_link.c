@@ -353,11 +353,20 @@ static bool stopping(private_sasync_link_t *this)
 }
 
 /**
+ * Free a queued record, wiping it: it holds key material
+ */
+static void record_free(record_t *record)
+{
+	memwipe(record->data.ptr, record->data.len);
+	free(record);
+}
+
+/**
  * Destroy a configured peer
  */
 static void peer_destroy(peer_t *peer)
 {
-	peer->queue->destroy_function(peer->queue, free);
+	peer->queue->destroy_function(peer->queue, (void*)record_free);
 	peer->public.peer->destroy(peer->public.peer);
 	free(peer);
 }
@@ -597,7 +606,7 @@ static void enforce_limits(peer_t *peer)
 		}
 		peer->public.queued--;
 		peer->queue_bytes -= record->data.len;
-		free(record);
+		record_free(record);
 	}
 }
 
@@ -1000,7 +1009,7 @@ static void tx_complete(chan_t *chan)
 	{
 		return;
 	}
-	free(chan->tx_record);
+	record_free(chan->tx_record);
 	chan->tx_record = NULL;
 	this->counters->inc(this->counters, SASYNC_CTR_SYNC_TX);
 	update_oldest(peer);

@@ -373,7 +373,8 @@ METHOD(sasync_msg_t, get_string, char*,
 	{
 		return NULL;
 	}
-	return strndup(value.ptr, value.len);
+	/* an empty attribute has no data pointer to copy from */
+	return value.len ? strndup(value.ptr, value.len) : strdup("");
 }
 
 /**

@@ -429,6 +429,26 @@ START_TEST(test_golden_record)
 }
 END_TEST
 
+START_TEST(test_empty_string)
+{
+	sasync_msg_t *msg, *parsed;
+	char *name;
+
+	/* an empty string attribute has no data: decoded as "", not a copy of
+	 * a NULL pointer */
+	msg = sasync_msg_create(SASYNC_MSG_IKE_ADD);
+	msg->add_chunk(msg, SASYNC_ATTR_NAME, chunk_empty);
+	parsed = sasync_msg_parse(msg->get_encoding(msg));
+	ck_assert(parsed);
+	name = parsed->get_string(parsed, SASYNC_ATTR_NAME);
+	ck_assert(name);
+	ck_assert_str_eq(name, "");
+	free(name);
+	parsed->destroy(parsed);
+	msg->destroy(msg);
+}
+END_TEST
+
 Suite *msg_suite_create(void)
 {
 	Suite *s;
@@ -450,6 +470,7 @@ Suite *msg_suite_create(void)
 	tcase_add_test(tc, test_garbage);
 	tcase_add_test(tc, test_wire_numbers);
 	tcase_add_test(tc, test_golden_record);
+	tcase_add_test(tc, test_empty_string);
 	suite_add_tcase(s, tc);
 	return s;
 }

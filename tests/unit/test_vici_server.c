@@ -911,6 +911,8 @@ START_TEST(test_socket)
 	ck_assert(S_ISSOCK(st.st_mode));
 	ck_assert_int_eq(st.st_mode & 0777, 0770);
 	ck_assert(!create_control("unix:///nonexistent-dir/x.sock"));
+	/* no remote promotions */
+	ck_assert(!create_control("tcp://127.0.0.1:4502"));
 }
 END_TEST
 
