@@ -238,6 +238,11 @@ CALLBACK(on_beat, void,
 
 	this->mutex->lock(this->mutex);
 	node = find_node(this, peer);
+	if (alive && !beat.len)
+	{	/* sent before the partner's cluster set its data */
+		this->mutex->unlock(this->mutex);
+		return;
+	}
 	if (alive && !parse_beat(beat, &heard))
 	{
 		this->mutex->unlock(this->mutex);

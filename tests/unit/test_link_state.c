@@ -199,8 +199,8 @@ static void on_beat(void *data, host_t *peer, bool alive, chunk_t beat)
 	{
 		__atomic_add_fetch(&beats, 1, __ATOMIC_SEQ_CST);
 	}
-	else
-	{
+	else if (beat.len)
+	{	/* the first heartbeat may go before set_beat_data(), empty */
 		__atomic_add_fetch(&bad_beats, 1, __ATOMIC_SEQ_CST);
 	}
 }
