@@ -125,6 +125,36 @@ sasync_peer_ike_deletes() {
 	e2e_count_in_log peer "received DELETE for IKE_SA"
 }
 
+# sasync_a_back_as_standby: after a demoted itself, it gives up the
+# cluster addresses and holds b's SAs again, and the pings l2p2 get 20
+# replies through b; then they are stopped and reported
+sasync_a_back_as_standby() {
+	e2e_wait_for "a gives up the cluster addresses" 10 \
+		eval '! ip -n "$(e2e_ns a)" -4 addr show dev ext0 | grep -q "$E2E_VIP_EXT/32"' ||
+		e2e_fail "addresses left on a"
+	e2e_wait_for "a holds b's SAs again (resync)" 15 sasync_synced b a ||
+		e2e_fail "resync from b to a"
+	e2e_check "traffic flows through b" e2e_wait_ping_replies l2p2 20 10
+	e2e_ping_stop l2p2
+	e2e_ping_report l2p2
+}
+
+# sasync_a_was_silent DELETES MAC IKE_SPIS: the capture "ike" on the peer
+# stops; the peer received no DELETE of an IKE SA beyond DELETES, no IKE
+# message from a's MAC, and still has the IKE SA of IKE_SPIS
+sasync_a_was_silent() {
+	# evaluated in e2e_check, where the positional parameters differ
+	local silent_deletes=$1 silent_ike=$3 from_a
+	e2e_capture_stop ike
+	e2e_check "the peer received no DELETE of its IKE SA" \
+		eval '[ "$(sasync_peer_ike_deletes)" = "$silent_deletes" ]'
+	from_a=$(sasync_ike_from "$(_e2e_pcap ike)" "$2")
+	echo "IKE messages the peer saw from a's MAC ($2): $from_a"
+	e2e_check "a sent no IKE message to the peer" [ "$from_a" = 0 ]
+	e2e_check "peer kept its IKE SA (same SPIs)" \
+		eval '[ "$(e2e_ike_spis peer)" = "$silent_ike" ]'
+}
+
 # sasync_cluster_up: topology, peer, a (primary), b (standby), tunnel up
 sasync_cluster_up() {
 	sasync_cluster_start

@@ -43,26 +43,11 @@ e2e_check "a logged the split brain and counted it" \
 		  [ "$(sasync_stat a split-brain)" = 1 ]'
 e2e_check "a's SAs are passive again" \
 	eval '[ "$(e2e_sa_field a state)" = PASSIVE ]'
-e2e_wait_for "a gives up the cluster addresses" 10 \
-	eval '! ip -n "$(e2e_ns a)" -4 addr show dev ext0 | grep -q "$E2E_VIP_EXT/32"' ||
-	e2e_fail "addresses left on a"
-e2e_wait_for "a holds b's SAs again (resync)" 15 sasync_synced b a ||
-	e2e_fail "resync from b to a"
-e2e_check "traffic flows through b while a is back" \
-	e2e_wait_ping_replies l2p2 20 10
-e2e_ping_stop l2p2
-e2e_ping_report l2p2
-
-e2e_capture_stop ike
-e2e_check "the peer received no DELETE of its IKE SA" \
-	eval '[ "$(sasync_peer_ike_deletes)" = "$deletes" ]'
-from_a=$(sasync_ike_from "$(_e2e_pcap ike)" "$mac_a")
+sasync_a_back_as_standby
+sasync_a_was_silent "$deletes" "$mac_a" "$ike_before"
 from_b=$(sasync_ike_from "$(_e2e_pcap ike)" "$(sasync_mac b)")
-echo "IKE messages the peer saw from a's MAC ($mac_a): $from_a, from b's: $from_b"
-e2e_check "the capture sees b's IKE messages (RFC 6311, rekey)" [ "$from_b" -ge 1 ]
-e2e_check "a sent no IKE message to the peer at all" [ "$from_a" = 0 ]
-e2e_check "peer kept its IKE SA (same SPIs)" \
-	eval '[ "$(e2e_ike_spis peer)" = "$ike_before" ]'
+e2e_check "the capture saw b's IKE messages (RFC 6311, rekey): $from_b" \
+	[ "$from_b" -ge 1 ]
 e2e_check "one primary left: b" \
 	eval '[ "$(sasync_status b role)" = primary ] && [ "$(sasync_status a role)" = standby ]'
 
