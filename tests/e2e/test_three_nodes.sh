@@ -13,8 +13,9 @@
 # shellcheck disable=SC2016,SC2034
 set -uo pipefail
 
-# shellcheck source=tests/e2e/sasync.sh
-. "$(dirname "$0")/sasync.sh"
+# lc_synced compares a node's SAs exactly
+# shellcheck source=tests/e2e/lifecycle.sh
+. "$(dirname "$0")/lifecycle.sh"
 
 e2e_init
 SASYNC_ELECTION=yes
@@ -55,13 +56,17 @@ failover_to() {
 	echo "kill -9 of $dead's charon to $new's promotion: $((t_promote - t_kill)) ms" \
 		"(heartbeat timeout 1000 ms)"
 	e2e_check "$new holds both cluster addresses" addrs_on "$new"
-	e2e_check "peer kept its IKE SA (same SPIs)" \
-		eval '[ "$(e2e_ike_spis peer)" = "$ike_before" ]'
+	e2e_check "peer kept its IKE SA (same SPIs, no other)" \
+		eval '[ "$(e2e_ike_spis peer)" = "$ike_before" ] && [ "$(e2e_sa_count peer)" = 1 ]'
 }
 
 sasync_cluster_start primary standby standby
 sasync_tunnel_up
 sasync_wait_synced a b c
+for n in b c; do
+	e2e_check "$n holds exactly a's SAs (IKE and CHILD SPIs, identities)" \
+		e2e_wait_for "$n holds exactly a's SAs" 5 lc_synced a $n
+done
 e2e_wait_for "c hears a as the living primary and b as a standby" 5 \
 	eval 'status_has c "a: role primary, priority 100, epoch 0, alive$" &&
 		  status_has c "b: role standby, priority 90, epoch 0, alive$"' ||
@@ -87,9 +92,11 @@ e2e_check "c does not hold the cluster addresses" eval '! addrs_on c'
 e2e_wait_for "b resynced message IDs with the peer (RFC 6311)" 10 \
 	eval '[ "$(sasync_stat b mid-sync-rfc6311)" -ge 1 ]' ||
 	e2e_fail "RFC 6311 on b"
+LC_ACTIVE=b
 e2e_wait_for "b's forced CHILD rekey synced to c" 15 \
-	eval '[ "$(e2e_child_spis peer)" != "$child_before" ] && sasync_synced b c' ||
-	e2e_fail "c follows b: CHILD SPIs b $(e2e_child_spis b), c $(e2e_child_spis c)"
+	eval '[ "$(e2e_child_spis peer)" != "$child_before" ] && lc_synced b c' ||
+	{ lc_show b "$LC_LIVE"; lc_show c PASSIVE; e2e_fail "c holds exactly b's SAs after b's rekey"; }
+e2e_pass "c holds exactly b's SAs after b's forced CHILD rekey"
 e2e_expect "c kept the SAs current without a full resync (resync $resync_c)" \
 	eval '[ "$(sasync_stat c resync)" = "$resync_c" ]' ||
 	echo "c's resync counter: $(sasync_stat c resync)"
