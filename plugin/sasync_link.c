@@ -596,9 +596,11 @@ static void enforce_limits(peer_t *peer)
 }
 
 /**
- * Find the configured peer an incoming connection comes from
+ * Find the first configured peer with the address of remote (that of an
+ * incoming connection), and with its port too if port is set
  */
-static peer_t *find_peer(private_sasync_link_t *this, host_t *remote)
+static peer_t *match_peer(private_sasync_link_t *this, host_t *remote,
+						  bool port)
 {
 	enumerator_t *enumerator;
 	peer_t *peer, *found = NULL;
@@ -606,7 +608,8 @@ static peer_t *find_peer(private_sasync_link_t *this, host_t *remote)
 	enumerator = array_create_enumerator(this->peers);
 	while (enumerator->enumerate(enumerator, &peer))
 	{
-		if (remote->ip_equals(remote, peer->public.peer))
+		if (port ? remote->equals(remote, peer->public.peer)
+				 : remote->ip_equals(remote, peer->public.peer))
 		{
 			found = peer;
 			break;
@@ -1614,7 +1617,8 @@ CALLBACK(on_accept, bool,
 	if (remote && !stopping(this) && count_accepted(this) < MAX_CONNS)
 	{
 		set_sockopts(conn);
-		chan = chan_create(this, conn, remote, find_peer(this, remote), FALSE);
+		chan = chan_create(this, conn, remote,
+						   match_peer(this, remote, FALSE), FALSE);
 	}
 	else if (remote && !stopping(this))
 	{
@@ -1641,20 +1645,7 @@ CALLBACK(on_accept, bool,
  */
 static peer_t *target_peer(private_sasync_link_t *this, host_t *host)
 {
-	enumerator_t *enumerator;
-	peer_t *peer, *found = NULL;
-
-	enumerator = array_create_enumerator(this->peers);
-	while (enumerator->enumerate(enumerator, &peer))
-	{
-		if (host->equals(host, peer->public.peer))
-		{
-			found = peer;
-			break;
-		}
-	}
-	enumerator->destroy(enumerator);
-	return found ?: find_peer(this, host);
+	return match_peer(this, host, TRUE) ?: match_peer(this, host, FALSE);
 }
 
 METHOD(sasync_link_t, send_to, void,

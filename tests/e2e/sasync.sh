@@ -15,6 +15,16 @@ SASYNC_URI=unix:///run/charon-sasync.vici
 # lines for the plugin's section on every node, SASYNC_NODE_CONF_<node>
 # (e.g. SASYNC_NODE_CONF_c) on that node only
 
+# sasync_election_on: the election decides the roles (set before the
+# nodes start), with the built-in cluster addresses (both VIPs), a heartbeat
+# every 200 ms and 5 missed ones declaring a node dead
+sasync_election_on() {
+	SASYNC_ELECTION=yes
+	SASYNC_EXTRA_CONF="		addresses = $E2E_VIP_EXT/32@ext0, $E2E_VIP_LAN/32@lan0
+		heartbeat_interval = 200
+		heartbeat_lost = 5"
+}
+
 # sasync_conf NODE ROLE [SECRET] [PEERS]: the plugin's strongswan.conf
 # snippet; PEERS defaults to the LAN addresses of the other cluster nodes
 sasync_conf() {

@@ -15,10 +15,7 @@ set -uo pipefail
 . "$(dirname "$0")/sasync.sh"
 
 e2e_init
-SASYNC_ELECTION=yes
-SASYNC_EXTRA_CONF="		addresses = $E2E_VIP_EXT/32@ext0, $E2E_VIP_LAN/32@lan0
-		heartbeat_interval = 200
-		heartbeat_lost = 5"
+sasync_election_on
 sasync_cluster_synced
 e2e_wait_for "a hears b as a living standby" 5 \
 	eval 'sasync_ctl a status | grep -qE "^  node .*: role standby, priority 100, epoch 0, alive$"' ||

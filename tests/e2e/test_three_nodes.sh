@@ -18,10 +18,7 @@ set -uo pipefail
 . "$(dirname "$0")/lifecycle.sh"
 
 e2e_init
-SASYNC_ELECTION=yes
-SASYNC_EXTRA_CONF="		addresses = $E2E_VIP_EXT/32@ext0, $E2E_VIP_LAN/32@lan0
-		heartbeat_interval = 200
-		heartbeat_lost = 5"
+sasync_election_on
 declare -A prio=([a]=100 [b]=90 [c]=80)
 for n in a b c; do
 	declare "SASYNC_NODE_CONF_$n=		node_id = $n
