@@ -66,11 +66,20 @@ static bool is_primary(private_sasync_capture_t *this)
 	return this->role->get(this->role) == SASYNC_ROLE_PRIMARY;
 }
 
-static void send_msg(private_sasync_capture_t *this, sasync_msg_t *msg)
+/**
+ * Send a record to one partner node, NULL for all of them
+ */
+static void send_msg_to(private_sasync_capture_t *this, host_t *to,
+						sasync_msg_t *msg)
 {
 	msg->add_int(msg, SASYNC_ATTR_TIMESTAMP, sasync_now_ms());
-	this->link->send(this->link, msg->get_encoding(msg));
+	this->link->send_to(this->link, to, msg->get_encoding(msg));
 	msg->destroy(msg);
+}
+
+static void send_msg(private_sasync_capture_t *this, sasync_msg_t *msg)
+{
+	send_msg_to(this, NULL, msg);
 }
 
 /**
@@ -934,9 +943,10 @@ METHOD(listener_t, child_state_change, bool,
 }
 
 /**
- * Send an IKE SA and its CHILD SAs again
+ * Send an IKE SA and its CHILD SAs again, to one partner node or all
  */
-static u_int resync_ike(private_sasync_capture_t *this, ike_sa_t *ike_sa)
+static u_int resync_ike(private_sasync_capture_t *this, host_t *to,
+						ike_sa_t *ike_sa)
 {
 	enumerator_t *enumerator;
 	child_sa_t *child_sa;
@@ -948,7 +958,7 @@ static u_int resync_ike(private_sasync_capture_t *this, ike_sa_t *ike_sa)
 	{
 		return 0;
 	}
-	send_msg(this, build_ike_add(ike_sa, ike, NULL, NULL));
+	send_msg_to(this, to, build_ike_add(ike_sa, ike, NULL, NULL));
 	enumerator = ike_sa->create_child_sa_enumerator(ike_sa);
 	while (enumerator->enumerate(enumerator, &child_sa))
 	{
@@ -956,15 +966,30 @@ static u_int resync_ike(private_sasync_capture_t *this, ike_sa_t *ike_sa)
 		if (keys && keys->synced &&
 			child_sa->get_state(child_sa) == CHILD_INSTALLED)
 		{
-			send_msg(this, build_child_add(ike_sa, child_sa, keys));
+			send_msg_to(this, to, build_child_add(ike_sa, child_sa, keys));
 		}
 	}
 	enumerator->destroy(enumerator);
 	return 1;
 }
 
-static job_requeue_t resync_job(private_sasync_capture_t *this)
+/**
+ * A bulk resync in a job: its target, NULL for every partner node
+ */
+typedef struct {
+	private_sasync_capture_t *capture;
+	host_t *to;
+} resync_t;
+
+static void resync_destroy(resync_t *resync)
 {
+	DESTROY_IF(resync->to);
+	free(resync);
+}
+
+static job_requeue_t resync_job(resync_t *resync)
+{
+	private_sasync_capture_t *this = resync->capture;
 	enumerator_t *enumerator;
 	ike_sa_t *ike_sa;
 	u_int count = 0;
@@ -979,23 +1004,37 @@ static job_requeue_t resync_job(private_sasync_capture_t *this)
 	while (enumerator->enumerate(enumerator, &ike_sa))
 	{
 		this->keys->lock(this->keys);
-		count += resync_ike(this, ike_sa);
+		count += resync_ike(this, resync->to, ike_sa);
 		this->keys->unlock(this->keys);
 	}
 	enumerator->destroy(enumerator);
-	send_msg(this, sasync_msg_create(SASYNC_MSG_RESYNC_DONE));
+	send_msg_to(this, resync->to, sasync_msg_create(SASYNC_MSG_RESYNC_DONE));
 	this->counters->inc(this->counters, SASYNC_CTR_RESYNC);
-	DBG1(DBG_APP, "sasync: bulk resync sent, %u IKE_SAs", count);
+	if (resync->to)
+	{
+		DBG1(DBG_APP, "sasync: bulk resync sent to %H, %u IKE_SAs",
+			 resync->to, count);
+	}
+	else
+	{
+		DBG1(DBG_APP, "sasync: bulk resync sent, %u IKE_SAs", count);
+	}
 	return JOB_REQUEUE_NONE;
 }
 
 METHOD(sasync_capture_t, resync, void,
-	private_sasync_capture_t *this)
+	private_sasync_capture_t *this, host_t *to)
 {
+	resync_t *resync;
+
+	INIT(resync,
+		.capture = this,
+		.to = to ? to->clone(to) : NULL,
+	);
 	/* not on the caller's thread: that may be the link's receiving thread */
 	lib->processor->queue_job(lib->processor,
-			(job_t*)callback_job_create((callback_job_cb_t)resync_job, this,
-										NULL, NULL));
+			(job_t*)callback_job_create((callback_job_cb_t)resync_job, resync,
+										(void*)resync_destroy, NULL));
 }
 
 METHOD(sasync_capture_t, request_resync, void,

@@ -44,9 +44,12 @@ struct sasync_capture_t {
 	/**
 	 * Send every synced IKE SA and its CHILD SAs again, then RESYNC_DONE
 	 * (bulk resync of a node that (re)joined). Runs in a job; only as
-	 * primary.
+	 * primary. Only the node that needs it gets it: the other standbys
+	 * are current and keep their state without a full resync.
+	 *
+	 * @param to		partner node to resync, NULL for all of them
 	 */
-	void (*resync)(sasync_capture_t *this);
+	void (*resync)(sasync_capture_t *this, host_t *to);
 
 	/**
 	 * As standby: ask the primary for a bulk resync (a RESYNC_REQUEST).

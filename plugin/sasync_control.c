@@ -546,7 +546,7 @@ CALLBACK(cmd_resync, vici_message_t*,
 	{
 		DBG1(DBG_APP, "sasync: bulk resync to the standby nodes requested "
 			 "via vici");
-		this->capture->resync(this->capture);
+		this->capture->resync(this->capture, NULL);
 		what = "sent";
 	}
 	else

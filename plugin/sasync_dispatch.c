@@ -49,7 +49,7 @@ CALLBACK(receive, void,
 			if (is_primary(this))
 			{
 				DBG1(DBG_APP, "sasync: %H asks for a bulk resync", peer);
-				this->capture->resync(this->capture);
+				this->capture->resync(this->capture, peer);
 			}
 			else
 			{
@@ -70,7 +70,7 @@ CALLBACK(link_up, void,
 	if (is_primary(this))
 	{
 		DBG1(DBG_APP, "sasync: sync link to %H up, starting bulk resync", peer);
-		this->capture->resync(this->capture);
+		this->capture->resync(this->capture, peer);
 	}
 }
 

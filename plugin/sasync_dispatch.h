@@ -23,9 +23,10 @@ typedef struct sasync_dispatch_t sasync_dispatch_t;
  *
  *   - SA records (IKE_*, CHILD_*, RESYNC_DONE) go to sasync_apply_t;
  *   - a RESYNC_REQUEST (the only record a standby sends) makes the primary
- *     send everything again, through sasync_capture_t;
+ *     send everything again to that node, through sasync_capture_t;
  *   - a partner's link coming up makes the primary send it everything
- *     (bulk resync), as it may have lost its state;
+ *     (bulk resync), as it may have lost its state; only to that node, the
+ *     other standbys are current;
  *   - a frame that does not parse is rejected through the apply side's
  *     error path (logged, counted, reported).
  */

@@ -611,9 +611,11 @@ static void enforce_limits(peer_t *peer)
 }
 
 /**
- * Find the configured peer an incoming connection comes from
+ * Find the first configured peer with the address of remote (that of an
+ * incoming connection), and with its port too if port is set
  */
-static peer_t *find_peer(private_sasync_link_t *this, host_t *remote)
+static peer_t *match_peer(private_sasync_link_t *this, host_t *remote,
+						  bool port)
 {
 	enumerator_t *enumerator;
 	peer_t *peer, *found = NULL;
@@ -621,7 +623,8 @@ static peer_t *find_peer(private_sasync_link_t *this, host_t *remote)
 	enumerator = array_create_enumerator(this->peers);
 	while (enumerator->enumerate(enumerator, &peer))
 	{
-		if (remote->ip_equals(remote, peer->public.peer))
+		if (port ? remote->equals(remote, peer->public.peer)
+				 : remote->ip_equals(remote, peer->public.peer))
 		{
 			found = peer;
 			break;
@@ -1641,7 +1644,8 @@ CALLBACK(on_accept, bool,
 	if (remote && !stopping(this) && count_accepted(this) < MAX_CONNS)
 	{
 		set_sockopts(conn);
-		chan = chan_create(this, conn, remote, find_peer(this, remote), FALSE);
+		chan = chan_create(this, conn, remote,
+						   match_peer(this, remote, FALSE), FALSE);
 	}
 	else if (remote && !stopping(this))
 	{
@@ -1662,12 +1666,21 @@ CALLBACK(on_accept, bool,
 	return TRUE;
 }
 
-METHOD(sasync_link_t, send_, void,
-	private_sasync_link_t *this, chunk_t payload)
+/**
+ * The configured peer a host names: the one with the same address and
+ * port, else the first with the same address; with the lock held
+ */
+static peer_t *target_peer(private_sasync_link_t *this, host_t *host)
+{
+	return match_peer(this, host, TRUE) ?: match_peer(this, host, FALSE);
+}
+
+METHOD(sasync_link_t, send_to, void,
+	private_sasync_link_t *this, host_t *to, chunk_t payload)
 {
 	enumerator_t *enumerator;
 	record_t *record;
-	peer_t *peer;
+	peer_t *peer, *target = NULL;
 	uint64_t now;
 
 	if (payload.len > SASYNC_MAX_RECORD)
@@ -1678,9 +1691,24 @@ METHOD(sasync_link_t, send_, void,
 	}
 	now = sasync_link_time_ms();
 	this->mutex->lock(this->mutex);
+	if (to)
+	{
+		target = target_peer(this, to);
+		if (!target)
+		{
+			this->mutex->unlock(this->mutex);
+			DBG1(DBG_APP, "sasync: dropping sync record for %H, not a "
+				 "partner node", to);
+			return;
+		}
+	}
 	enumerator = array_create_enumerator(this->peers);
 	while (enumerator->enumerate(enumerator, &peer))
 	{
+		if (target && peer != target)
+		{
+			continue;
+		}
 		/* one allocation for the record and its data */
 		record = malloc(sizeof(record_t) + payload.len);
 		record->data = chunk_create((u_char*)(record + 1), payload.len);
@@ -1702,6 +1730,12 @@ METHOD(sasync_link_t, send_, void,
 	enumerator->destroy(enumerator);
 	update_depth(this);
 	this->mutex->unlock(this->mutex);
+}
+
+METHOD(sasync_link_t, send_, void,
+	private_sasync_link_t *this, chunk_t payload)
+{
+	send_to(this, NULL, payload);
 }
 
 METHOD(sasync_link_t, set_receiver, void,
@@ -1974,6 +2008,7 @@ sasync_link_t *sasync_link_create(char *local, char *peers, chunk_t secret,
 	INIT(this,
 		.public = {
 			.send = _send_,
+			.send_to = _send_to,
 			.set_receiver = _set_receiver,
 			.set_up_cb = _set_up_cb,
 			.set_error_cb = _set_error_cb,

@@ -193,6 +193,18 @@ struct sasync_link_t {
 	void (*send)(sasync_link_t *this, chunk_t payload);
 
 	/**
+	 * Send a record to one partner node, as send() does to all.
+	 *
+	 * The partner is the configured one with the address and port of to,
+	 * else the first with its address; a record for a host that is no
+	 * partner is dropped (logged).
+	 *
+	 * @param to			partner node, NULL for all of them
+	 * @param payload		record
+	 */
+	void (*send_to)(sasync_link_t *this, host_t *to, chunk_t payload);
+
+	/**
 	 * Set the receiver of records.
 	 *
 	 * It is called from the read callback of an accepted connection (a

@@ -45,7 +45,10 @@ E2E_LAN_HOST=198.18.2.10
 E2E_A_LAN=198.18.2.11
 E2E_B_LAN=198.18.2.12
 E2E_VIP_LAN=198.18.2.1
-# optional nodes (created on request, see e2e_rw_up and e2e_nat_up)
+# optional nodes (created on request, see e2e_node_c_up, e2e_rw_up and
+# e2e_nat_up)
+E2E_C_EXT=198.18.0.13           # third cluster node c
+E2E_C_LAN=198.18.2.13
 E2E_RW_MAX=9                    # road warriors rw1..rw9 on ext, .21 to .29
 E2E_RW_POOL=198.18.3.0/24       # virtual IP pool of the dialup connections
 E2E_PEER_EXT2=198.18.0.3        # the peer's address after it roams (MOBIKE)
@@ -75,7 +78,8 @@ E2E_NATPEER_HOST=198.18.5.1     # on its lo
 E2E_NODES="peer a b lan"
 # created only on request; teardown (and the purge of a crashed run) looks
 # for all of them
-E2E_OPT_NODES="$(seq -f 'rw%g' -s ' ' 1 $E2E_RW_MAX) nat natpeer"
+E2E_OPT_NODES="c $(seq -f 'rw%g' -s ' ' 1 $E2E_RW_MAX) nat natpeer"
+# the cluster nodes up: e2e_node_c_up adds c
 E2E_CLUSTER_NODES="a b"
 E2E_DIR=""
 E2E_PASSED=0
@@ -360,23 +364,38 @@ e2e_topo_up() {
 	_e2e_purge_netns
 	_e2e_switch_up || return 1
 	for node in $E2E_NODES; do _e2e_node_up "$node" || return 1; done
+	E2E_CLUSTER_NODES="a b"
 	_e2e_port peer ext ext0 "$E2E_PEER_EXT" || return 1
-	_e2e_port a ext ext0 "$E2E_A_EXT" || return 1
-	_e2e_port b ext ext0 "$E2E_B_EXT" || return 1
-	_e2e_port a lan lan0 "$E2E_A_LAN" || return 1
-	_e2e_port b lan lan0 "$E2E_B_LAN" || return 1
 	_e2e_port lan lan lan0 "$E2E_LAN_HOST" || return 1
+	for node in $E2E_CLUSTER_NODES; do _e2e_cluster_ports "$node" || return 1; done
 	# the kernel here has no dummy driver, so the protected host sits on lo
 	ip -n "$(e2e_ns peer)" addr add "$E2E_PEER_HOST/32" dev lo || return 1
 	ip -n "$(e2e_ns peer)" route add default via "$E2E_VIP_EXT" dev ext0 || return 1
 	ip -n "$(e2e_ns lan)" route add "$E2E_PEER_NET" via "$E2E_VIP_LAN" dev lan0 || return 1
-	for node in $E2E_CLUSTER_NODES; do
-		ip netns exec "$(e2e_ns "$node")" sysctl -qw net.ipv4.ip_forward=1
-	done
 	e2e_vip_move - a
 }
 
+# e2e_node_ext NODE, e2e_node_lan NODE: a cluster node's own addresses
+e2e_node_ext() { local v="E2E_${1^^}_EXT"; echo "${!v}"; }
+e2e_node_lan() { local v="E2E_${1^^}_LAN"; echo "${!v}"; }
+
+# _e2e_cluster_ports NODE: a cluster node's ports on ext and lan, forwarding
+_e2e_cluster_ports() {
+	_e2e_port "$1" ext ext0 "$(e2e_node_ext "$1")" || return 1
+	_e2e_port "$1" lan lan0 "$(e2e_node_lan "$1")" || return 1
+	ip netns exec "$(e2e_ns "$1")" sysctl -qw net.ipv4.ip_forward=1
+}
+
 # ------------------------------------------------ optional nodes (on request)
+
+# e2e_node_c_up: a third cluster node c (ext0 $E2E_C_EXT, lan0 $E2E_C_LAN),
+# built like a and b; from then on a cluster node (LD_PRELOAD, VIP holder,
+# sasync_conf's peers). Call after e2e_topo_up.
+e2e_node_c_up() {
+	_e2e_node_up c || return 1
+	_e2e_cluster_ports c || return 1
+	E2E_CLUSTER_NODES="a b c"
+}
 
 # e2e_rw_ext N: ext address of road warrior N (198.18.0.2N)
 e2e_rw_ext() { echo "198.18.0.$((20 + $1))"; }

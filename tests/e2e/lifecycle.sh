@@ -133,12 +133,13 @@ lc_live() {
 # lc_show NODE [STATES] [mirror]: the summary, indented (for the report)
 lc_show() { lc_summary "$@" | sed "s/^/    $1: /"; }
 
-# lc_synced: b holds exactly the live SAs a holds (IKE SPIs, CHILD SPIs
-# under the same IKE SA, identities), and there are some
+# lc_synced [FROM TO]: TO (b) holds exactly the live SAs FROM (a) holds
+# (IKE SPIs, CHILD SPIs under the same IKE SA, identities), and there are
+# some
 lc_synced() {
-	local sa
-	sa=$(lc_live a) || return 1
-	[ -n "$sa" ] && [ "$(lc_live b)" = "$sa" ] && lc_ids_known b PASSIVE
+	local sa from=${1:-a} to=${2:-b}
+	sa=$(lc_live "$from") || return 1
+	[ -n "$sa" ] && [ "$(lc_live "$to")" = "$sa" ] && lc_ids_known "$to" PASSIVE
 }
 
 # lc_ids_known NODE [STATES]: no live IKE SA of NODE has an empty or %any

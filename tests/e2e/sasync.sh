@@ -12,17 +12,29 @@
 SASYNC_URI=unix:///run/charon-sasync.vici
 # the product elects by default; most tests drive the roles themselves
 # (SASYNC_ELECTION=yes for those of the election); SASYNC_EXTRA_CONF: more
-# lines for the plugin's section
+# lines for the plugin's section on every node, SASYNC_NODE_CONF_<node>
+# (e.g. SASYNC_NODE_CONF_c) on that node only
 
-# sasync_conf NODE ROLE [SECRET] [PEERS]: the plugin's strongswan.conf snippet
+# sasync_election_on: the election decides the roles (set before the
+# nodes start), with the built-in cluster addresses (both VIPs), a heartbeat
+# every 200 ms and 5 missed ones declaring a node dead
+sasync_election_on() {
+	SASYNC_ELECTION=yes
+	SASYNC_EXTRA_CONF="		addresses = $E2E_VIP_EXT/32@ext0, $E2E_VIP_LAN/32@lan0
+		heartbeat_interval = 200
+		heartbeat_lost = 5"
+}
+
+# sasync_conf NODE ROLE [SECRET] [PEERS]: the plugin's strongswan.conf
+# snippet; PEERS defaults to the LAN addresses of the other cluster nodes
 sasync_conf() {
-	local node=$1 role=$2 secret=${3-$SASYNC_SECRET} peers=${4:-} local_ip
-	if [ "$node" = a ]; then
-		local_ip=$E2E_A_LAN
-		peers=${peers:-$E2E_B_LAN}
-	else
-		local_ip=$E2E_B_LAN
-		peers=${peers:-$E2E_A_LAN}
+	local node=$1 role=$2 secret=${3-$SASYNC_SECRET} peers=${4:-} local_ip n
+	local node_conf="SASYNC_NODE_CONF_$1"
+	local_ip=$(e2e_node_lan "$node")
+	if [ -z "$peers" ]; then
+		for n in $E2E_CLUSTER_NODES; do
+			[ "$n" = "$node" ] || peers+="${peers:+, }$(e2e_node_lan "$n")"
+		done
 	fi
 	cat <<EOF2
 plugins {
@@ -34,6 +46,7 @@ plugins {
 		election = ${SASYNC_ELECTION:-no}
 $( [ -n "$secret" ] && echo "		secret = $secret")
 $( [ -n "${SASYNC_EXTRA_CONF:-}" ] && echo "$SASYNC_EXTRA_CONF")
+$( [ -n "${!node_conf:-}" ] && echo "${!node_conf}")
 	}
 }
 EOF2
@@ -66,15 +79,21 @@ sasync_stat() {
 		grep -oE "(^|[ {])$2=[^ }]*" | head -n 1 | sed 's/.*=//'
 }
 
-# sasync_cluster_start [ROLE_A [ROLE_B]]: topology, peer, a (primary), b
-# (standby) with their connections loaded, no tunnel yet
+# sasync_cluster_start [ROLE_A [ROLE_B [ROLE_C]]]: topology, peer, a
+# (primary), b (standby) with their connections loaded, no tunnel yet; with
+# ROLE_C also the third node c (e2e_node_c_up), before a and b start so
+# that every node has the other two as peers
 # shellcheck disable=SC2120  # test_keepalived.sh passes the roles
 sasync_cluster_start() {
 	e2e_topo_up || e2e_fail "topology up"
+	if [ -n "${3:-}" ]; then e2e_node_c_up || e2e_fail "node c up"; fi
 	e2e_charon_start peer || e2e_fail "charon on peer"
 	e2e_swanctl_load peer peer.conf || e2e_fail "load peer.conf"
 	sasync_start a "${1:-primary}" || e2e_fail "charon with sasync on a"
 	sasync_start b "${2:-standby}" || e2e_fail "charon with sasync on b"
+	if [ -n "${3:-}" ]; then
+		sasync_start c "$3" || e2e_fail "charon with sasync on c"
+	fi
 }
 
 # sasync_tunnel_up: the peer initiates; the SA is up on the peer and on a
@@ -82,15 +101,6 @@ sasync_tunnel_up() {
 	e2e_initiate peer || e2e_fail "initiate from peer"
 	e2e_wait_for "SA up on peer" 10 e2e_sa_up peer || e2e_fail "SA up on peer"
 	e2e_wait_for "SA up on a" 10 e2e_sa_up a || e2e_fail "SA up on a"
-}
-
-# sasync_election_on: the nodes elect the primary and hold the cluster
-# addresses themselves (built-in mode), with the default heartbeats
-sasync_election_on() {
-	SASYNC_ELECTION=yes
-	SASYNC_EXTRA_CONF="		addresses = $E2E_VIP_EXT/32@ext0, $E2E_VIP_LAN/32@lan0
-		heartbeat_interval = 200
-		heartbeat_lost = 5"
 }
 
 # sasync_monitor NAME NODE [ARGS]: sasyncctl monitor in the background, its
@@ -144,6 +154,7 @@ sasync_a_back_as_standby() {
 # message from a's MAC, and still has the IKE SA of IKE_SPIS
 sasync_a_was_silent() {
 	# evaluated in e2e_check, where the positional parameters differ
+	# shellcheck disable=SC2034
 	local silent_deletes=$1 silent_ike=$3 from_a
 	e2e_capture_stop ike
 	e2e_check "the peer received no DELETE of its IKE SA" \
@@ -161,10 +172,16 @@ sasync_cluster_up() {
 	sasync_tunnel_up
 }
 
-# sasync_wait_synced: b holds a's SAs (same IKE and CHILD SPIs)
+# sasync_wait_synced [FROM [TO...]]: TO (b) holds FROM's (a's) SAs (same
+# IKE and CHILD SPIs)
+# shellcheck disable=SC2120  # test_three_nodes.sh passes the nodes
 sasync_wait_synced() {
-	e2e_wait_for "b has the same IKE and CHILD SPIs" 10 sasync_synced a b ||
-		e2e_fail "SAs synced to b"
+	local from=${1:-a} to
+	shift
+	for to in "${@:-b}"; do
+		e2e_wait_for "$to has $from's IKE and CHILD SPIs" 10 \
+			sasync_synced "$from" "$to" || e2e_fail "SAs synced from $from to $to"
+	done
 }
 
 # sasync_cluster_synced: sasync_cluster_up, then b holds a's SAs

@@ -87,11 +87,14 @@ static test_link_t *test_link_create()
 typedef struct {
 	sasync_capture_t public;
 	int resyncs;
+	/** target of the last resync, NULL for all partners */
+	host_t *last_to;
 } test_capture_t;
 
-static void capture_resync(sasync_capture_t *this)
+static void capture_resync(sasync_capture_t *this, host_t *to)
 {
 	((test_capture_t*)this)->resyncs++;
+	((test_capture_t*)this)->last_to = to;
 }
 
 static void capture_destroy(sasync_capture_t *this)
@@ -326,6 +329,8 @@ START_TEST(test_resync_request)
 	ck_assert(role->set(role, SASYNC_ROLE_PRIMARY, "test"));
 	deliver(sasync_msg_create(SASYNC_MSG_RESYNC_REQUEST));
 	ck_assert_int_eq(capture->resyncs, 1);
+	/* only the node that asked: the other standbys are current */
+	ck_assert(capture->last_to == peer);
 	deliver(sasync_msg_create(SASYNC_MSG_RESYNC_REQUEST));
 	ck_assert_int_eq(capture->resyncs, 2);
 	ck_assert_int_eq(apply->applied, 0);
@@ -346,6 +351,8 @@ START_TEST(test_link_up)
 	ck_assert(role->set(role, SASYNC_ROLE_PRIMARY, "test"));
 	link->up(link->up_data, peer);
 	ck_assert_int_eq(capture->resyncs, 1);
+	/* only the node whose link came up */
+	ck_assert(capture->last_to == peer);
 	link->up(link->up_data, peer);
 	ck_assert_int_eq(capture->resyncs, 2);
 

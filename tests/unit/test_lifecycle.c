@@ -74,6 +74,13 @@ static void rec_send(sasync_link_t *this, chunk_t payload)
 	rlink->mutex->unlock(rlink->mutex);
 }
 
+/* the capture side sends everything here through send_to(), to all (NULL)
+ * or, in a bulk resync, to one partner: recorded the same */
+static void rec_send_to(sasync_link_t *this, host_t *to, chunk_t payload)
+{
+	rec_send(this, payload);
+}
+
 static void rec_no_cb(sasync_link_t *this, void *cb, void *data)
 {
 }
@@ -105,6 +112,7 @@ static rec_link_t *rec_link_create()
 	INIT(this,
 		.public = {
 			.send = rec_send,
+			.send_to = rec_send_to,
 			.set_receiver = (void*)rec_no_cb,
 			.set_up_cb = (void*)rec_no_cb,
 			.set_error_cb = (void*)rec_no_cb,

@@ -434,6 +434,63 @@ START_TEST(test_records_in_order)
 }
 END_TEST
 
+/* send_to() queues for one partner only, send() for all of them: a bulk
+ * resync goes to the node that (re)joined, not to the current ones */
+START_TEST(test_send_to)
+{
+	sasync_counters_t *ctr_a = test_counters_create();
+	sasync_counters_t *ctr_b = test_counters_create();
+	sasync_counters_t *ctr_c = test_counters_create();
+	receiver_t *r_b = receiver_create(0), *r_c = receiver_create(1);
+	uint16_t port_a = free_port(), port_b = free_port(), port_c = free_port();
+	sasync_link_t *a, *b, *c;
+	char local[32], peers[64];
+	host_t *to_b, *stranger;
+	chunk_t record;
+
+	snprintf(local, sizeof(local), "127.0.0.1:%u", port_a);
+	snprintf(peers, sizeof(peers), "127.0.0.1:%u,127.0.0.1:%u", port_b,
+			 port_c);
+	a = sasync_link_create(local, peers, chunk_from_str(SECRET), ctr_a);
+	b = link_create(port_b, 0, SECRET, ctr_b);
+	c = link_create(port_c, 0, SECRET, ctr_c);
+	ck_assert(a && b && c);
+	b->set_receiver(b, (void*)receive, r_b);
+	c->set_receiver(c, (void*)receive, r_c);
+	to_b = host_create_from_string("127.0.0.1", port_b);
+	stranger = host_create_from_string("127.0.0.9", port_b);
+
+	log_expect("not a partner");
+	record = make_record(0, 100);
+	a->send_to(a, to_b, record);
+	a->send_to(a, stranger, record);
+	chunk_free(&record);
+	ck_assert_uint_eq(log_count(1), 1);
+	/* records 1 and 2 to both */
+	record = make_record(1, 100);
+	a->send_to(a, NULL, record);
+	chunk_free(&record);
+	send_records(a, 2, 1);
+
+	ck_assert(WAIT_FOR(received(r_b) == 3 && received(r_c) == 2));
+	ck_assert(WAIT_FOR(ctr_a->get_queue_depth(ctr_a) == 0));
+	ck_assert_uint_eq(received(r_b), 3);
+	ck_assert_uint_eq(received(r_c), 2);
+	ck_assert_uint_eq(r_b->count + r_c->count, 5);
+
+	to_b->destroy(to_b);
+	stranger->destroy(stranger);
+	a->destroy(a);
+	b->destroy(b);
+	c->destroy(c);
+	receiver_destroy(r_b);
+	receiver_destroy(r_c);
+	ctr_a->destroy(ctr_a);
+	ctr_b->destroy(ctr_b);
+	ctr_c->destroy(ctr_c);
+}
+END_TEST
+
 START_TEST(test_wrong_secret)
 {
 	sasync_counters_t *ctr_a = test_counters_create();
@@ -979,6 +1036,7 @@ Suite *link_suite_create(void)
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, test_invalid_settings);
 	tcase_add_test(tc, test_records_in_order);
+	tcase_add_test(tc, test_send_to);
 	tcase_add_test(tc, test_wrong_secret);
 	tcase_add_test(tc, test_late_peer);
 	tcase_add_test(tc, test_queue_overflow);
