@@ -1,0 +1,121 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# shellcheck shell=bash
+#
+# Many tunnels between the peer and the cluster (test_lifecycle_many.sh,
+# test_rejoin.sh), on top of lifecycle.sh: MANY_CONNS IKEv2 connections from
+# the peer, each with its own identities (peerN@test, clusterN@test) and
+# MANY_CHILDREN CHILD SAs. CHILD SA i (1..MANY_CONNS * MANY_CHILDREN)
+# protects 198.18.2.0/24 <-> 198.18.1.(MANY_ADDR_BASE + i), an address on the
+# peer's lo, so a ping picks exactly one tunnel. The configurations are
+# generated into $E2E_DIR/gen.
+
+# shellcheck source=tests/e2e/lifecycle.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lifecycle.sh"
+
+: "${MANY_CONNS:=10}"
+: "${MANY_CHILDREN:=5}"
+# tunnel i uses 198.18.1.(MANY_ADDR_BASE + i); .1 is E2E_PEER_HOST
+: "${MANY_ADDR_BASE:=100}"
+MANY_N=$((MANY_CONNS * MANY_CHILDREN))
+
+# many_addr I: the peer's address of tunnel I
+many_addr() { echo "198.18.1.$((MANY_ADDR_BASE + $1))"; }
+# many_conn I, many_child I: connection and CHILD SA names of tunnel I (1..N)
+many_conn() { echo "m$((($1 - 1) / MANY_CHILDREN + 1))"; }
+many_child() { echo "$(many_conn "$1")c$((($1 - 1) % MANY_CHILDREN + 1))"; }
+
+# many_gen_conf peer|cluster: the swanctl.conf of one side
+many_gen_conf() {
+	local side=$1 c k i me other lts rts laddr raddr
+	if [ "$side" = peer ]; then
+		laddr=$E2E_PEER_EXT raddr=$E2E_VIP_EXT
+	else
+		laddr=$E2E_VIP_EXT raddr=$E2E_PEER_EXT
+	fi
+	echo "connections {"
+	for c in $(seq 1 "$MANY_CONNS"); do
+		if [ "$side" = peer ]; then me=peer$c@test other=cluster$c@test
+		else me=cluster$c@test other=peer$c@test; fi
+		cat <<EOF
+	m$c {
+		version = 2
+		local_addrs = $laddr
+		remote_addrs = $raddr
+		proposals = $E2E_IKE_PROPOSAL
+		rekey_time = 24h
+		dpd_delay = 0s
+		mobike = no
+		local { auth = psk
+			id = $me }
+		remote { auth = psk
+			id = $other }
+		children {
+EOF
+		for k in $(seq 1 "$MANY_CHILDREN"); do
+			i=$(((c - 1) * MANY_CHILDREN + k))
+			if [ "$side" = peer ]; then lts=$(many_addr "$i")/32 rts=$E2E_LAN_NET
+			else lts=$E2E_LAN_NET rts=$(many_addr "$i")/32; fi
+			cat <<EOF
+			m${c}c$k {
+				local_ts = $lts
+				remote_ts = $rts
+				esp_proposals = $E2E_ESP_PROPOSAL
+				rekey_time = 24h
+				start_action = none
+			}
+EOF
+		done
+		printf '\t\t}\n\t}\n'
+	done
+	echo "}"
+	echo "secrets {"
+	echo "	ike-many {"
+	for c in $(seq 1 "$MANY_CONNS"); do
+		echo "		id-p$c = peer$c@test"
+		echo "		id-c$c = cluster$c@test"
+	done
+	echo "		secret = \"$E2E_PSK\""
+	echo "	}"
+	echo "}"
+}
+
+# many_setup: topology, the generated configurations, the tunnel addresses
+# on the peer's lo, the peer's charon with its MANY_CONNS connections
+many_setup() {
+	local i
+	if [ $((MANY_ADDR_BASE + MANY_N)) -gt 254 ]; then
+		e2e_fail "$MANY_N tunnels from 198.18.1.$((MANY_ADDR_BASE + 1)) do not fit in 198.18.1.0/24"
+	fi
+	e2e_topo_up || e2e_fail "topology up"
+	mkdir -p "$E2E_DIR/gen"
+	many_gen_conf peer >"$E2E_DIR/gen/many-peer.conf"
+	many_gen_conf cluster >"$E2E_DIR/gen/many-cluster.conf"
+	for i in $(seq 1 "$MANY_N"); do
+		echo "addr add $(many_addr "$i")/32 dev lo"
+	done | ip -n "$(e2e_ns peer)" -batch - || e2e_fail "tunnel addresses on the peer"
+	e2e_charon_start peer || e2e_fail "charon on peer"
+	e2e_swanctl_load peer "$E2E_DIR/gen/many-peer.conf" ||
+		e2e_fail "load the peer's $MANY_CONNS connections"
+}
+
+# many_node_start NODE ROLE: NODE's charon with sasync in ROLE and the
+# cluster's MANY_CONNS connections
+many_node_start() {
+	e2e_charon_start "$1" "$(sasync_conf "$1" "$2")" || e2e_fail "charon with sasync on $1"
+	e2e_swanctl_load "$1" "$E2E_DIR/gen/many-cluster.conf" ||
+		e2e_fail "load the cluster's connections on $1"
+}
+
+# many_counts NODE [STATES] [mirror]: "IKE CHILD" SAs in NODE's summary
+many_counts() {
+	lc_summary "$@" | awk '{ n[$1]++ } END { printf "%d %d\n", n["ike"], n["child"] }'
+}
+
+# many_peer_children: "NAME spi_in spi_out" of each CHILD SA on the peer (its
+# own view), sorted by name; one swanctl call
+many_peer_children() {
+	lc_summary peer | awk '$1 == "child" { print $4, $5, $6 }' | sort
+}
+
+# many_peer_ikes: the peer's IKE SA lines (mirrored summary)
+many_peer_ikes() { lc_summary peer ESTABLISHED mirror | grep '^ike '; }
