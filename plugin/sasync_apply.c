@@ -1225,6 +1225,14 @@ static void apply_child_delete(private_sasync_apply_t *this, sasync_msg_t *msg)
 	charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
 }
 
+/**
+ * A CHILD SA was rekeyed on the active node. One we do not hold in an IKE SA
+ * we hold is no failure: it is on its way out, which is what not holding it
+ * means, and the node got its successor or will (a rejoining node gets the
+ * records its partner queued while it was away, about SAs it never had,
+ * before the bulk resync; a CHILD SA whose CHILD_ADD failed was counted
+ * then).
+ */
 static void apply_child_rekeyed(private_sasync_apply_t *this,
 								sasync_msg_t *msg)
 {
@@ -1247,7 +1255,8 @@ static void apply_child_rekeyed(private_sasync_apply_t *this,
 	}
 	else
 	{
-		apply_failed(this);
+		DBG2(DBG_APP, "sasync: rekeyed CHILD_SA %.8x_i not held, nothing to "
+			 "mark", ntohl((uint32_t)spi));
 	}
 	charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
 }

@@ -1253,6 +1253,54 @@ START_TEST(test_waiting_child_deleted)
 }
 END_TEST
 
+/**
+ * A node that rejoins gets the records its partner queued while it was
+ * away before the bulk resync, e.g. CHILD_REKEYED for a CHILD SA it never
+ * had: not a failure, and nothing changes. One it holds is marked rekeyed.
+ */
+START_TEST(test_rekeyed_unknown_child)
+{
+	pair_t *pair;
+	child_sa_t *child_sa, *copy_child;
+	ike_sa_t *copy;
+	sasync_msg_t *msg;
+	u_int rekeyed;
+
+	pair = pair_create(IKEV2, TRUE, NULL);
+	pair_derive(pair, IKE_PROPOSAL_AEAD, NULL, pair->sa);
+	child_sa = child_install(pair->sa, 0xc2000007, 0xc3000007);
+	establish(pair);
+	ck_assert_int_eq(rec_count(), 2);
+	charon->bus->set_sa(charon->bus, pair->sa);
+	child_sa->set_state(child_sa, CHILD_REKEYED);
+	charon->bus->set_sa(charon->bus, NULL);
+	rekeyed = rec_count() - 1;
+	msg = rec_expect(rekeyed, SASYNC_MSG_CHILD_REKEYED, pair->sa);
+	msg->destroy(msg);
+
+	/* the IKE SA only, then the CHILD SA's rekey */
+	apply_one(0);
+	apply_one(rekeyed);
+	check_no_apply_failure();
+	copy = restored(pair->sa);
+	ck_assert(copy);
+	ck_assert_int_eq(copy->get_child_count(copy), 0);
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
+
+	/* with the CHILD SA it is marked */
+	apply_one(1);
+	apply_one(rekeyed);
+	check_no_apply_failure();
+	copy = restored(pair->sa);
+	ck_assert(copy);
+	copy_child = copy->get_child_sa(copy, PROTO_ESP,
+									child_sa->get_spi(child_sa, TRUE), TRUE);
+	ck_assert(copy_child);
+	ck_assert_int_eq(copy_child->get_state(copy_child), CHILD_REKEYED);
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
+}
+END_TEST
+
 /*
  * Promotion while records are applied from another thread
  */
@@ -1479,6 +1527,7 @@ Suite *lifecycle_suite_create(void)
 	tc = tcase_create("waiting");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_loop_test(tc, test_waiting_child_deleted, 0, 4);
+	tcase_add_test(tc, test_rekeyed_unknown_child);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("promotion");
