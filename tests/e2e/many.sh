@@ -24,9 +24,10 @@ many_addr() { echo "198.18.1.$((MANY_ADDR_BASE + $1))"; }
 many_conn() { echo "m$((($1 - 1) / MANY_CHILDREN + 1))"; }
 many_child() { echo "$(many_conn "$1")c$((($1 - 1) % MANY_CHILDREN + 1))"; }
 
-# many_gen_conf peer|cluster: the swanctl.conf of one side
+# many_gen_conf peer|cluster [START_ACTION]: the swanctl.conf of one side,
+# its CHILD SAs with START_ACTION (none)
 many_gen_conf() {
-	local side=$1 c k i me other lts rts laddr raddr
+	local side=$1 start=${2:-none} c k i me other lts rts laddr raddr
 	if [ "$side" = peer ]; then
 		laddr=$E2E_PEER_EXT raddr=$E2E_VIP_EXT
 	else
@@ -61,7 +62,7 @@ EOF
 				remote_ts = $rts
 				esp_proposals = $E2E_ESP_PROPOSAL
 				rekey_time = 24h
-				start_action = none
+				start_action = $start
 			}
 EOF
 		done
@@ -79,8 +80,10 @@ EOF
 	echo "}"
 }
 
-# many_setup: topology, the generated configurations, the tunnel addresses
-# on the peer's lo, the peer's charon with its MANY_CONNS connections
+# many_setup [START_ACTION]: topology, the cluster's generated
+# configuration, the tunnel addresses on the peer's lo, the peer's charon;
+# with START_ACTION the peer's MANY_CONNS connections are loaded too
+# (many_peer_load)
 many_setup() {
 	local i
 	if [ $((MANY_ADDR_BASE + MANY_N)) -gt 254 ]; then
@@ -88,12 +91,19 @@ many_setup() {
 	fi
 	e2e_topo_up || e2e_fail "topology up"
 	mkdir -p "$E2E_DIR/gen"
-	many_gen_conf peer >"$E2E_DIR/gen/many-peer.conf"
 	many_gen_conf cluster >"$E2E_DIR/gen/many-cluster.conf"
 	for i in $(seq 1 "$MANY_N"); do
 		echo "addr add $(many_addr "$i")/32 dev lo"
 	done | ip -n "$(e2e_ns peer)" -batch - || e2e_fail "tunnel addresses on the peer"
 	e2e_charon_start peer || e2e_fail "charon on peer"
+	[ -z "${1:-}" ] || many_peer_load "$1"
+}
+
+# many_peer_load START_ACTION: load the peer's MANY_CONNS connections, their
+# CHILD SAs with START_ACTION (start: the peer's charon initiates all of
+# them at once, faster than a swanctl --initiate for each)
+many_peer_load() {
+	many_gen_conf peer "$1" >"$E2E_DIR/gen/many-peer.conf"
 	e2e_swanctl_load peer "$E2E_DIR/gen/many-peer.conf" ||
 		e2e_fail "load the peer's $MANY_CONNS connections"
 }

@@ -49,7 +49,7 @@ all_rekeyed() {
 }
 
 e2e_init
-many_setup
+many_setup none
 for node in a b; do
 	role=standby
 	[ "$node" = a ] && role=primary

@@ -3,7 +3,8 @@
 #
 # Rejoin (issue 9): REJOIN_TUNNELS (200) tunnels come up while only a runs
 # (primary): one IKEv2 connection from the peer per tunnel, each with its
-# own identities and one CHILD SA (many.sh). Then b starts as standby and
+# own identities and one CHILD SA (many.sh), all initiated by the peer at
+# once (start_action = start). Then b starts as standby and
 # gets them all by bulk resync: b holds every IKE and CHILD SA a holds (same
 # SPIs), counts a resync, and no CHILD SA was rekeyed (the peer's CHILD SPIs
 # unchanged, no CREATE_CHILD_SA in a's or the peer's log). Failover to b
@@ -37,21 +38,6 @@ E2E_DPD_DELAY=0s
 # would drop most of the IKE_SA_INITs sent at once
 E2E_CHARON_CONF="$E2E_CHARON_CONF
 	dos_protection = no"
-
-# rejoin_initiate: the peer starts every tunnel without waiting for it
-# (swanctl --timeout -1: charon initiates in the background), four swanctl
-# loops at once
-rejoin_initiate() {
-	local j i pids=()
-	for j in 0 1 2 3; do
-		for ((i = 1 + j; i <= N; i += 4)); do
-			e2e_swanctl peer --initiate --child "$(many_child "$i")" --timeout -1 \
-				>>"$E2E_DIR/peer/initiate.out" 2>&1 || return 1
-		done &
-		pids+=($!)
-	done
-	for j in "${pids[@]}"; do wait "$j" || return 1; done
-}
 
 # all_up: all N IKE and CHILD SAs on the peer, and the active node has them
 all_up() {
@@ -92,8 +78,9 @@ many_setup
 many_node_start a primary
 mark_peer=$(lc_mark peer)
 
+# the peer initiates every tunnel as it loads them (start_action = start)
 T0=$(_e2e_now_ms)
-rejoin_initiate || e2e_fail "initiate $N tunnels from the peer"
+many_peer_load start
 e2e_wait_for "all $N tunnels up on the peer and a" 60 all_up ||
 	{ echo "    peer: $(many_counts peer ESTABLISHED mirror), a: $(many_counts a)"; e2e_fail "$N tunnels up"; }
 echo "$N IKE SAs with a CHILD SA each up in $(($(_e2e_now_ms) - T0)) ms (a alone)"
