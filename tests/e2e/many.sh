@@ -18,14 +18,16 @@
 : "${MANY_ADDR_BASE:=100}"
 MANY_N=$((MANY_CONNS * MANY_CHILDREN))
 
-# many_addr I: the peer's address of tunnel I
+# many_addr I: the peer's address of tunnel I (many_gen_conf and
+# many_setup compute it inline)
 many_addr() { echo "198.18.1.$((MANY_ADDR_BASE + $1))"; }
 # many_conn I, many_child I: connection and CHILD SA names of tunnel I (1..N)
 many_conn() { echo "m$((($1 - 1) / MANY_CHILDREN + 1))"; }
 many_child() { echo "$(many_conn "$1")c$((($1 - 1) % MANY_CHILDREN + 1))"; }
 
 # many_gen_conf peer|cluster [START_ACTION]: the swanctl.conf of one side,
-# its CHILD SAs with START_ACTION (none)
+# its CHILD SAs with START_ACTION (none). No command substitution or other
+# fork per tunnel: 200 tunnels would take seconds on a loaded machine.
 many_gen_conf() {
 	local side=$1 start=${2:-none} c k i me other lts rts laddr raddr
 	if [ "$side" = peer ]; then
@@ -34,46 +36,32 @@ many_gen_conf() {
 		laddr=$E2E_VIP_EXT raddr=$E2E_PEER_EXT
 	fi
 	echo "connections {"
-	for c in $(seq 1 "$MANY_CONNS"); do
+	for ((c = 1; c <= MANY_CONNS; c++)); do
 		if [ "$side" = peer ]; then me=peer$c@test other=cluster$c@test
 		else me=cluster$c@test other=peer$c@test; fi
-		cat <<EOF
-	m$c {
-		version = 2
-		local_addrs = $laddr
-		remote_addrs = $raddr
-		proposals = $E2E_IKE_PROPOSAL
-		rekey_time = 24h
-		dpd_delay = 0s
-		mobike = no
-		local { auth = psk
-			id = $me }
-		remote { auth = psk
-			id = $other }
-		children {
-EOF
-		for k in $(seq 1 "$MANY_CHILDREN"); do
+		printf '\tm%s {\n\t\tversion = 2\n\t\tlocal_addrs = %s\n\t\tremote_addrs = %s\n' \
+			"$c" "$laddr" "$raddr"
+		printf '\t\tproposals = %s\n\t\trekey_time = 24h\n\t\tdpd_delay = 0s\n\t\tmobike = no\n' \
+			"$E2E_IKE_PROPOSAL"
+		printf '\t\tlocal { auth = psk\n\t\t\tid = %s }\n\t\tremote { auth = psk\n\t\t\tid = %s }\n' \
+			"$me" "$other"
+		printf '\t\tchildren {\n'
+		for ((k = 1; k <= MANY_CHILDREN; k++)); do
 			i=$(((c - 1) * MANY_CHILDREN + k))
-			if [ "$side" = peer ]; then lts=$(many_addr "$i")/32 rts=$E2E_LAN_NET
-			else lts=$E2E_LAN_NET rts=$(many_addr "$i")/32; fi
-			cat <<EOF
-			m${c}c$k {
-				local_ts = $lts
-				remote_ts = $rts
-				esp_proposals = $E2E_ESP_PROPOSAL
-				rekey_time = 24h
-				start_action = $start
-			}
-EOF
+			if [ "$side" = peer ]; then lts=198.18.1.$((MANY_ADDR_BASE + i))/32 rts=$E2E_LAN_NET
+			else lts=$E2E_LAN_NET rts=198.18.1.$((MANY_ADDR_BASE + i))/32; fi
+			printf '\t\t\tm%sc%s {\n\t\t\t\tlocal_ts = %s\n\t\t\t\tremote_ts = %s\n' \
+				"$c" "$k" "$lts" "$rts"
+			printf '\t\t\t\tesp_proposals = %s\n\t\t\t\trekey_time = 24h\n' "$E2E_ESP_PROPOSAL"
+			printf '\t\t\t\tstart_action = %s\n\t\t\t}\n' "$start"
 		done
 		printf '\t\t}\n\t}\n'
 	done
 	echo "}"
 	echo "secrets {"
 	echo "	ike-many {"
-	for c in $(seq 1 "$MANY_CONNS"); do
-		echo "		id-p$c = peer$c@test"
-		echo "		id-c$c = cluster$c@test"
+	for ((c = 1; c <= MANY_CONNS; c++)); do
+		printf '\t\tid-p%s = peer%s@test\n\t\tid-c%s = cluster%s@test\n' "$c" "$c" "$c" "$c"
 	done
 	echo "		secret = \"$E2E_PSK\""
 	echo "	}"
@@ -92,8 +80,8 @@ many_setup() {
 	e2e_topo_up || e2e_fail "topology up"
 	mkdir -p "$E2E_DIR/gen"
 	many_gen_conf cluster >"$E2E_DIR/gen/many-cluster.conf"
-	for i in $(seq 1 "$MANY_N"); do
-		echo "addr add $(many_addr "$i")/32 dev lo"
+	for ((i = 1; i <= MANY_N; i++)); do
+		echo "addr add 198.18.1.$((MANY_ADDR_BASE + i))/32 dev lo"
 	done | ip -n "$(e2e_ns peer)" -batch - || e2e_fail "tunnel addresses on the peer"
 	e2e_charon_start peer || e2e_fail "charon on peer"
 	[ -z "${1:-}" ] || many_peer_load "$1"

@@ -64,7 +64,9 @@ no_child_rekey() { [ "$(lc_count_since "$1" "$2" "CREATE_CHILD_SA")" -eq 0 ]; }
 # holds exactly the active node's SAs; prints the time since $T0
 rejoined() {
 	if e2e_wait_for "$1 holds the active node's $N tunnels" "$REJOIN_SYNC_TIMEOUT" lc_synced; then
-		echo "$1 held all $N IKE and CHILD SAs $(($(_e2e_now_ms) - T0)) ms after its charon was started ($2)"
+		echo "$1 held all $N IKE and CHILD SAs $(($(_e2e_now_ms) - T0)) ms after its charon was started ($2);" \
+			"the resync took $(($(e2e_log_ms "$1" "sasync: bulk resync from .* complete") -
+				$(e2e_log_ms "$1" "sasync: sync link .* up"))) ms from the first sync link up in its log"
 		e2e_pass "$1 holds the same $N IKE and $N CHILD SAs as $LC_ACTIVE (SPIs, identities)"
 	else
 		echo "    $1 holds $(many_counts "$1" PASSIVE | awk '{ print $1 " IKE, " $2 " CHILD SAs" }') after ${REJOIN_SYNC_TIMEOUT}s"
@@ -80,10 +82,14 @@ mark_peer=$(lc_mark peer)
 
 # the peer initiates every tunnel as it loads them (start_action = start)
 T0=$(_e2e_now_ms)
+tod0=$(e2e_tod_ms)
 many_peer_load start
 e2e_wait_for "all $N tunnels up on the peer and a" 60 all_up ||
 	{ echo "    peer: $(many_counts peer ESTABLISHED mirror), a: $(many_counts a)"; e2e_fail "$N tunnels up"; }
-echo "$N IKE SAs with a CHILD SA each up in $(($(_e2e_now_ms) - T0)) ms (a alone)"
+# the N-th CHILD SA the peer's log shows established
+last=$(grep -E "CHILD_SA .* established" "$(e2e_log peer)" | sed -n "${N}p" | _e2e_tod_ms)
+echo "$N IKE SAs with a CHILD SA each established $((last - tod0)) ms after the peer" \
+	"began to load them (a alone), all listed on the peer and a after $(($(_e2e_now_ms) - T0)) ms"
 e2e_pass "$N tunnels up between the peer and a"
 ikes_before=$(many_peer_ikes)
 children_before=$(many_peer_children)
@@ -146,6 +152,8 @@ e2e_wait_for "no rekeyed CHILD SA left" 12 _lc_all_settled peer b
 children_before=$(many_peer_children)
 mark_b=$(lc_mark b)
 mark_peer=$(lc_mark peer)
+# keep the log of a's first charon
+mv "$(e2e_log a)" "$E2E_DIR/a/charon-primary.log"
 T0=$(_e2e_now_ms)
 many_node_start a standby
 rejoined a "bulk resync from b"
