@@ -1261,6 +1261,52 @@ START_TEST(test_waiting_child_deleted)
 END_TEST
 
 /**
+ * An IKEv2 SA of the active node with a CHILD SA (inbound SPI spi, outbound
+ * spi + 0x01000000), established (records 0 IKE_ADD, 1 CHILD_ADD), then the
+ * CHILD SA rekeyed; returns the index of its CHILD_REKEYED record
+ */
+static u_int rekeyed_child(uint32_t spi, pair_t **pair, child_sa_t **child_sa)
+{
+	sasync_msg_t *msg;
+	u_int rekeyed;
+
+	*pair = pair_create(IKEV2, TRUE, NULL);
+	pair_derive(*pair, IKE_PROPOSAL_AEAD, NULL, (*pair)->sa);
+	*child_sa = child_install((*pair)->sa, spi, spi + 0x01000000);
+	establish(*pair);
+	ck_assert_int_eq(rec_count(), 2);
+	charon->bus->set_sa(charon->bus, (*pair)->sa);
+	(*child_sa)->set_state(*child_sa, CHILD_REKEYED);
+	charon->bus->set_sa(charon->bus, NULL);
+	rekeyed = rec_count() - 1;
+	msg = rec_expect(rekeyed, SASYNC_MSG_CHILD_REKEYED, (*pair)->sa);
+	msg->destroy(msg);
+	return rekeyed;
+}
+
+/**
+ * State of the standby's copy of a CHILD SA of the active node, CHILD_CREATED
+ * if it has none; fails if it has not the IKE SA
+ */
+static child_sa_state_t restored_child_state(pair_t *pair, child_sa_t *child_sa)
+{
+	child_sa_state_t state = CHILD_CREATED;
+	child_sa_t *copy_child;
+	ike_sa_t *copy;
+
+	copy = restored(pair->sa);
+	ck_assert(copy);
+	copy_child = copy->get_child_sa(copy, PROTO_ESP,
+									child_sa->get_spi(child_sa, TRUE), TRUE);
+	if (copy_child)
+	{
+		state = copy_child->get_state(copy_child);
+	}
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
+	return state;
+}
+
+/**
  * A node that rejoins gets the records its partner queued while it was
  * away before the bulk resync, e.g. CHILD_REKEYED for a CHILD SA it never
  * had: not a failure, and nothing changes. One it holds is marked rekeyed.
@@ -1268,43 +1314,21 @@ END_TEST
 START_TEST(test_rekeyed_unknown_child)
 {
 	pair_t *pair;
-	child_sa_t *child_sa, *copy_child;
-	ike_sa_t *copy;
-	sasync_msg_t *msg;
+	child_sa_t *child_sa;
 	u_int rekeyed;
 
-	pair = pair_create(IKEV2, TRUE, NULL);
-	pair_derive(pair, IKE_PROPOSAL_AEAD, NULL, pair->sa);
-	child_sa = child_install(pair->sa, 0xc2000007, 0xc3000007);
-	establish(pair);
-	ck_assert_int_eq(rec_count(), 2);
-	charon->bus->set_sa(charon->bus, pair->sa);
-	child_sa->set_state(child_sa, CHILD_REKEYED);
-	charon->bus->set_sa(charon->bus, NULL);
-	rekeyed = rec_count() - 1;
-	msg = rec_expect(rekeyed, SASYNC_MSG_CHILD_REKEYED, pair->sa);
-	msg->destroy(msg);
-
+	rekeyed = rekeyed_child(0xc2000007, &pair, &child_sa);
 	/* the IKE SA only, then the CHILD SA's rekey */
 	apply_one(0);
 	apply_one(rekeyed);
 	check_no_apply_failure();
-	copy = restored(pair->sa);
-	ck_assert(copy);
-	ck_assert_int_eq(copy->get_child_count(copy), 0);
-	charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
+	ck_assert_int_eq(restored_child_state(pair, child_sa), CHILD_CREATED);
 
 	/* with the CHILD SA it is marked */
 	apply_one(1);
 	apply_one(rekeyed);
 	check_no_apply_failure();
-	copy = restored(pair->sa);
-	ck_assert(copy);
-	copy_child = copy->get_child_sa(copy, PROTO_ESP,
-									child_sa->get_spi(child_sa, TRUE), TRUE);
-	ck_assert(copy_child);
-	ck_assert_int_eq(copy_child->get_state(copy_child), CHILD_REKEYED);
-	charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
+	ck_assert_int_eq(restored_child_state(pair, child_sa), CHILD_REKEYED);
 }
 END_TEST
 
@@ -1316,24 +1340,12 @@ END_TEST
 START_TEST(test_waiting_for_connection)
 {
 	pair_t *pair;
-	child_sa_t *child_sa, *copy_child = NULL;
+	child_sa_t *child_sa;
 	child_sa_state_t state = CHILD_CREATED;
 	ike_sa_t *copy;
-	sasync_msg_t *msg;
 	u_int rekeyed, i;
 
-	pair = pair_create(IKEV2, TRUE, NULL);
-	pair_derive(pair, IKE_PROPOSAL_AEAD, NULL, pair->sa);
-	child_sa = child_install(pair->sa, 0xc2000008, 0xc3000008);
-	establish(pair);
-	ck_assert_int_eq(rec_count(), 2);
-	charon->bus->set_sa(charon->bus, pair->sa);
-	child_sa->set_state(child_sa, CHILD_REKEYED);
-	charon->bus->set_sa(charon->bus, NULL);
-	rekeyed = rec_count() - 1;
-	msg = rec_expect(rekeyed, SASYNC_MSG_CHILD_REKEYED, pair->sa);
-	msg->destroy(msg);
-
+	rekeyed = rekeyed_child(0xc2000008, &pair, &child_sa);
 	cfg_hidden = TRUE;
 	apply_one(0);
 	apply_one(1);
@@ -1354,14 +1366,10 @@ START_TEST(test_waiting_for_connection)
 		copy = restored(pair->sa);
 		if (copy)
 		{
-			copy_child = copy->get_child_sa(copy, PROTO_ESP,
-									child_sa->get_spi(child_sa, TRUE), TRUE);
-			state = copy_child ? copy_child->get_state(copy_child)
-							   : CHILD_CREATED;
 			charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
+			state = restored_child_state(pair, child_sa);
 		}
 	}
-	ck_assert(copy_child);
 	ck_assert_int_eq(state, CHILD_REKEYED);
 	check_no_apply_failure();
 	ck_assert_int_eq(apply->get_waiting(apply), 0);
