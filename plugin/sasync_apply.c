@@ -43,7 +43,8 @@ struct private_sasync_apply_t {
 	/** CHILD_ADD records (waiting_t) waiting for their IKE SA */
 	array_t *waiting;
 
-	/** IKE_ADD records (waiting_t) waiting for their connection */
+	/** IKE_ADD records (waiting_t) waiting for their connection, and the
+	 * records about their IKE SAs that came after them, in order */
 	array_t *waiting_ike;
 
 	/** a retry of waiting_ike is scheduled */
@@ -621,8 +622,8 @@ static void wait_for(private_sasync_apply_t *this, array_t *list,
 	waiting_t *waiting;
 	char *name;
 
-	name = msg->get_string(msg, msg->get_type(msg) == SASYNC_MSG_IKE_ADD ?
-							SASYNC_ATTR_NAME : SASYNC_ATTR_CHILD_NAME);
+	name = msg->get_string(msg, msg->get_type(msg) == SASYNC_MSG_CHILD_ADD ?
+							SASYNC_ATTR_CHILD_NAME : SASYNC_ATTR_NAME);
 	if (this->since && time_monotonic(NULL) - this->since > CONFIG_WAIT)
 	{
 		DBG1(DBG_APP, "sasync: %N record for '%s' waited %ds for %s, not "
@@ -690,6 +691,8 @@ static void apply_ike_add(private_sasync_apply_t *this, sasync_msg_t *msg)
 	id->destroy(id);
 }
 
+static void apply_record(private_sasync_apply_t *this, sasync_msg_t *msg);
+
 /**
  * Retry waiting records; CHILD SA records only to expire them, an IKE SA
  * record that is applied releases them
@@ -706,8 +709,8 @@ static job_requeue_t retry_waiting(private_sasync_apply_t *this)
 	while (array_remove(list, ARRAY_HEAD, &waiting))
 	{
 		this->since = waiting->since;
-		this->type = SASYNC_MSG_IKE_ADD;
-		apply_ike_add(this, waiting->msg);
+		this->type = waiting->msg->get_type(waiting->msg);
+		apply_record(this, waiting->msg);
 		waiting_destroy(waiting);
 	}
 	array_destroy(list);
@@ -1229,6 +1232,14 @@ static void apply_child_delete(private_sasync_apply_t *this, sasync_msg_t *msg)
 	charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
 }
 
+/**
+ * A CHILD SA was rekeyed on the active node. One we do not hold in an IKE SA
+ * we hold is no failure: it is on its way out, which is what not holding it
+ * means, and the node got its successor or will (a rejoining node gets the
+ * records its partner queued while it was away, about SAs it never had,
+ * before the bulk resync; a CHILD SA whose CHILD_ADD failed was counted
+ * then).
+ */
 static void apply_child_rekeyed(private_sasync_apply_t *this,
 								sasync_msg_t *msg)
 {
@@ -1251,7 +1262,8 @@ static void apply_child_rekeyed(private_sasync_apply_t *this,
 	}
 	else
 	{
-		apply_failed(this);
+		DBG2(DBG_APP, "sasync: rekeyed CHILD_SA %.8x_i not held, nothing to "
+			 "mark", ntohl((uint32_t)spi));
 	}
 	charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
 }
@@ -1301,23 +1313,63 @@ static void mark_seen(private_sasync_apply_t *this, sasync_msg_t *msg)
 	}
 }
 
-METHOD(sasync_apply_t, apply, void,
-	private_sasync_apply_t *this, host_t *peer, sasync_msg_t *msg)
+/**
+ * Whether an IKE_ADD of the IKE SA a record is about waits for its
+ * connection (then the IKE SA is not here)
+ */
+static bool ike_add_waits(private_sasync_apply_t *this, sasync_msg_t *msg)
 {
-	record_lag(this, msg);
-	this->mutex->lock(this->mutex);
-	/* checked under the lock promotion takes: nothing is restored passive
-	 * once the node is primary */
-	if (this->role->get(this->role) != SASYNC_ROLE_STANDBY)
+	enumerator_t *enumerator;
+	waiting_t *waiting;
+	uint64_t spi_i, spi_r, wspi_i, wspi_r;
+	bool found = FALSE;
+
+	if (!array_count(this->waiting_ike) ||
+		!msg->get_int(msg, SASYNC_ATTR_IKE_SPI_I, &spi_i) ||
+		!msg->get_int(msg, SASYNC_ATTR_IKE_SPI_R, &spi_r))
 	{
-		DBG1(DBG_APP, "sasync: %N record from %H ignored, we are primary",
-			 sasync_msg_type_names, msg->get_type(msg), peer);
-		this->mutex->unlock(this->mutex);
-		return;
+		return FALSE;
 	}
-	this->peer = peer;
-	this->type = msg->get_type(msg);
-	mark_seen(this, msg);
+	enumerator = array_create_enumerator(this->waiting_ike);
+	while (!found && enumerator->enumerate(enumerator, &waiting))
+	{
+		found = waiting->msg->get_type(waiting->msg) == SASYNC_MSG_IKE_ADD &&
+				waiting->msg->get_int(waiting->msg, SASYNC_ATTR_IKE_SPI_I,
+									  &wspi_i) &&
+				waiting->msg->get_int(waiting->msg, SASYNC_ATTR_IKE_SPI_R,
+									  &wspi_r) &&
+				wspi_i == spi_i && wspi_r == spi_r;
+	}
+	enumerator->destroy(enumerator);
+	return found;
+}
+
+/**
+ * Apply one record, new or waiting, with this->mutex held. Message IDs,
+ * rekeys and CHILD SA changes of an IKE SA whose IKE_ADD waits for its
+ * connection (a node that starts gets records before swanctl loaded its
+ * connections) wait behind it, in order. A CHILD_ADD waits for the IKE SA
+ * itself; a delete drops what waits.
+ */
+static void apply_record(private_sasync_apply_t *this, sasync_msg_t *msg)
+{
+	switch (msg->get_type(msg))
+	{
+		case SASYNC_MSG_IKE_MID:
+		case SASYNC_MSG_IKE_REKEYED:
+		case SASYNC_MSG_CHILD_DELETE:
+		case SASYNC_MSG_CHILD_PENDING:
+		case SASYNC_MSG_CHILD_REKEYED:
+			if (ike_add_waits(this, msg))
+			{
+				wait_for(this, this->waiting_ike, msg,
+						 "the connection of its IKE_SA");
+				return;
+			}
+			break;
+		default:
+			break;
+	}
 	switch (msg->get_type(msg))
 	{
 		case SASYNC_MSG_IKE_ADD:
@@ -1348,13 +1400,33 @@ METHOD(sasync_apply_t, apply, void,
 			this->resync->start(this->resync);
 			break;
 		case SASYNC_MSG_RESYNC_DONE:
-			DBG1(DBG_APP, "sasync: bulk resync from %H complete", peer);
+			DBG1(DBG_APP, "sasync: bulk resync from %H complete", this->peer);
 			this->resync->finish(this->resync);
 			this->counters->inc(this->counters, SASYNC_CTR_RESYNC);
 			break;
 		default:
 			break;
 	}
+}
+
+METHOD(sasync_apply_t, apply, void,
+	private_sasync_apply_t *this, host_t *peer, sasync_msg_t *msg)
+{
+	record_lag(this, msg);
+	this->mutex->lock(this->mutex);
+	/* checked under the lock promotion takes: nothing is restored passive
+	 * once the node is primary */
+	if (this->role->get(this->role) != SASYNC_ROLE_STANDBY)
+	{
+		DBG1(DBG_APP, "sasync: %N record from %H ignored, we are primary",
+			 sasync_msg_type_names, msg->get_type(msg), peer);
+		this->mutex->unlock(this->mutex);
+		return;
+	}
+	this->peer = peer;
+	this->type = msg->get_type(msg);
+	mark_seen(this, msg);
+	apply_record(this, msg);
 	this->peer = NULL;
 	this->type = SASYNC_MSG_IKE_ADD;
 	this->mutex->unlock(this->mutex);

@@ -910,8 +910,17 @@ static void chan_up(chan_t *chan)
 		peer->public.out_up = TRUE;
 		peer->heartbeat_due = TRUE;
 		DBG1(DBG_APP, "sasync: sync link to %#H up", peer->public.peer);
+		return;
 	}
-	else if (!peer || peer->in_conns++ == 0)
+	if (peer && !peer->out && peer->retry_at > chan->progress)
+	{	/* the partner is back (e.g. it restarted): our connection to it,
+		 * which carries our records, need not wait for the backoff */
+		peer->retry_at = chan->progress;
+		peer->backoff = BACKOFF_MIN;
+		DBG1(DBG_APP, "sasync: %H connected to us, connecting back now",
+			 chan->remote);
+	}
+	if (!peer || peer->in_conns++ == 0)
 	{
 		if (peer)
 		{

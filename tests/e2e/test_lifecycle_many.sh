@@ -22,79 +22,11 @@
 # shellcheck disable=SC2016
 set -uo pipefail
 
-# shellcheck source=tests/e2e/lifecycle.sh
-. "$(dirname "$0")/lifecycle.sh"
+# shellcheck source=tests/e2e/many.sh
+. "$(dirname "$0")/many.sh"
 
-: "${MANY_CONNS:=10}"
-: "${MANY_CHILDREN:=5}"
-N=$((MANY_CONNS * MANY_CHILDREN))
+N=$MANY_N
 E2E_DPD_DELAY=0s
-
-# addr I: the peer's address of tunnel I
-addr() { echo "198.18.1.$((100 + $1))"; }
-# conn_of I, child_of I: connection and CHILD SA names of tunnel I (1..N)
-conn_of() { echo "m$((($1 - 1) / MANY_CHILDREN + 1))"; }
-child_of() { echo "$(conn_of "$1")c$((($1 - 1) % MANY_CHILDREN + 1))"; }
-
-# gen_conf peer|cluster: the swanctl.conf of one side
-gen_conf() {
-	local side=$1 c k i me other lts rts laddr raddr
-	if [ "$side" = peer ]; then
-		laddr=$E2E_PEER_EXT raddr=$E2E_VIP_EXT
-	else
-		laddr=$E2E_VIP_EXT raddr=$E2E_PEER_EXT
-	fi
-	echo "connections {"
-	for c in $(seq 1 "$MANY_CONNS"); do
-		if [ "$side" = peer ]; then me=peer$c@test other=cluster$c@test
-		else me=cluster$c@test other=peer$c@test; fi
-		cat <<EOF
-	m$c {
-		version = 2
-		local_addrs = $laddr
-		remote_addrs = $raddr
-		proposals = $E2E_IKE_PROPOSAL
-		rekey_time = 24h
-		dpd_delay = 0s
-		mobike = no
-		local { auth = psk
-			id = $me }
-		remote { auth = psk
-			id = $other }
-		children {
-EOF
-		for k in $(seq 1 "$MANY_CHILDREN"); do
-			i=$(((c - 1) * MANY_CHILDREN + k))
-			if [ "$side" = peer ]; then lts=$(addr "$i")/32 rts=$E2E_LAN_NET
-			else lts=$E2E_LAN_NET rts=$(addr "$i")/32; fi
-			cat <<EOF
-			m${c}c$k {
-				local_ts = $lts
-				remote_ts = $rts
-				esp_proposals = $E2E_ESP_PROPOSAL
-				rekey_time = 24h
-				start_action = none
-			}
-EOF
-		done
-		printf '\t\t}\n\t}\n'
-	done
-	echo "}"
-	echo "secrets {"
-	echo "	ike-many {"
-	for c in $(seq 1 "$MANY_CONNS"); do
-		echo "		id-p$c = peer$c@test"
-		echo "		id-c$c = cluster$c@test"
-	done
-	echo "		secret = \"$E2E_PSK\""
-	echo "	}"
-	echo "}"
-}
-
-# counts NODE [STATES] [mirror]: "IKE CHILD" SAs in NODE's summary
-counts() {
-	lc_summary "$@" | awk '{ n[$1]++ } END { printf "%d %d\n", n["ike"], n["child"] }'
-}
 
 # changed SNAP KIND: lines of KIND (ike, child) in the peer's mirrored
 # summary that SNAP did not have
@@ -104,39 +36,24 @@ changed() { comm -13 <(echo "$1") <(lc_summary peer ESTABLISHED mirror) | grep -
 # SAs there, and a agrees
 settled() {
 	[ "$(changed "$1" "$2")" -ge "$3" ] &&
-		[ "$(counts peer ESTABLISHED mirror)" = "$MANY_CONNS $N" ] &&
+		[ "$(many_counts peer ESTABLISHED mirror)" = "$MANY_CONNS $N" ] &&
 		lc_side_on_active peer
 }
 
-# peer_children: "NAME spi_in spi_out" of each CHILD SA on the peer (its
-# own view), sorted by name; one swanctl call
-peer_children() {
-	lc_summary peer | awk '$1 == "child" { print $4, $5, $6 }' | sort
-}
-
 # all_rekeyed: every CHILD SA on the peer has other SPIs than in $CHILDREN
-# (peer_children before the failover), and all N are there
+# (many_peer_children before the failover), and all N are there
 all_rekeyed() {
 	local now
-	now=$(peer_children)
+	now=$(many_peer_children)
 	[ "$(wc -l <<<"$now")" -eq "$N" ] && [ -z "$(comm -12 <(echo "$CHILDREN") <(echo "$now"))" ]
 }
 
 e2e_init
-e2e_topo_up || e2e_fail "topology up"
-mkdir -p "$E2E_DIR/gen"
-gen_conf peer >"$E2E_DIR/gen/many-peer.conf"
-gen_conf cluster >"$E2E_DIR/gen/many-cluster.conf"
-for i in $(seq 1 "$N"); do
-	echo "addr add $(addr "$i")/32 dev lo"
-done | ip -n "$(e2e_ns peer)" -batch - || e2e_fail "tunnel addresses on the peer"
-e2e_charon_start peer || e2e_fail "charon on peer"
-e2e_swanctl_load peer "$E2E_DIR/gen/many-peer.conf" || e2e_fail "load the peer's $MANY_CONNS connections"
+many_setup none
 for node in a b; do
 	role=standby
 	[ "$node" = a ] && role=primary
-	e2e_charon_start "$node" "$(sasync_conf "$node" "$role")" || e2e_fail "charon with sasync on $node"
-	e2e_swanctl_load "$node" "$E2E_DIR/gen/many-cluster.conf" || e2e_fail "load the cluster's connections on $node"
+	many_node_start "$node" "$role"
 done
 e2e_wait_for "sync link between a and b up" 10 ikev1_link_up || e2e_fail "sync link up"
 e2e_capture_start esp peer ext0 udp port 4500 || e2e_fail "capture on peer"
@@ -166,8 +83,8 @@ for i in $(seq 1 "$N"); do
 	2) node=a ;;
 	*) continue ;;
 	esac
-	e2e_swanctl "$node" --rekey --child "$(child_of "$i")" >>"$E2E_DIR/$node/rekey.out" 2>&1 ||
-		e2e_fail "swanctl --rekey --child $(child_of "$i") on $node"
+	e2e_swanctl "$node" --rekey --child "$(many_child "$i")" >>"$E2E_DIR/$node/rekey.out" 2>&1 ||
+		e2e_fail "swanctl --rekey --child $(many_child "$i") on $node"
 	n=$((n + 1))
 done
 e2e_check "$n CHILD rekeys (by the peer and by a) complete" \
@@ -197,13 +114,13 @@ done
 e2e_check "$n IKE rekeys (by the peer and by a) complete" \
 	e2e_wait_for "$n IKE rekeys" 20 settled "$snap" ike "$n"
 lc_wait_synced "$n IKE rekeys by the peer and by a"
-echo "b before the failover: $(counts b PASSIVE | awk '{ print $1 " IKE SAs, " $2 " CHILD SAs" }')"
+echo "b before the failover: $(many_counts b PASSIVE | awk '{ print $1 " IKE SAs, " $2 " CHILD SAs" }')"
 
 # ---- failover
-CHILDREN=$(peer_children)
-ike_before=$(lc_summary peer ESTABLISHED mirror | grep '^ike ')
+CHILDREN=$(many_peer_children)
+ike_before=$(many_peer_ikes)
 # a tunnel rekeyed twice (CHILD by the peer, IKE by the peer) and a fresh one
-lc_streams_start "t1 $E2E_LAN_HOST $(addr 1)" "t$((N > 3 ? N - 1 : N)) $E2E_LAN_HOST $(addr $((N > 3 ? N - 1 : N)))"
+lc_streams_start "t1 $E2E_LAN_HOST $(many_addr 1)" "t$((N > 3 ? N - 1 : N)) $E2E_LAN_HOST $(many_addr $((N > 3 ? N - 1 : N)))"
 streams=(l2p-t1 p2l-t1 "l2p-t$((N > 3 ? N - 1 : N))" "p2l-t$((N > 3 ? N - 1 : N))")
 lc_failover
 lc_expect_resumed "${streams[@]}"
@@ -215,7 +132,7 @@ for s in "${streams[@]}"; do lc_ping_check "$s"; done
 t0=$(_e2e_now_ms)
 pids=()
 for i in $(seq 1 "$N"); do
-	e2e_ping_once lan "$E2E_LAN_HOST" "$(addr "$i")" &
+	e2e_ping_once lan "$E2E_LAN_HOST" "$(many_addr "$i")" &
 	pids+=($!)
 done
 wait "${pids[@]}"
@@ -225,22 +142,22 @@ echo "b rekeyed the CHILD SAs in $(($(_e2e_now_ms) - t0)) ms"
 t0=$(_e2e_now_ms)
 bad=()
 for i in $(seq 1 "$N"); do
-	e2e_wait_ping lan "$E2E_LAN_HOST" "$(addr "$i")" 5 &&
-		e2e_wait_ping peer "$(addr "$i")" "$E2E_LAN_HOST" 5 || bad+=("$(child_of "$i")")
+	e2e_wait_ping lan "$E2E_LAN_HOST" "$(many_addr "$i")" 5 &&
+		e2e_wait_ping peer "$(many_addr "$i")" "$E2E_LAN_HOST" 5 || bad+=("$(many_child "$i")")
 done
 echo "pinged through all $N tunnels in $(($(_e2e_now_ms) - t0)) ms"
 e2e_expect "traffic both ways through every one of the $N tunnels via b (failed: ${bad[*]:-none})" \
 	[ ${#bad[@]} -eq 0 ]
 e2e_expect "the peer kept each of its $MANY_CONNS IKE SAs (the current generation)" \
-	eval '[ "$(lc_summary peer ESTABLISHED mirror | grep "^ike ")" = "$ike_before" ]' ||
-	diff <(echo "$ike_before") <(lc_summary peer ESTABLISHED mirror | grep '^ike ') | sed 's/^/    /'
-stale=$(comm -12 <(echo "$CHILDREN") <(peer_children) | awk '{ print $1 }' | paste -sd' ')
-e2e_expect "b rekeyed each of the $N CHILD SAs on its first outbound packet (not rekeyed: ${stale:-none}; the peer has $(peer_children | wc -l))" \
+	eval '[ "$(many_peer_ikes)" = "$ike_before" ]' ||
+	diff <(echo "$ike_before") <(many_peer_ikes) | sed 's/^/    /'
+stale=$(comm -12 <(echo "$CHILDREN") <(many_peer_children) | awk '{ print $1 }' | paste -sd' ')
+e2e_expect "b rekeyed each of the $N CHILD SAs on its first outbound packet (not rekeyed: ${stale:-none}; the peer has $(many_peer_children | wc -l))" \
 	all_rekeyed
 echo "forced rekeys on b: $(sasync_stat b forced-rekeys)"
 e2e_expect "b holds what the peer holds ($MANY_CONNS IKE SAs, $N CHILD SAs)" \
-	e2e_wait_for "b and the peer agree" 10 eval 'lc_side_on_active peer && [ "$(counts peer ESTABLISHED mirror)" = "$MANY_CONNS $N" ]' ||
-	{ echo "    peer: $(counts peer ESTABLISHED mirror), b: $(counts b)"; }
+	e2e_wait_for "b and the peer agree" 10 eval 'lc_side_on_active peer && [ "$(many_counts peer ESTABLISHED mirror)" = "$MANY_CONNS $N" ]' ||
+	{ echo "    peer: $(many_counts peer ESTABLISHED mirror), b: $(many_counts b)"; }
 e2e_expect "the peer ran no IKE_SA_INIT since the tunnels came up (no new IKE SA)" \
 	[ "$(lc_count_since peer "$mark_up" "generating IKE_SA_INIT request")" -eq 0 ]
 lc_reuse_check esp

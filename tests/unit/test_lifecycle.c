@@ -223,11 +223,17 @@ static kernel_ipsec_t *test_ipsec_create()
  */
 static peer_cfg_t *cfg_v2, *cfg_v1;
 static child_cfg_t *child_cfg;
+/** the connections are not loaded yet (a node that just started) */
+static bool cfg_hidden;
 
 static peer_cfg_t *backend_get_peer_cfg_by_name(backend_t *this, char *name)
 {
 	peer_cfg_t *cfg = NULL;
 
+	if (cfg_hidden)
+	{
+		return NULL;
+	}
 	if (streq(name, cfg_v2->get_name(cfg_v2)))
 	{
 		cfg = cfg_v2;
@@ -305,6 +311,7 @@ static void setup()
 	};
 
 	ck_assert(!charon->ike_sa_manager);
+	cfg_hidden = FALSE;
 	charon->ike_sa_manager = ike_sa_manager_create();
 	ck_assert(charon->ike_sa_manager);
 	charon->child_sa_manager = child_sa_manager_create();
@@ -1261,6 +1268,122 @@ START_TEST(test_waiting_child_deleted)
 }
 END_TEST
 
+/**
+ * An IKEv2 SA of the active node with a CHILD SA (inbound SPI spi, outbound
+ * spi + 0x01000000), established (records 0 IKE_ADD, 1 CHILD_ADD), then the
+ * CHILD SA rekeyed; returns the index of its CHILD_REKEYED record
+ */
+static u_int rekeyed_child(uint32_t spi, pair_t **pair, child_sa_t **child_sa)
+{
+	sasync_msg_t *msg;
+	u_int rekeyed;
+
+	*pair = pair_create(IKEV2, TRUE, NULL);
+	pair_derive(*pair, IKE_PROPOSAL_AEAD, NULL, (*pair)->sa);
+	*child_sa = child_install((*pair)->sa, spi, spi + 0x01000000);
+	establish(*pair);
+	ck_assert_int_eq(rec_count(), 2);
+	charon->bus->set_sa(charon->bus, (*pair)->sa);
+	(*child_sa)->set_state(*child_sa, CHILD_REKEYED);
+	charon->bus->set_sa(charon->bus, NULL);
+	rekeyed = rec_count() - 1;
+	msg = rec_expect(rekeyed, SASYNC_MSG_CHILD_REKEYED, (*pair)->sa);
+	msg->destroy(msg);
+	return rekeyed;
+}
+
+/**
+ * State of the standby's copy of a CHILD SA of the active node, CHILD_CREATED
+ * if it has none; fails if it has not the IKE SA
+ */
+static child_sa_state_t restored_child_state(pair_t *pair, child_sa_t *child_sa)
+{
+	child_sa_state_t state = CHILD_CREATED;
+	child_sa_t *copy_child;
+	ike_sa_t *copy;
+
+	copy = restored(pair->sa);
+	ck_assert(copy);
+	copy_child = copy->get_child_sa(copy, PROTO_ESP,
+									child_sa->get_spi(child_sa, TRUE), TRUE);
+	if (copy_child)
+	{
+		state = copy_child->get_state(copy_child);
+	}
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
+	return state;
+}
+
+/**
+ * A node that rejoins gets the records its partner queued while it was
+ * away before the bulk resync, e.g. CHILD_REKEYED for a CHILD SA it never
+ * had: not a failure, and nothing changes. One it holds is marked rekeyed.
+ */
+START_TEST(test_rekeyed_unknown_child)
+{
+	pair_t *pair;
+	child_sa_t *child_sa;
+	u_int rekeyed;
+
+	rekeyed = rekeyed_child(0xc2000007, &pair, &child_sa);
+	/* the IKE SA only, then the CHILD SA's rekey */
+	apply_one(0);
+	apply_one(rekeyed);
+	check_no_apply_failure();
+	ck_assert_int_eq(restored_child_state(pair, child_sa), CHILD_CREATED);
+
+	/* with the CHILD SA it is marked */
+	apply_one(1);
+	apply_one(rekeyed);
+	check_no_apply_failure();
+	ck_assert_int_eq(restored_child_state(pair, child_sa), CHILD_REKEYED);
+}
+END_TEST
+
+/**
+ * Records about an IKE SA whose IKE_ADD waits for its connection (a node
+ * that starts may get records before swanctl loaded its connections) wait
+ * behind it, and are applied in order once the connection is there
+ */
+START_TEST(test_waiting_for_connection)
+{
+	pair_t *pair;
+	child_sa_t *child_sa;
+	child_sa_state_t state = CHILD_CREATED;
+	ike_sa_t *copy;
+	u_int rekeyed, i;
+
+	rekeyed = rekeyed_child(0xc2000008, &pair, &child_sa);
+	cfg_hidden = TRUE;
+	apply_one(0);
+	apply_one(1);
+	apply_one(rekeyed);
+	check_no_apply_failure();
+	ck_assert(!restored(pair->sa));
+	ck_assert_int_eq(apply->get_waiting(apply), 1);
+
+	/* the retry job runs on the processor's threads */
+	if (!lib->processor->get_total_threads(lib->processor))
+	{
+		lib->processor->set_threads(lib->processor, 2);
+	}
+	cfg_hidden = FALSE;
+	for (i = 0; i < 100 && state != CHILD_REKEYED; i++)
+	{
+		usleep(50000);
+		copy = restored(pair->sa);
+		if (copy)
+		{
+			charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
+			state = restored_child_state(pair, child_sa);
+		}
+	}
+	ck_assert_int_eq(state, CHILD_REKEYED);
+	check_no_apply_failure();
+	ck_assert_int_eq(apply->get_waiting(apply), 0);
+}
+END_TEST
+
 /*
  * Promotion while records are applied from another thread
  */
@@ -1487,6 +1610,8 @@ Suite *lifecycle_suite_create(void)
 	tc = tcase_create("waiting");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_loop_test(tc, test_waiting_child_deleted, 0, 4);
+	tcase_add_test(tc, test_rekeyed_unknown_child);
+	tcase_add_test(tc, test_waiting_for_connection);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("promotion");
