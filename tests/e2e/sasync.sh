@@ -135,6 +135,19 @@ sasync_peer_ike_deletes() {
 	e2e_count_in_log peer "received DELETE for IKE_SA"
 }
 
+# sasync_two_primaries_setup: an electing cluster with the tunnel synced;
+# sets ike_before (the peer's IKE SPIs), mac_a and deletes (IKE SA deletes
+# the peer received so far) for sasync_a_was_silent
+# shellcheck disable=SC2034
+sasync_two_primaries_setup() {
+	e2e_init
+	sasync_election_on
+	sasync_cluster_synced
+	ike_before=$(e2e_ike_spis peer)
+	mac_a=$(sasync_mac a)
+	deletes=$(sasync_peer_ike_deletes)
+}
+
 # sasync_a_back_as_standby: after a demoted itself, it gives up the
 # cluster addresses and holds b's SAs again, and the pings l2p2 get 20
 # replies through b; then they are stopped and reported

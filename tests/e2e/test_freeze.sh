@@ -14,12 +14,7 @@ set -uo pipefail
 # shellcheck source=tests/e2e/sasync.sh
 . "$(dirname "$0")/sasync.sh"
 
-e2e_init
-sasync_election_on
-sasync_cluster_synced
-ike_before=$(e2e_ike_spis peer)
-mac_a=$(sasync_mac a)
-deletes=$(sasync_peer_ike_deletes)
+sasync_two_primaries_setup
 
 e2e_capture_start ike peer ext0 udp port 4500 or udp port 500 ||
 	e2e_fail "capture on peer"

@@ -27,12 +27,7 @@ EOF2
 	fi
 }
 
-e2e_init
-sasync_election_on
-sasync_cluster_synced
-ike_before=$(e2e_ike_spis peer)
-mac_a=$(sasync_mac a)
-deletes=$(sasync_peer_ike_deletes)
+sasync_two_primaries_setup
 
 e2e_ping_start l2p lan "$E2E_LAN_HOST" "$E2E_PEER_HOST"
 e2e_ping_start p2l peer "$E2E_PEER_HOST" "$E2E_LAN_HOST"
