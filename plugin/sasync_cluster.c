@@ -84,6 +84,12 @@ struct private_sasync_cluster_t {
 	bool primary_seen;
 
 	/**
+	 * We were demoted: our SAs may be stale, a full resync from the next
+	 * living primary brings them up to date
+	 */
+	bool need_resync;
+
+	/**
 	 * End of the start-up grace (time_monotonic() ms)
 	 */
 	uint64_t grace_end;
@@ -234,7 +240,7 @@ CALLBACK(on_beat, void,
 	private_sasync_cluster_t *this, host_t *peer, bool alive, chunk_t beat)
 {
 	sasync_cluster_node_t *node, heard = {};
-	bool changed;
+	bool changed, resync;
 
 	this->mutex->lock(this->mutex);
 	node = find_node(this, peer);
@@ -272,8 +278,9 @@ CALLBACK(on_beat, void,
 	{
 		this->listener->node_changed(this->listener, node);
 	}
+	resync = this->need_resync;
 	this->mutex->unlock(this->mutex);
-	if (changed && this->election)
+	if (changed && (this->election || resync))
 	{
 		queue_evaluate(this, 0);
 	}
@@ -293,10 +300,34 @@ static void role_changed(private_sasync_cluster_t *this,
 	{
 		this->epoch = ++this->max_epoch;
 	}
+	this->need_resync = role == SASYNC_ROLE_STANDBY;
 	epoch = this->epoch;
 	this->mutex->unlock(this->mutex);
 	/* role changes are serialized by the role's lock, so are these */
 	update_beat(this, role, epoch);
+	if (role == SASYNC_ROLE_STANDBY)
+	{	/* a primary may be alive already, or come later (on_beat()) */
+		queue_evaluate(this, 0);
+	}
+}
+
+/**
+ * Whether a partner is the living primary, with the lock held
+ */
+static bool primary_alive(private_sasync_cluster_t *this)
+{
+	sasync_cluster_node_t *node;
+	int i;
+
+	for (i = 0; i < array_count(this->nodes); i++)
+	{
+		array_get(this->nodes, i, &node);
+		if (node->alive && node->role == SASYNC_ROLE_PRIMARY)
+		{
+			return TRUE;
+		}
+	}
+	return FALSE;
 }
 
 /**
@@ -373,17 +404,21 @@ static char *should_promote(private_sasync_cluster_t *this)
  */
 static job_requeue_t evaluate(private_sasync_cluster_t *this)
 {
+	sasync_role_state_t role;
 	sasync_cluster_node_t *node;
 	char reason[128] = "", *why = NULL;
+	bool resync = FALSE;
 
 	if (this->stopped)
 	{
 		return JOB_REQUEUE_NONE;
 	}
+	/* not with our lock: role changes call us with the role's lock held */
+	role = this->role->get(this->role);
 	this->mutex->lock(this->mutex);
-	if (this->role->get(this->role) == SASYNC_ROLE_PRIMARY)
+	if (role == SASYNC_ROLE_PRIMARY)
 	{
-		node = other_primary(this);
+		node = this->election ? other_primary(this) : NULL;
 		if (node)
 		{
 			snprintf(reason, sizeof(reason), "split brain: %s is primary "
@@ -393,18 +428,28 @@ static job_requeue_t evaluate(private_sasync_cluster_t *this)
 	}
 	else
 	{
-		why = should_promote(this);
+		why = this->election ? should_promote(this) : NULL;
+		resync = !why && this->need_resync && primary_alive(this);
+		if (resync)
+		{
+			this->need_resync = FALSE;
+		}
 	}
 	this->mutex->unlock(this->mutex);
 
 	if (reason[0] && this->promote->demote(this->promote, reason, NULL))
-	{
+	{	/* the role change queued the resync towards the winner */
 		this->counters->inc(this->counters, SASYNC_CTR_SPLIT_BRAIN);
-		this->capture->request_resync(this->capture);
 	}
 	if (why && this->promote->promote(this->promote, why, NULL))
 	{
 		this->counters->inc(this->counters, SASYNC_CTR_ELECTIONS);
+	}
+	if (resync)
+	{
+		DBG1(DBG_APP, "sasync: demoted, asking the primary for a full "
+			 "resync");
+		this->capture->request_resync(this->capture);
 	}
 	return JOB_REQUEUE_NONE;
 }

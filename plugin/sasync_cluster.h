@@ -71,12 +71,13 @@ struct sasync_cluster_listener_t {
  *   promotes itself: highest priority, then the smallest name;
  * - a primary that hears another primary with a higher epoch (the one that
  *   took over more recently), or the same epoch and a better priority or
- *   name, demotes itself, sends no DELETE and asks the new primary for a
- *   full resync (split brain);
+ *   name, demotes itself and sends no DELETE (split brain);
  * - with preempt, a standby of higher priority than the living primary
  *   promotes itself, and the former primary then demotes.
  * Without the election, roles change only by ha-promote/ha-demote (e.g.
  * keepalived's notify scripts); heartbeats are still sent and shown.
+ * Either way, a demoted node asks the living primary (when there is one,
+ * or once one appears) for a full resync: its SAs may be stale.
  *
  * Decisions run in a job of their own, never in the link's callbacks.
  */

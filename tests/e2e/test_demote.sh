@@ -66,4 +66,7 @@ e2e_check "a is still passive and silent" \
 	eval '[ -z "$(lc_summary a "$LC_LIVE")" ] && [ "$(lc_count_since a "$mark_a" "sending packet")" = 0 ]'
 e2e_check "a, a standby now, holds b's SAs (b's forced rekeys synced to a)" \
 	e2e_wait_for "a follows b" 10 eval '[ -n "$(lc_summary b)" ] && [ "$(lc_summary a PASSIVE)" = "$(lc_summary b)" ]'
+e2e_check "a asked b, primary now, for a full resync, and b sent it" \
+	e2e_wait_for "a resynced by b" 10 eval '[ "$(e2e_count_in_log a "sasync: demoted, asking the primary for a full resync")" = 1 ] &&
+		[ "$(e2e_count_in_log b "sasync: bulk resync sent")" -ge 1 ]'
 e2e_summary

@@ -53,7 +53,7 @@ holds() {
 # resync_logged NODE FROM_LINE: NODE logged a bulk resync of all N IKE SAs
 # from FROM_LINE on
 resync_logged() {
-	[ "$(lc_count_since "$1" "$2" "sasync: bulk resync sent, $N IKE_SAs")" -ge 1 ]
+	[ "$(lc_count_since "$1" "$2" "sasync: bulk resync sent( to [^,]+)?, $N IKE_SAs")" -ge 1 ]
 }
 
 # no_child_rekey NODE FROM_LINE: no CREATE_CHILD_SA (every SA here came
