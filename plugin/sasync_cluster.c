@@ -116,14 +116,6 @@ struct private_sasync_cluster_t {
 };
 
 /**
- * Milliseconds of the monotonic clock
- */
-static uint64_t now_ms()
-{
-	return sasync_link_time_ms();
-}
-
-/**
  * Drop a reference, freeing with the last
  */
 static void cluster_put(private_sasync_cluster_t *this)
@@ -312,11 +304,12 @@ static void role_changed(private_sasync_cluster_t *this,
 }
 
 /**
- * Whether a partner is the living primary, with the lock held
+ * The living primary among the partners (the last listed, if several),
+ * NULL if none; with the lock held
  */
-static bool primary_alive(private_sasync_cluster_t *this)
+static sasync_cluster_node_t *living_primary(private_sasync_cluster_t *this)
 {
-	sasync_cluster_node_t *node;
+	sasync_cluster_node_t *node, *primary = NULL;
 	int i;
 
 	for (i = 0; i < array_count(this->nodes); i++)
@@ -324,10 +317,10 @@ static bool primary_alive(private_sasync_cluster_t *this)
 		array_get(this->nodes, i, &node);
 		if (node->alive && node->role == SASYNC_ROLE_PRIMARY)
 		{
-			return TRUE;
+			primary = node;
 		}
 	}
-	return FALSE;
+	return primary;
 }
 
 /**
@@ -366,23 +359,15 @@ static sasync_cluster_node_t *other_primary(private_sasync_cluster_t *this)
  */
 static char *should_promote(private_sasync_cluster_t *this)
 {
-	sasync_cluster_node_t *node, *primary = NULL;
+	sasync_cluster_node_t *node, *primary = living_primary(this);
 	int i;
 
-	for (i = 0; i < array_count(this->nodes); i++)
-	{
-		array_get(this->nodes, i, &node);
-		if (node->alive && node->role == SASYNC_ROLE_PRIMARY)
-		{
-			primary = node;
-		}
-	}
 	if (primary)
 	{
 		return this->preempt && this->priority > primary->priority ?
 					"election: preempting a primary of lower priority" : NULL;
 	}
-	if (!this->primary_seen && now_ms() < this->grace_end)
+	if (!this->primary_seen && sasync_link_time_ms() < this->grace_end)
 	{	/* the primary may just not have connected yet */
 		return NULL;
 	}
@@ -429,7 +414,7 @@ static job_requeue_t evaluate(private_sasync_cluster_t *this)
 	else
 	{
 		why = this->election ? should_promote(this) : NULL;
-		resync = !why && this->need_resync && primary_alive(this);
+		resync = !why && this->need_resync && living_primary(this);
 		if (resync)
 		{
 			this->need_resync = FALSE;
@@ -523,7 +508,7 @@ sasync_cluster_t *sasync_cluster_create(sasync_link_t *link,
 		.ref = 1,
 		.mutex = mutex_create(MUTEX_TYPE_DEFAULT),
 	);
-	this->grace_end = now_ms() + GRACE_TIMEOUTS * timeout;
+	this->grace_end = sasync_link_time_ms() + GRACE_TIMEOUTS * timeout;
 	update_beat(this, role->get(role), 0);
 	role->add_listener(role, (void*)role_changed, this);
 	link->set_beat_cb(link, on_beat, this);
