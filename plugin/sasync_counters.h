@@ -73,6 +73,9 @@ enum sasync_counter_t {
 	SASYNC_CTR_ADDRESS_REPAIRS,
 	/** passive SAs a full resync did not name, destroyed (sasync_resync_t) */
 	SASYNC_CTR_RESYNC_REMOVED,
+	/** sync connections refused before authentication: unknown source, full
+	 * slots, a reflection, a wrong node name (sasync_link_t) */
+	SASYNC_CTR_SYNC_REJECTED,
 	SASYNC_CTR_MAX,
 };
 

@@ -14,7 +14,7 @@
 #define FRAME_HDR_LEN (4 + 1 + 1 + 8)
 
 /** label that separates our keys from any other use of the secret */
-#define KDF_LABEL "sasync v1"
+#define KDF_LABEL "sasync v2"
 
 /** key and salt sizes of both AEADs we use */
 #define AEAD_KEY_LEN 32
@@ -153,19 +153,14 @@ METHOD(sasync_crypt_t, destroy, void,
 }
 
 /**
- * Create an AEAD of our preferred algorithm, or of the fallback
+ * Create an AEAD of an algorithm we use
  */
-static aead_t *create_aead()
+static aead_t *create_aead(encryption_algorithm_t alg)
 {
 	aead_t *aead;
 
-	aead = lib->crypto->create_aead(lib->crypto, ENCR_CHACHA20_POLY1305,
-									AEAD_KEY_LEN, AEAD_SALT_LEN);
-	if (!aead)
-	{
-		aead = lib->crypto->create_aead(lib->crypto, ENCR_AES_GCM_ICV16,
-										AEAD_KEY_LEN, AEAD_SALT_LEN);
-	}
+	aead = lib->crypto->create_aead(lib->crypto, alg, AEAD_KEY_LEN,
+									AEAD_SALT_LEN);
 	/* we neither pad nor support other IV sizes than our sequence number */
 	if (aead && (aead->get_block_size(aead) != 1 ||
 				 aead->get_iv_size(aead) != 8))
@@ -177,18 +172,72 @@ static aead_t *create_aead()
 }
 
 /**
+ * Our AEADs, in the order we prefer them, and their bits in a HELLO
+ */
+static struct {
+	encryption_algorithm_t alg;
+	uint8_t bit;
+} aeads[] = {
+	{ ENCR_CHACHA20_POLY1305, SASYNC_AEAD_CHACHA20_POLY1305 },
+	{ ENCR_AES_GCM_ICV16, SASYNC_AEAD_AES_GCM_256 },
+};
+
+/*
+ * Described in header
+ */
+uint8_t sasync_crypt_supported()
+{
+	aead_t *aead;
+	uint8_t mask = 0;
+	int i;
+
+	for (i = 0; i < countof(aeads); i++)
+	{
+		aead = create_aead(aeads[i].alg);
+		if (aead)
+		{
+			mask |= aeads[i].bit;
+			aead->destroy(aead);
+		}
+	}
+	return mask;
+}
+
+/*
+ * Described in header
+ */
+encryption_algorithm_t sasync_crypt_choose(uint8_t ours, uint8_t theirs)
+{
+	int i;
+
+	for (i = 0; i < countof(aeads); i++)
+	{
+		if (ours & theirs & aeads[i].bit)
+		{
+			return aeads[i].alg;
+		}
+	}
+	return ENCR_UNDEFINED;
+}
+
+/**
  * Derive both direction keys with prf+ and install them
  */
-static bool derive_keys(private_sasync_crypt_t *this, chunk_t secret,
-						chunk_t nonce_i, chunk_t nonce_r, bool initiator)
+static bool derive_keys(private_sasync_crypt_t *this,
+						encryption_algorithm_t alg, chunk_t secret,
+						chunk_t hello_i, chunk_t hello_r, bool initiator)
 {
 	chunk_t seed, keymat = chunk_empty, key_ir, key_ri;
+	uint16_t alg_n = htons(alg);
 	kdf_t *prf_plus;
 	size_t key_len;
 	bool ok = FALSE;
 
 	key_len = this->out->get_key_size(this->out);
-	seed = chunk_cata("ccc", chunk_from_str(KDF_LABEL), nonce_i, nonce_r);
+	/* both HELLOs whole: nonces, instance ids, names and the AEADs offered;
+	 * a change by anyone in between gives other keys and fails AUTH */
+	seed = chunk_cata("cccc", chunk_from_str(KDF_LABEL),
+					  chunk_from_thing(alg_n), hello_i, hello_r);
 	prf_plus = lib->crypto->create_kdf(lib->crypto, KDF_PRF_PLUS,
 									   PRF_HMAC_SHA2_256);
 	if (prf_plus &&
@@ -209,13 +258,14 @@ static bool derive_keys(private_sasync_crypt_t *this, chunk_t secret,
 /*
  * Described in header
  */
-sasync_crypt_t *sasync_crypt_create(chunk_t secret, chunk_t nonce_i,
-									chunk_t nonce_r, bool initiator)
+sasync_crypt_t *sasync_crypt_create(encryption_algorithm_t alg,
+									chunk_t secret, chunk_t hello_i,
+									chunk_t hello_r, bool initiator)
 {
 	private_sasync_crypt_t *this;
 
-	if (secret.len < SASYNC_SECRET_MIN || nonce_i.len != SASYNC_NONCE_LEN ||
-		nonce_r.len != SASYNC_NONCE_LEN)
+	if (secret.len < SASYNC_SECRET_MIN || hello_i.len < SASYNC_NONCE_LEN ||
+		hello_r.len < SASYNC_NONCE_LEN)
 	{
 		return NULL;
 	}
@@ -226,19 +276,19 @@ sasync_crypt_t *sasync_crypt_create(chunk_t secret, chunk_t nonce_i,
 			.open = _open_,
 			.destroy = _destroy,
 		},
-		.out = create_aead(),
-		.in = create_aead(),
+		.out = create_aead(alg),
+		.in = create_aead(alg),
 		.seq_out = 1,
 	);
 
 	if (!this->out || !this->in)
 	{
-		DBG1(DBG_APP, "sasync: neither ChaCha20/Poly1305 nor AES-GCM "
-			 "available, load the chapoly, aes/gcm or openssl plugin");
+		DBG1(DBG_APP, "sasync: AEAD %N not available, load the chapoly, "
+			 "aes/gcm or openssl plugin", encryption_algorithm_names, alg);
 		destroy(this);
 		return NULL;
 	}
-	if (!derive_keys(this, secret, nonce_i, nonce_r, initiator))
+	if (!derive_keys(this, alg, secret, hello_i, hello_r, initiator))
 	{
 		DBG1(DBG_APP, "sasync: deriving sync channel keys failed, is the "
 			 "kdf, hmac or sha2 plugin missing?");

@@ -18,7 +18,11 @@ typedef struct sasync_crypt_t sasync_crypt_t;
 #define SASYNC_NONCE_LEN 32
 
 /** minimum length of the shared secret */
-#define SASYNC_SECRET_MIN 16
+#define SASYNC_SECRET_MIN 32
+
+/** AEADs as offered in a HELLO, one bit each */
+#define SASYNC_AEAD_CHACHA20_POLY1305 0x01
+#define SASYNC_AEAD_AES_GCM_256 0x02
 
 /**
  * Result of opening a frame.
@@ -38,7 +42,7 @@ typedef enum {
 /**
  * AEAD protection of sync frames in one direction pair of one connection.
  *
- * Keys come from the shared secret and both sides' nonces, so each
+ * Keys come from the shared secret and both sides' HELLOs (nonces), so each
  * connection (and each direction) has its own keys. Every frame carries an
  * explicit 64-bit sequence number that must be exactly the next expected
  * one, which rejects replayed, reordered and dropped frames.
@@ -79,15 +83,36 @@ struct sasync_crypt_t {
 };
 
 /**
- * Derive the connection keys and create the frame protection.
+ * The AEADs we can use, as SASYNC_AEAD_* bits.
  *
- * @param secret		shared secret (at least SASYNC_SECRET_MIN bytes)
- * @param nonce_i		nonce of the connecting side
- * @param nonce_r		nonce of the accepting side
- * @param initiator		TRUE on the connecting side
- * @return				instance, NULL if no AEAD is available
+ * @return				bits of the available AEADs
  */
-sasync_crypt_t *sasync_crypt_create(chunk_t secret, chunk_t nonce_i,
-									chunk_t nonce_r, bool initiator);
+uint8_t sasync_crypt_supported();
+
+/**
+ * Choose the AEAD of a connection: the first of ours, in our order of
+ * preference (ChaCha20/Poly1305, AES-GCM), that the other side offers too.
+ *
+ * @param ours			SASYNC_AEAD_* bits we offer
+ * @param theirs		SASYNC_AEAD_* bits the other side offers
+ * @return				algorithm, ENCR_UNDEFINED if none in common
+ */
+encryption_algorithm_t sasync_crypt_choose(uint8_t ours, uint8_t theirs);
+
+/**
+ * Derive the connection keys and create the frame protection. The keys
+ * depend on the secret, the algorithm and both HELLOs whole, so that both
+ * sides agree on everything the HELLOs said once the AUTH frames verify.
+ *
+ * @param alg			AEAD, ENCR_CHACHA20_POLY1305 or ENCR_AES_GCM_ICV16
+ * @param secret		shared secret (at least SASYNC_SECRET_MIN bytes)
+ * @param hello_i		HELLO of the connecting side (with its nonce)
+ * @param hello_r		HELLO of the accepting side (with its nonce)
+ * @param initiator		TRUE on the connecting side
+ * @return				instance, NULL if the AEAD is not available
+ */
+sasync_crypt_t *sasync_crypt_create(encryption_algorithm_t alg,
+									chunk_t secret, chunk_t hello_i,
+									chunk_t hello_r, bool initiator);
 
 #endif /** SASYNC_CRYPT_H_ @}*/

@@ -4,6 +4,7 @@
 
 #include "sasync_link.h"
 #include "sasync_msg.h"
+#include "sasync_secret.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -37,8 +38,15 @@
 /** bytes read at once, at least */
 #define RX_CHUNK 65536
 
-/** accepted connections at most */
-#define MAX_CONNS 32
+/** connections accepted from one configured peer at most; a partner makes
+ * one at a time, the rest are its dead ones or someone spoofing it */
+#define PEER_SLOTS 4
+
+/** listen() backlog */
+#define BACKLOG 32
+
+/** refused connections are logged (and raised) once per interval, in ms */
+#define REJECT_LOG_INTERVAL 10000
 
 /** keepalive probing, to notice dead peers of idle connections (s) */
 #define KEEPALIVE_IDLE 10
@@ -69,6 +77,7 @@ typedef enum {
 	FAIL_CLOSED,
 	FAIL_HELLO,
 	FAIL_AUTH,
+	FAIL_IDENTITY,
 	FAIL_IO,
 	FAIL_TIMEOUT,
 } fail_t;
@@ -98,6 +107,11 @@ struct peer_t {
 	 * Public state, first so the enumerator can return it
 	 */
 	sasync_link_peer_t public;
+
+	/**
+	 * Configured node name ("name@address"), NULL to accept any other
+	 */
+	char *name;
 
 	/**
 	 * Our outgoing connection to it, if any
@@ -202,9 +216,15 @@ struct chan_t {
 	chan_state_t state;
 
 	/**
-	 * Our HELLO
+	 * Our HELLO, and the other side's once received
 	 */
 	u_char hello[SASYNC_HELLO_LEN];
+	u_char theirs[SASYNC_HELLO_LEN];
+
+	/**
+	 * AEAD chosen from both HELLOs
+	 */
+	encryption_algorithm_t alg;
 
 	/**
 	 * Frame protection, once both HELLOs are known
@@ -268,9 +288,31 @@ struct private_sasync_link_t {
 	linked_list_t *chans;
 
 	/**
-	 * Shared secret
+	 * Shared secrets: the first to connect, any to accept
 	 */
-	chunk_t secret;
+	chunk_t keys[SASYNC_KEYS_MAX];
+
+	/**
+	 * Our node name, NUL padded as in a HELLO
+	 */
+	char name[SASYNC_NAME_LEN];
+
+	/**
+	 * Random id of this link, in our HELLOs
+	 */
+	u_char instance[SASYNC_INSTANCE_LEN];
+
+	/**
+	 * AEADs we offer (SASYNC_AEAD_* bits)
+	 */
+	uint8_t aeads;
+
+	/**
+	 * Last refused connection logged (sasync_link_time_ms()), and those
+	 * refused since without a log line
+	 */
+	uint64_t reject_logged;
+	u_int rejects_quiet;
 
 	/**
 	 * Counters to update
@@ -362,10 +404,24 @@ static void record_free(record_t *record)
 }
 
 /**
+ * Wipe and free the keys
+ */
+static void clear_keys(private_sasync_link_t *this)
+{
+	int i;
+
+	for (i = 0; i < SASYNC_KEYS_MAX; i++)
+	{
+		chunk_clear(&this->keys[i]);
+	}
+}
+
+/**
  * Destroy a configured peer
  */
 static void peer_destroy(peer_t *peer)
 {
+	free(peer->name);
 	peer->queue->destroy_function(peer->queue, (void*)record_free);
 	peer->public.peer->destroy(peer->public.peer);
 	free(peer);
@@ -381,7 +437,7 @@ static void link_put(private_sasync_link_t *this)
 		array_destroy_function(this->peers, (void*)peer_destroy, NULL);
 		this->chans->destroy(this->chans);
 		DESTROY_IF(this->local);
-		chunk_clear(&this->secret);
+		clear_keys(this);
 		chunk_free(&this->beat_data);
 		this->mutex->destroy(this->mutex);
 		free(this);
@@ -458,9 +514,9 @@ static void set_sockopts(int fd)
 }
 
 /**
- * Build our HELLO with a fresh nonce
+ * Get random bytes from a nonce generator, FALSE if there is none (logged)
  */
-static bool make_hello(u_char hello[SASYNC_HELLO_LEN])
+static bool get_random(size_t len, u_char *buf)
 {
 	nonce_gen_t *gen;
 	bool ok;
@@ -471,11 +527,24 @@ static bool make_hello(u_char hello[SASYNC_HELLO_LEN])
 		DBG1(DBG_APP, "sasync: no nonce generator, load the nonce plugin");
 		return FALSE;
 	}
-	memcpy(hello, SASYNC_HELLO_MAGIC, 4);
-	hello[4] = SASYNC_HELLO_VERSION;
-	ok = gen->get_nonce(gen, SASYNC_NONCE_LEN, hello + 5);
+	ok = gen->get_nonce(gen, len, buf);
 	gen->destroy(gen);
 	return ok;
+}
+
+/**
+ * Build our HELLO with a fresh nonce
+ */
+static bool make_hello(private_sasync_link_t *this,
+					   u_char hello[SASYNC_HELLO_LEN])
+{
+	memcpy(hello, SASYNC_HELLO_MAGIC, 4);
+	hello[4] = SASYNC_HELLO_VERSION;
+	memcpy(hello + SASYNC_HELLO_INSTANCE, this->instance,
+		   SASYNC_INSTANCE_LEN);
+	hello[SASYNC_HELLO_AEADS] = this->aeads;
+	memcpy(hello + SASYNC_HELLO_NAME, this->name, SASYNC_NAME_LEN);
+	return get_random(SASYNC_NONCE_LEN, hello + SASYNC_HELLO_NONCE);
 }
 
 /**
@@ -485,6 +554,24 @@ static bool check_hello(u_char hello[SASYNC_HELLO_LEN])
 {
 	return memeq(hello, SASYNC_HELLO_MAGIC, 4) &&
 		   hello[4] == SASYNC_HELLO_VERSION;
+}
+
+/**
+ * Check a node name: printable, no spaces, shorter than SASYNC_NAME_LEN, so
+ * it is safe in log lines and events
+ */
+static bool valid_name(char *name, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len && name[i]; i++)
+	{
+		if (!isgraph((u_char)name[i]))
+		{
+			return FALSE;
+		}
+	}
+	return i > 0 && i < len;
 }
 
 /**
@@ -666,6 +753,7 @@ static void report_failure(peer_t *peer, fail_t failure)
 						"(different secret?)",
 		[FAIL_HELLO] = "sent an invalid handshake",
 		[FAIL_AUTH] = "failed authentication (different secret?)",
+		[FAIL_IDENTITY] = "is not the node it should be (see ha-sync-error)",
 		[FAIL_IO] = "failed the handshake",
 		[FAIL_TIMEOUT] = "did not complete the handshake in time",
 	};
@@ -852,46 +940,207 @@ static bool write_frame(chan_t *chan, uint8_t type, chunk_t payload)
 }
 
 /**
+ * Refuse a connection before its authentication, with the lock held:
+ * counted always, logged and raised once per REJECT_LOG_INTERVAL, so a flood
+ * floods nothing else
+ */
+static void reject(private_sasync_link_t *this, host_t *remote, char *why)
+{
+	uint64_t now = sasync_link_time_ms();
+	char reason[160];
+
+	if (this->reject_logged &&
+		now - this->reject_logged < REJECT_LOG_INTERVAL)
+	{
+		this->rejects_quiet++;
+		this->counters->inc(this->counters, SASYNC_CTR_SYNC_REJECTED);
+		DBG2(DBG_APP, "sasync: refused sync connection from %H: %s", remote,
+			 why);
+		return;
+	}
+	DBG1(DBG_APP, "sasync: refused sync connection from %H: %s (%u more "
+		 "refused without a log line before)", remote, why,
+		 this->rejects_quiet);
+	this->reject_logged = now;
+	this->rejects_quiet = 0;
+	snprintf(reason, sizeof(reason), "refused connection: %s", why);
+	sync_error(this, remote, SASYNC_CTR_SYNC_REJECTED, reason);
+}
+
+/**
+ * The configured peer an incoming connection from remote belongs to, given
+ * the node name it claims: the one of that name at that address, else the
+ * first at that address without a configured name; with the lock held
+ */
+static peer_t *named_peer(private_sasync_link_t *this, host_t *remote,
+						  char *name)
+{
+	enumerator_t *enumerator;
+	peer_t *peer, *found = NULL, *unnamed = NULL;
+
+	enumerator = array_create_enumerator(this->peers);
+	while (!found && enumerator->enumerate(enumerator, &peer))
+	{
+		if (remote->ip_equals(remote, peer->public.peer))
+		{
+			if (peer->name && streq(peer->name, name))
+			{
+				found = peer;
+			}
+			else if (!peer->name && !unnamed)
+			{
+				unnamed = peer;
+			}
+		}
+	}
+	enumerator->destroy(enumerator);
+	return found ?: unnamed;
+}
+
+/**
+ * Check the identity a received HELLO claims and choose the AEAD, with the
+ * lock held; NULL if fine, else why the connection is refused. The claims
+ * are authenticated by the AUTH frames, whose keys depend on both HELLOs.
+ */
+static char *check_identity(chan_t *chan)
+{
+	private_sasync_link_t *this = chan->link;
+	u_char *theirs = chan->theirs;
+	char *name = (char*)theirs + SASYNC_HELLO_NAME;
+
+	if (memeq(theirs + SASYNC_HELLO_INSTANCE, this->instance,
+			  SASYNC_INSTANCE_LEN))
+	{
+		return "it is this node itself (a reflected connection)";
+	}
+	if (!valid_name(name, SASYNC_NAME_LEN))
+	{
+		return "invalid node name";
+	}
+	if (streq(name, this->name))
+	{
+		return "it claims this node's own name";
+	}
+	if (!chan->outgoing)
+	{	/* several partners may share an address, their names tell */
+		chan->peer = named_peer(this, chan->remote, name);
+	}
+	if (!chan->peer || (chan->peer->name && !streq(name, chan->peer->name)))
+	{
+		return "not a node configured for that address";
+	}
+	chan->alg = sasync_crypt_choose(this->aeads, theirs[SASYNC_HELLO_AEADS]);
+	if (chan->alg == ENCR_UNDEFINED)
+	{
+		return "no AEAD in common";
+	}
+	return NULL;
+}
+
+/**
+ * Refuse a connection whose HELLO claims the wrong identity, with the lock
+ * held; an outgoing one is reported once per peer until it succeeds
+ */
+static void refuse_identity(chan_t *chan, char *why)
+{
+	private_sasync_link_t *this = chan->link;
+
+	if (!chan->outgoing)
+	{
+		reject(this, chan->remote, why);
+	}
+	else if (chan->peer->failure != FAIL_IDENTITY)
+	{
+		sync_error(this, chan_host(chan), SASYNC_CTR_SYNC_REJECTED, why);
+	}
+	else
+	{
+		this->counters->inc(this->counters, SASYNC_CTR_SYNC_REJECTED);
+	}
+	chan_close(chan, FAIL_IDENTITY);
+}
+
+/**
  * Handle the other side's HELLO: answer it (accepting) or send our AUTH
  * (connecting)
  */
 static bool got_hello(chan_t *chan)
 {
-	u_char theirs[SASYNC_HELLO_LEN];
+	private_sasync_link_t *this = chan->link;
+	char *why;
 
-	memcpy(theirs, chan->rx.ptr, sizeof(theirs));
-	rx_consume(chan, sizeof(theirs));
-	if (!check_hello(theirs))
+	memcpy(chan->theirs, chan->rx.ptr, SASYNC_HELLO_LEN);
+	rx_consume(chan, SASYNC_HELLO_LEN);
+	if (!check_hello(chan->theirs))
 	{
 		if (!chan->outgoing)
 		{
 			DBG1(DBG_APP, "sasync: invalid handshake from %#H, closing",
 				 chan->remote);
 		}
-		sync_error(chan->link, chan_host(chan), SASYNC_CTR_SYNC_RX_LEN_BAD,
+		sync_error(this, chan_host(chan), SASYNC_CTR_SYNC_RX_LEN_BAD,
 				   "invalid handshake");
 		chan_close(chan, FAIL_HELLO);
 		return FALSE;
 	}
-	if (!chan->outgoing &&
-		!chan->stream->write_all(chan->stream, chan->hello, sizeof(chan->hello)))
+	why = check_identity(chan);
+	if (why)
 	{
-		chan_close(chan, FAIL_IO);
+		refuse_identity(chan, why);
 		return FALSE;
 	}
-	chan->crypt = sasync_crypt_create(chan->link->secret,
-		chunk_create((chan->outgoing ? chan->hello : theirs) + 5,
-					 SASYNC_NONCE_LEN),
-		chunk_create((chan->outgoing ? theirs : chan->hello) + 5,
-					 SASYNC_NONCE_LEN), chan->outgoing);
-	if (!chan->crypt || (chan->outgoing &&
-		!write_frame(chan, SASYNC_FRAME_AUTH, chunk_from_str(SASYNC_AUTH_I))))
+	if (!chan->outgoing)
+	{	/* the keys wait for the AUTH frame: it tells which key it uses */
+		if (!chan->stream->write_all(chan->stream, chan->hello,
+									 SASYNC_HELLO_LEN))
+		{
+			chan_close(chan, FAIL_IO);
+			return FALSE;
+		}
+		chan->state = CHAN_AUTH;
+		return TRUE;
+	}
+	chan->crypt = sasync_crypt_create(chan->alg, this->keys[0],
+						chunk_create(chan->hello, SASYNC_HELLO_LEN),
+						chunk_create(chan->theirs, SASYNC_HELLO_LEN), TRUE);
+	if (!chan->crypt ||
+		!write_frame(chan, SASYNC_FRAME_AUTH, chunk_from_str(SASYNC_AUTH_I)))
 	{
 		chan_close(chan, FAIL_IO);
 		return FALSE;
 	}
 	chan->state = CHAN_AUTH;
 	return TRUE;
+}
+
+/**
+ * Open the connector's AUTH frame with each of our keys in turn, keeping the
+ * frame protection of the one that verifies, with the lock held
+ */
+static sasync_open_t accept_auth(chan_t *chan, chunk_t frame)
+{
+	private_sasync_link_t *this = chan->link;
+	sasync_open_t result = SASYNC_OPEN_AUTH_FAILED;
+	int i;
+
+	for (i = 0; i < SASYNC_KEYS_MAX && this->keys[i].len &&
+				result == SASYNC_OPEN_AUTH_FAILED; i++)
+	{
+		chan->crypt = sasync_crypt_create(chan->alg, this->keys[i],
+						chunk_create(chan->theirs, SASYNC_HELLO_LEN),
+						chunk_create(chan->hello, SASYNC_HELLO_LEN), FALSE);
+		if (!chan->crypt)
+		{
+			return SASYNC_OPEN_BAD_VERSION;
+		}
+		result = open_auth(chan->crypt, frame, SASYNC_AUTH_I);
+		if (result != SASYNC_OPEN_OK)
+		{
+			chan->crypt->destroy(chan->crypt);
+			chan->crypt = NULL;
+		}
+	}
+	return result;
 }
 
 /**
@@ -938,8 +1187,8 @@ static bool got_auth(chan_t *chan, chunk_t frame)
 {
 	sasync_open_t result;
 
-	result = open_auth(chan->crypt, frame,
-					   chan->outgoing ? SASYNC_AUTH_R : SASYNC_AUTH_I);
+	result = chan->outgoing ? open_auth(chan->crypt, frame, SASYNC_AUTH_R)
+							: accept_auth(chan, frame);
 	if (result != SASYNC_OPEN_OK)
 	{
 		count_rejected(chan->link, chan_host(chan), result, TRUE);
@@ -1443,7 +1692,7 @@ static chan_t *chan_create(private_sasync_link_t *this, int fd, host_t *remote,
 		.ref = 2,
 	);
 	chan->stream = stream_create_from_fd(fd);
-	if (!chan->stream || !make_hello(chan->hello))
+	if (!chan->stream || !make_hello(this, chan->hello))
 	{
 		if (!chan->stream)
 		{
@@ -1602,21 +1851,41 @@ static void schedule_tick(private_sasync_link_t *this, uint32_t ms)
 }
 
 /**
- * Count the accepted connections, with the lock held
+ * Make room for another connection from the address of a configured peer,
+ * with the lock held: if its slots are taken, the oldest connection of that
+ * address still in its handshake goes. NULL if there is room, else why not.
  */
-static u_int count_accepted(private_sasync_link_t *this)
+static char *make_room(private_sasync_link_t *this, host_t *remote)
 {
 	enumerator_t *enumerator;
-	chan_t *chan;
+	chan_t *chan, *oldest = NULL;
 	u_int count = 0;
 
 	enumerator = this->chans->create_enumerator(this->chans);
 	while (enumerator->enumerate(enumerator, &chan))
 	{
-		count += !chan->outgoing;
+		if (!chan->outgoing && remote->ip_equals(remote, chan->remote))
+		{
+			count++;
+			if (!oldest && chan->state != CHAN_UP)
+			{	/* the list is in the order of creation */
+				oldest = chan;
+			}
+		}
 	}
 	enumerator->destroy(enumerator);
-	return count;
+	if (count < PEER_SLOTS)
+	{
+		return NULL;
+	}
+	if (!oldest)
+	{
+		return "all its slots are taken by authenticated connections";
+	}
+	reject(this, oldest->remote, "its slots are full, the oldest connection "
+		   "still in its handshake closed");
+	chan_close(oldest, FAIL_TIMEOUT);
+	return NULL;
 }
 
 /**
@@ -1630,7 +1899,9 @@ CALLBACK(on_accept, bool,
 	struct sockaddr_storage sa;
 	socklen_t len = sizeof(sa);
 	chan_t *chan = NULL;
+	peer_t *peer;
 	host_t *remote;
+	char *why;
 	int conn;
 
 	conn = accept(fd, (struct sockaddr*)&sa, &len);
@@ -1650,16 +1921,19 @@ CALLBACK(on_accept, bool,
 	}
 	remote = accepted_host(&sa);
 	this->mutex->lock(this->mutex);
-	if (remote && !stopping(this) && count_accepted(this) < MAX_CONNS)
-	{
-		set_sockopts(conn);
-		chan = chan_create(this, conn, remote,
-						   match_peer(this, remote, FALSE), FALSE);
-	}
-	else if (remote && !stopping(this))
-	{
-		DBG1(DBG_APP, "sasync: rejecting sync connection from %H, too "
-			 "many connections", remote);
+	if (remote && !stopping(this))
+	{	/* sources we do not know take no slot and see no HELLO */
+		peer = match_peer(this, remote, FALSE);
+		why = peer ? make_room(this, remote) : "not a configured peer";
+		if (why)
+		{
+			reject(this, remote, why);
+		}
+		else
+		{
+			set_sockopts(conn);
+			chan = chan_create(this, conn, remote, peer, FALSE);
+		}
 	}
 	this->mutex->unlock(this->mutex);
 	if (chan)
@@ -1908,8 +2182,23 @@ static bool add_peer(private_sasync_link_t *this, char *str)
 	enumerator_t *enumerator;
 	peer_t *peer, *other;
 	host_t *host;
+	char *at, *name = NULL;
 	bool ok = TRUE;
 
+	at = strchr(str, '@');
+	if (at)
+	{
+		name = str;
+		*at = '\0';
+		str = at + 1;
+		if (!valid_name(name, SASYNC_NAME_LEN) || streq(name, this->name))
+		{
+			DBG1(DBG_APP, "sasync: invalid sync peer name '%s' (printable, "
+				 "up to %d characters, not our own)", name,
+				 SASYNC_NAME_LEN - 1);
+			return FALSE;
+		}
+	}
 	host = parse_host(str);
 	if (!host || host->is_anyaddr(host))
 	{
@@ -1940,6 +2229,7 @@ static bool add_peer(private_sasync_link_t *this, char *str)
 		.public = {
 			.peer = host,
 		},
+		.name = strdupnull(name),
 		.queue = linked_list_create(),
 		.backoff = BACKOFF_MIN,
 	);
@@ -1983,6 +2273,55 @@ static bool add_peers(private_sasync_link_t *this, char *peers)
 	return ok;
 }
 
+METHOD(sasync_link_t, set_keys, bool,
+	private_sasync_link_t *this, chunk_t *keys, int count)
+{
+	int i;
+
+	if (count < 1 || count > SASYNC_KEYS_MAX)
+	{
+		return FALSE;
+	}
+	for (i = 0; i < count; i++)
+	{
+		if (keys[i].len < SASYNC_SECRET_MIN)
+		{
+			return FALSE;
+		}
+	}
+	this->mutex->lock(this->mutex);
+	clear_keys(this);
+	for (i = 0; i < count; i++)
+	{
+		this->keys[i] = chunk_clone(keys[i]);
+	}
+	this->mutex->unlock(this->mutex);
+	return TRUE;
+}
+
+/**
+ * Set our node name and instance id, FALSE if invalid (logged)
+ */
+static bool set_identity(private_sasync_link_t *this, char *name)
+{
+	if (!name || strlen(name) >= SASYNC_NAME_LEN ||
+		!valid_name(name, SASYNC_NAME_LEN))
+	{
+		DBG1(DBG_APP, "sasync: invalid node name '%s' (printable, up to %d "
+			 "characters)", name, SASYNC_NAME_LEN - 1);
+		return FALSE;
+	}
+	strncpy(this->name, name, SASYNC_NAME_LEN);
+	this->aeads = sasync_crypt_supported();
+	if (!this->aeads)
+	{
+		DBG1(DBG_APP, "sasync: neither ChaCha20/Poly1305 nor AES-GCM "
+			 "available, load the chapoly, aes/gcm or openssl plugin");
+		return FALSE;
+	}
+	return get_random(SASYNC_INSTANCE_LEN, this->instance);
+}
+
 /**
  * Open the listening socket, FALSE if failed (logged)
  */
@@ -1997,7 +2336,7 @@ static bool open_listener(private_sasync_link_t *this)
 				   sizeof(on)) < 0 ||
 		bind(this->listen_fd, this->local->get_sockaddr(this->local),
 			 *this->local->get_sockaddr_len(this->local)) < 0 ||
-		listen(this->listen_fd, MAX_CONNS) < 0)
+		listen(this->listen_fd, BACKLOG) < 0)
 	{
 		DBG1(DBG_APP, "sasync: unable to listen on %#H: %s", this->local,
 			 strerror(errno));
@@ -2009,8 +2348,8 @@ static bool open_listener(private_sasync_link_t *this)
 /*
  * Described in header
  */
-sasync_link_t *sasync_link_create(char *local, char *peers, chunk_t secret,
-								  sasync_counters_t *counters)
+sasync_link_t *sasync_link_create(char *local, char *peers, char *name,
+								  chunk_t secret, sasync_counters_t *counters)
 {
 	private_sasync_link_t *this;
 
@@ -2024,12 +2363,12 @@ sasync_link_t *sasync_link_create(char *local, char *peers, chunk_t secret,
 			.set_heartbeat = _set_heartbeat,
 			.set_beat_data = _set_beat_data,
 			.set_beat_cb = _set_beat_cb,
+			.set_keys = _set_keys,
 			.create_peer_enumerator = _create_peer_enumerator,
 			.destroy = _destroy,
 		},
 		.local = parse_host(local),
 		.peers = array_create(0, 0),
-		.secret = chunk_clone(secret),
 		.counters = counters,
 		.chans = linked_list_create(),
 		.listen_fd = -1,
@@ -2045,14 +2384,14 @@ sasync_link_t *sasync_link_create(char *local, char *peers, chunk_t secret,
 		destroy(this);
 		return NULL;
 	}
-	if (secret.len < SASYNC_SECRET_MIN)
+	if (!set_keys(this, &secret, 1))
 	{
 		DBG1(DBG_APP, "sasync: sync secret too short, %d bytes at least "
 			 "required", SASYNC_SECRET_MIN);
 		destroy(this);
 		return NULL;
 	}
-	if (!counters || !add_peers(this, peers))
+	if (!counters || !set_identity(this, name) || !add_peers(this, peers))
 	{
 		destroy(this);
 		return NULL;

@@ -22,25 +22,45 @@ typedef struct sasync_link_t sasync_link_t;
 
 /*
  * Wire protocol, per TCP connection (all fixed-size parts strictly parsed):
- *   connector -> acceptor: HELLO = "SASY" | u8 version 1 | nonce_i (32)
- *   acceptor -> connector: HELLO = "SASY" | u8 version 1 | nonce_r (32)
+ *   connector -> acceptor: HELLO_i
+ *   acceptor -> connector: HELLO_r
  *   connector -> acceptor: AUTH frame with payload SASYNC_AUTH_I
  *   acceptor -> connector: AUTH frame with payload SASYNC_AUTH_R
  *   connector -> acceptor: DATA frames, one per record, and a HEARTBEAT
  *                          frame right away and every
  *                          SASYNC_HEARTBEAT_INTERVAL ms
- * Frames are sasync_crypt_t frames, keyed with the secret and both nonces.
- * The acceptor sends nothing after its AUTH frame.
+ * HELLO = "SASY" | u8 version 2 | nonce (32) | instance id (16) |
+ *         u8 AEADs offered (SASYNC_AEAD_* bits) | node name (64, NUL padded)
+ * The instance id is random per link: a node refuses its own (a connection
+ * reflected back to it), its own name, and a name other than the one
+ * configured for the peer ("name@address"). Frames are sasync_crypt_t
+ * frames of the AEAD both offer (ChaCha20/Poly1305 first), keyed with the
+ * secret and both HELLOs whole, so the AUTH frames verify only if both
+ * sides saw the same HELLOs: names, ids and the AEAD choice are
+ * authenticated. "Up" is the connector receiving a valid AUTH_R, the
+ * partner's answer. The acceptor sends nothing after its AUTH frame.
  */
 
 /** magic at the start of a HELLO */
 #define SASYNC_HELLO_MAGIC "SASY"
 
 /** protocol version in a HELLO */
-#define SASYNC_HELLO_VERSION 1
+#define SASYNC_HELLO_VERSION 2
 
-/** length of a HELLO: magic, version, nonce */
-#define SASYNC_HELLO_LEN (4 + 1 + SASYNC_NONCE_LEN)
+/** length of the random instance id in a HELLO */
+#define SASYNC_INSTANCE_LEN 16
+
+/** length of the node name field in a HELLO; names are shorter by one */
+#define SASYNC_NAME_LEN 64
+
+/** offsets of the fields of a HELLO */
+#define SASYNC_HELLO_NONCE 5
+#define SASYNC_HELLO_INSTANCE (SASYNC_HELLO_NONCE + SASYNC_NONCE_LEN)
+#define SASYNC_HELLO_AEADS (SASYNC_HELLO_INSTANCE + SASYNC_INSTANCE_LEN)
+#define SASYNC_HELLO_NAME (SASYNC_HELLO_AEADS + 1)
+
+/** length of a HELLO */
+#define SASYNC_HELLO_LEN (SASYNC_HELLO_NAME + SASYNC_NAME_LEN)
 
 /** frame type of the handshake confirmations */
 #define SASYNC_FRAME_AUTH 1
@@ -268,6 +288,17 @@ struct sasync_link_t {
 						void *data);
 
 	/**
+	 * Set the keys of new connections, e.g. while the keys are changed:
+	 * connections we make use the first, those we accept may use any.
+	 * Connections already up keep the keys they derived.
+	 *
+	 * @param keys		keys, each at least SASYNC_SECRET_MIN bytes
+	 * @param count		number of keys, at least 1
+	 * @return			FALSE if a key is too short (nothing changed)
+	 */
+	bool (*set_keys)(sasync_link_t *this, chunk_t *keys, int count);
+
+	/**
 	 * Enumerate partner states (sasync_link_peer_t*), under a lock until
 	 * the enumerator is destroyed.
 	 */
@@ -291,15 +322,19 @@ uint64_t sasync_link_time_ms();
  * Create the link and start listening and connecting.
  *
  * Addresses are IP literals, an IPv6 address with a port as "[addr]:port".
- * peers may be NULL or empty for a link that only receives.
+ * A peer may be preceded by its node name and "@": its connections must
+ * then come from a node of that name. peers may be NULL or empty for a link
+ * that only receives; connections from addresses not configured are
+ * refused before their handshake.
  *
  * @param local			"address[:port]" to listen on
- * @param peers			comma separated "address[:port]" of partner nodes
+ * @param peers			comma separated "[name@]address[:port]" of partners
+ * @param name			our node name, shorter than SASYNC_NAME_LEN
  * @param secret		shared secret, at least SASYNC_SECRET_MIN bytes
  * @param counters		counters to update (sync-tx, sync-rx, *-bad...)
  * @return				link, NULL on a bad setting (logged)
  */
-sasync_link_t *sasync_link_create(char *local, char *peers, chunk_t secret,
-								  sasync_counters_t *counters);
+sasync_link_t *sasync_link_create(char *local, char *peers, char *name,
+								  chunk_t secret, sasync_counters_t *counters);
 
 #endif /** SASYNC_LINK_H_ @}*/

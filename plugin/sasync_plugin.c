@@ -18,6 +18,7 @@
 #include "sasync_standby.h"
 #include "sasync_control.h"
 #include "sasync_msg.h"
+#include "sasync_secret.h"
 
 #include <unistd.h>
 
@@ -108,33 +109,6 @@ static bool parse_role(sasync_role_state_t *role)
 }
 
 /**
- * Create the sync link from the settings, NULL and a reason if they are bad
- */
-static sasync_link_t *create_link(private_sasync_plugin_t *this)
-{
-	char *secret = setting("secret", NULL), *peers = setting("peers", NULL);
-	char *local = setting("local", "0.0.0.0");
-
-	if (!secret || strlen(secret) < SASYNC_SECRET_MIN)
-	{
-		DBG1(DBG_APP, "sasync: charon.plugins.sasync.secret %s (at least %d "
-			 "characters needed), SA sync disabled",
-			 secret ? "too short" : "missing", SASYNC_SECRET_MIN);
-		this->disabled = "no valid secret";
-		return NULL;
-	}
-	if (!peers || !strlen(peers))
-	{
-		DBG1(DBG_APP, "sasync: charon.plugins.sasync.peers missing, SA sync "
-			 "disabled");
-		this->disabled = "no peers";
-		return NULL;
-	}
-	return sasync_link_create(local, peers, chunk_from_str(secret),
-							  this->counters);
-}
-
-/**
  * Name of this node: the node_id setting, else the hostname, else the sync
  * listening address
  */
@@ -152,6 +126,52 @@ static char *node_id(char *buf, size_t len)
 		return buf;
 	}
 	return local ?: "unknown";
+}
+
+/**
+ * Wipe the keys loaded from the settings
+ */
+static void clear_keys(chunk_t keys[SASYNC_KEYS_MAX])
+{
+	int i;
+
+	for (i = 0; i < SASYNC_KEYS_MAX; i++)
+	{
+		chunk_clear(&keys[i]);
+	}
+}
+
+/**
+ * Create the sync link from the settings, NULL and a reason if they are bad
+ */
+static sasync_link_t *create_link(private_sasync_plugin_t *this)
+{
+	chunk_t keys[SASYNC_KEYS_MAX];
+	char *peers = setting("peers", NULL), *local = setting("local", "0.0.0.0");
+	char host[256];
+	sasync_link_t *link;
+
+	if (!peers || !strlen(peers))
+	{
+		DBG1(DBG_APP, "sasync: charon.plugins.sasync.peers missing, SA sync "
+			 "disabled");
+		this->disabled = "no peers";
+		return NULL;
+	}
+	if (!sasync_secret_load(keys))
+	{
+		DBG1(DBG_APP, "sasync: no valid secret, SA sync disabled");
+		this->disabled = "no valid secret";
+		return NULL;
+	}
+	link = sasync_link_create(local, peers, node_id(host, sizeof(host)),
+							  keys[0], this->counters);
+	if (link && keys[1].len)
+	{
+		link->set_keys(link, keys, SASYNC_KEYS_MAX);
+	}
+	clear_keys(keys);
+	return link;
 }
 
 /**
@@ -349,6 +369,32 @@ METHOD(plugin_t, get_features, int,
 	return countof(f);
 }
 
+/**
+ * Reload the keys of the sync channel (swanctl --reload-settings), so they
+ * can be changed without a restart; the connections up keep theirs
+ */
+METHOD(plugin_t, reload, bool,
+	private_sasync_plugin_t *this)
+{
+	chunk_t keys[SASYNC_KEYS_MAX];
+	int count;
+
+	if (!this->link)
+	{
+		return FALSE;
+	}
+	if (!sasync_secret_load(keys))
+	{
+		DBG1(DBG_APP, "sasync: keeping the sync keys in use");
+		return FALSE;
+	}
+	count = keys[1].len ? 2 : 1;
+	this->link->set_keys(this->link, keys, count);
+	clear_keys(keys);
+	DBG1(DBG_APP, "sasync: reloaded %d sync key%s", count, count > 1 ? "s" : "");
+	return TRUE;
+}
+
 METHOD(plugin_t, destroy, void,
 	private_sasync_plugin_t *this)
 {
@@ -379,6 +425,7 @@ plugin_t *sasync_plugin_create()
 			.plugin = {
 				.get_name = _get_name,
 				.get_features = _get_features,
+				.reload = _reload,
 				.destroy = _destroy,
 			},
 		},

@@ -5,10 +5,14 @@
 /*
  * sasync-inject: sends bad input to the sync port of a node, for the
  * end-to-end tests. It speaks the link protocol with the plugin's own
- * sasync_crypt (see sasync_link.h): HELLO with a fresh nonce, AUTH frames,
- * then frames on the authenticated connection, as a partner node would.
+ * sasync_crypt (see sasync_link.h): HELLO with a fresh nonce, a random
+ * instance id and a node name, AUTH frames, then frames on the
+ * authenticated connection, as a partner node would.
  *
- * usage: sasync-inject --peer ADDR[:PORT] --secret SECRET MODE
+ * usage: sasync-inject --peer ADDR[:PORT] --secret KEY [--name NAME] MODE
+ *
+ * KEY is written as in the plugin's settings (0x<hex> or 0s<base64>); NAME
+ * is the node name in the HELLO (default "sasync-inject").
  *
  * Modes:
  *   malformed     handshake with SECRET, then an authentic DATA frame whose
@@ -33,6 +37,7 @@
 #include <sasync_link.h>
 #include <sasync_crypt.h>
 #include <sasync_msg.h>
+#include <sasync_secret.h>
 
 #include <library.h>
 #include <crypto/rngs/rng.h>
@@ -54,7 +59,7 @@
 #define PLUGINS "random nonce sha2 hmac kdf aes gcm chapoly"
 
 /** another secret, for the wrong-key and wrong-secret modes */
-#define OTHER_SECRET "sasync-inject: not the secret of the cluster"
+#define OTHER_SECRET "sasync-inject: not the secret of the cluster, 32+"
 
 /** how long to wait for the node (ms) */
 #define TIMEOUT 10000
@@ -68,8 +73,9 @@ enum {
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: sasync-inject --peer ADDR[:PORT] --secret SECRET "
-			"malformed|wrong-key|wrong-secret|replay|unknown-sa\n");
+	fprintf(out, "usage: sasync-inject --peer ADDR[:PORT] --secret KEY "
+			"[--name NAME] malformed|wrong-key|wrong-secret|replay|"
+			"unknown-sa\n");
 }
 
 /**
@@ -199,7 +205,43 @@ static bool closed(int fd)
  * Connect and run the connector's handshake with a secret; the nonces are
  * returned so another key can be derived from them. NULL on failure.
  */
-static sasync_crypt_t *handshake(int fd, char *secret,
+/**
+ * The frame protection of a connection, from both HELLOs and a key
+ */
+static sasync_crypt_t *connection_crypt(chunk_t key,
+										u_char hello_i[SASYNC_HELLO_LEN],
+										u_char hello_r[SASYNC_HELLO_LEN])
+{
+	encryption_algorithm_t alg;
+
+	alg = sasync_crypt_choose(hello_i[SASYNC_HELLO_AEADS],
+							  hello_r[SASYNC_HELLO_AEADS]);
+	return sasync_crypt_create(alg, key,
+							   chunk_create(hello_i, SASYNC_HELLO_LEN),
+							   chunk_create(hello_r, SASYNC_HELLO_LEN), TRUE);
+}
+
+/**
+ * Our HELLO: a random nonce and instance id, and our name
+ */
+static bool make_hello(char *name, u_char hello[SASYNC_HELLO_LEN])
+{
+	rng_t *rng;
+	bool ok;
+
+	memset(hello, 0, SASYNC_HELLO_LEN);
+	memcpy(hello, SASYNC_HELLO_MAGIC, 4);
+	hello[4] = SASYNC_HELLO_VERSION;
+	hello[SASYNC_HELLO_AEADS] = sasync_crypt_supported();
+	snprintf((char*)hello + SASYNC_HELLO_NAME, SASYNC_NAME_LEN, "%s", name);
+	rng = lib->crypto->create_rng(lib->crypto, RNG_WEAK);
+	ok = rng && rng->get_bytes(rng, SASYNC_NONCE_LEN + SASYNC_INSTANCE_LEN,
+							   hello + SASYNC_HELLO_NONCE);
+	DESTROY_IF(rng);
+	return ok;
+}
+
+static sasync_crypt_t *handshake(int fd, chunk_t key, char *name,
 								 u_char hello_i[SASYNC_HELLO_LEN],
 								 u_char hello_r[SASYNC_HELLO_LEN])
 {
@@ -207,25 +249,17 @@ static sasync_crypt_t *handshake(int fd, char *secret,
 	chunk_t frame, plain;
 	u_char len[4];
 	uint8_t type;
-	rng_t *rng;
 	bool ok;
 
-	memcpy(hello_i, SASYNC_HELLO_MAGIC, 4);
-	hello_i[4] = SASYNC_HELLO_VERSION;
-	rng = lib->crypto->create_rng(lib->crypto, RNG_WEAK);
-	ok = rng && rng->get_bytes(rng, SASYNC_NONCE_LEN, hello_i + 5);
-	DESTROY_IF(rng);
-	if (!ok || !write_all(fd, chunk_create(hello_i, SASYNC_HELLO_LEN)) ||
+	if (!make_hello(name, hello_i) ||
+		!write_all(fd, chunk_create(hello_i, SASYNC_HELLO_LEN)) ||
 		!read_all(fd, hello_r, SASYNC_HELLO_LEN) ||
 		!memeq(hello_r, SASYNC_HELLO_MAGIC, 4))
 	{
 		fprintf(stderr, "sasync-inject: no valid HELLO from the node\n");
 		return NULL;
 	}
-	crypt = sasync_crypt_create(chunk_from_str(secret),
-								chunk_create(hello_i + 5, SASYNC_NONCE_LEN),
-								chunk_create(hello_r + 5, SASYNC_NONCE_LEN),
-								TRUE);
+	crypt = connection_crypt(key, hello_i, hello_r);
 	if (!crypt)
 	{
 		fprintf(stderr, "sasync-inject: no AEAD (crypto plugins?)\n");
@@ -293,7 +327,7 @@ static chunk_t unknown_sa_record()
 	return record;
 }
 
-static int run(host_t *peer, char *secret, char *mode)
+static int run(host_t *peer, chunk_t key, char *name, char *mode)
 {
 	u_char hello_i[SASYNC_HELLO_LEN], hello_r[SASYNC_HELLO_LEN], ts[8];
 	sasync_crypt_t *crypt, *other;
@@ -314,7 +348,8 @@ static int run(host_t *peer, char *secret, char *mode)
 	}
 	if (streq(mode, "wrong-secret"))
 	{
-		crypt = handshake(fd, OTHER_SECRET, hello_i, hello_r);
+		crypt = handshake(fd, chunk_from_str(OTHER_SECRET), name, hello_i,
+						  hello_r);
 		if (crypt)
 		{
 			fprintf(stderr, "sasync-inject: the node accepted a handshake "
@@ -331,7 +366,7 @@ static int run(host_t *peer, char *secret, char *mode)
 		close(fd);
 		return ret;
 	}
-	crypt = handshake(fd, secret, hello_i, hello_r);
+	crypt = handshake(fd, key, name, hello_i, hello_r);
 	if (!crypt)
 	{
 		fprintf(stderr, "sasync-inject: handshake failed\n");
@@ -357,10 +392,8 @@ static int run(host_t *peer, char *secret, char *mode)
 	}
 	else if (streq(mode, "wrong-key"))
 	{
-		other = sasync_crypt_create(chunk_from_str(OTHER_SECRET),
-								chunk_create(hello_i + 5, SASYNC_NONCE_LEN),
-								chunk_create(hello_r + 5, SASYNC_NONCE_LEN),
-								TRUE);
+		other = connection_crypt(chunk_from_str(OTHER_SECRET), hello_i,
+								 hello_r);
 		/* the AUTH frame used the first sequence number: use the next one,
 		 * so only the key is wrong */
 		if (!other || !other->seal(other, SASYNC_FRAME_AUTH, chunk_empty,
@@ -404,14 +437,17 @@ int main(int argc, char *argv[])
 	struct option opts[] = {
 		{ "peer", required_argument, NULL, 'p' },
 		{ "secret", required_argument, NULL, 's' },
+		{ "name", required_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	char *secret = NULL, *peer_str = NULL, *mode;
+	char *secret = NULL, *peer_str = NULL, *name = "sasync-inject", *mode;
+	char *error;
+	chunk_t key;
 	host_t *peer;
 	int c, ret;
 
-	while ((c = getopt_long(argc, argv, "p:s:h", opts, NULL)) != -1)
+	while ((c = getopt_long(argc, argv, "p:s:n:h", opts, NULL)) != -1)
 	{
 		switch (c)
 		{
@@ -420,6 +456,9 @@ int main(int argc, char *argv[])
 				break;
 			case 's':
 				secret = optarg;
+				break;
+			case 'n':
+				name = optarg;
 				break;
 			case 'h':
 				usage(stdout);
@@ -462,7 +501,16 @@ int main(int argc, char *argv[])
 		library_deinit();
 		return EXIT_USAGE;
 	}
-	ret = run(peer, secret, mode);
+	error = sasync_secret_parse(secret, &key);
+	if (error)
+	{
+		fprintf(stderr, "sasync-inject: the key is %s\n", error);
+		peer->destroy(peer);
+		library_deinit();
+		return EXIT_USAGE;
+	}
+	ret = run(peer, key, name, mode);
+	chunk_clear(&key);
 	peer->destroy(peer);
 	library_deinit();
 	return ret;

@@ -63,16 +63,18 @@ static inline uint16_t free_port()
 	return ntohs(sin.sin_port);
 }
 
-/** a link on 127.0.0.1:port to 127.0.0.1:peer (none if peer is 0) */
+/** a link named "node-<port>" on 127.0.0.1:port to 127.0.0.1:peer; if
+ * peer is 0, to a port of 127.0.0.1 nobody listens on, so that it accepts
+ * connections from 127.0.0.1 (a configured address) but makes none */
 static inline sasync_link_t *link_create(uint16_t port, uint16_t peer,
 										 char *secret, sasync_counters_t *ctr)
 {
-	char local[32], peers[32];
+	char local[32], peers[32], name[32];
 
 	snprintf(local, sizeof(local), "127.0.0.1:%u", port);
-	snprintf(peers, sizeof(peers), "127.0.0.1:%u", peer);
-	return sasync_link_create(local, peer ? peers : NULL,
-							  chunk_from_str(secret), ctr);
+	snprintf(peers, sizeof(peers), "127.0.0.1:%u", peer ?: 1);
+	snprintf(name, sizeof(name), "node-%u", port);
+	return sasync_link_create(local, peers, name, chunk_from_str(secret), ctr);
 }
 
 /** a copy of the state of the first partner, without its address */

@@ -15,6 +15,7 @@
 #define TYPE_DATA 2
 
 static chunk_t secret, nonce_i, nonce_r;
+static encryption_algorithm_t alg;
 static sasync_crypt_t *ini, *res;
 static rng_t *rng;
 
@@ -22,11 +23,13 @@ static void setup(void)
 {
 	rng = lib->crypto->create_rng(lib->crypto, RNG_WEAK);
 	ck_assert(rng);
-	secret = chunk_from_str("0123456789abcdef-sasync-secret");
+	secret = chunk_from_str("0123456789abcdef-sasync-secret--");
 	ck_assert(rng->allocate_bytes(rng, SASYNC_NONCE_LEN, &nonce_i));
 	ck_assert(rng->allocate_bytes(rng, SASYNC_NONCE_LEN, &nonce_r));
-	ini = sasync_crypt_create(secret, nonce_i, nonce_r, TRUE);
-	res = sasync_crypt_create(secret, nonce_i, nonce_r, FALSE);
+	/* what a handshake of two such nodes chooses */
+	alg = sasync_crypt_choose(sasync_crypt_supported(), 0xff);
+	ini = sasync_crypt_create(alg, secret, nonce_i, nonce_r, TRUE);
+	res = sasync_crypt_create(alg, secret, nonce_i, nonce_r, FALSE);
 	ck_assert(ini && res);
 }
 
@@ -89,14 +92,49 @@ START_TEST(test_create_invalid)
 {
 	sasync_crypt_t *crypt;
 
-	crypt = sasync_crypt_create(chunk_from_str("too short"), nonce_i, nonce_r,
-								TRUE);
-	ck_assert(crypt == NULL);
-	crypt = sasync_crypt_create(secret, chunk_create(nonce_i.ptr, 31),
+	crypt = sasync_crypt_create(alg, chunk_from_str("too short"), nonce_i,
 								nonce_r, TRUE);
 	ck_assert(crypt == NULL);
-	crypt = sasync_crypt_create(secret, nonce_i, chunk_empty, FALSE);
+	crypt = sasync_crypt_create(alg, secret,
+								chunk_create(nonce_i.ptr, 31), nonce_r, TRUE);
 	ck_assert(crypt == NULL);
+	crypt = sasync_crypt_create(alg, secret, nonce_i, chunk_empty,
+								FALSE);
+	ck_assert(crypt == NULL);
+	crypt = sasync_crypt_create(ENCR_AES_CBC, secret, nonce_i, nonce_r,
+								FALSE);
+	ck_assert(crypt == NULL);
+}
+END_TEST
+
+START_TEST(test_choose)
+{
+	uint8_t both = SASYNC_AEAD_CHACHA20_POLY1305 | SASYNC_AEAD_AES_GCM_256;
+
+	ck_assert_int_eq(sasync_crypt_choose(both, both), ENCR_CHACHA20_POLY1305);
+	ck_assert_int_eq(sasync_crypt_choose(both, SASYNC_AEAD_AES_GCM_256),
+					 ENCR_AES_GCM_ICV16);
+	ck_assert_int_eq(sasync_crypt_choose(SASYNC_AEAD_AES_GCM_256,
+					 SASYNC_AEAD_CHACHA20_POLY1305), ENCR_UNDEFINED);
+	ck_assert_int_eq(sasync_crypt_choose(both, 0x80), ENCR_UNDEFINED);
+	/* the crypto plugins of the tests provide both */
+	ck_assert_uint_eq(sasync_crypt_supported(), both);
+}
+END_TEST
+
+START_TEST(test_other_aead)
+{
+	sasync_crypt_t *other;
+	chunk_t frame;
+
+	/* the same secret and HELLOs, another AEAD: keys and cipher differ */
+	other = sasync_crypt_create(ENCR_AES_GCM_ICV16, secret, nonce_i, nonce_r,
+								FALSE);
+	ck_assert(other);
+	frame = seal(ini, "aead");
+	ck_assert_int_eq(open_check(other, frame, NULL), SASYNC_OPEN_AUTH_FAILED);
+	other->destroy(other);
+	chunk_free(&frame);
 }
 END_TEST
 
@@ -288,8 +326,9 @@ START_TEST(test_wrong_secret)
 	sasync_crypt_t *other;
 	chunk_t frame;
 
-	other = sasync_crypt_create(chunk_from_str("0123456789abcdef-sasync-secreT"),
-								nonce_i, nonce_r, FALSE);
+	other = sasync_crypt_create(alg,
+						chunk_from_str("0123456789abcdef-sasync-secret-T"),
+						nonce_i, nonce_r, FALSE);
 	ck_assert(other);
 	frame = seal(ini, "secret");
 	ck_assert_int_eq(open_check(other, frame, NULL), SASYNC_OPEN_AUTH_FAILED);
@@ -305,14 +344,14 @@ START_TEST(test_other_nonces)
 	chunk_t frame, swapped;
 
 	/* the same secret but another connection's nonces */
-	other = sasync_crypt_create(secret, nonce_r, nonce_i, FALSE);
+	other = sasync_crypt_create(alg, secret, nonce_r, nonce_i, FALSE);
 	ck_assert(other);
 	frame = seal(ini, "nonces");
 	ck_assert_int_eq(open_check(other, frame, NULL), SASYNC_OPEN_AUTH_FAILED);
 	other->destroy(other);
 
 	/* a frame of another connection with the same seq differs entirely */
-	other = sasync_crypt_create(secret, nonce_r, nonce_i, TRUE);
+	other = sasync_crypt_create(alg, secret, nonce_r, nonce_i, TRUE);
 	ck_assert(other);
 	ck_assert(other->seal(other, TYPE_DATA, chunk_from_str("nonces"),
 						  &swapped));
@@ -378,6 +417,8 @@ START_TEST(test_gcm_fallback)
 	/* this fixture loads no ChaCha20/Poly1305 implementation */
 	aead = lib->crypto->create_aead(lib->crypto, ENCR_CHACHA20_POLY1305, 32, 4);
 	ck_assert(aead == NULL);
+	ck_assert_uint_eq(sasync_crypt_supported(), SASYNC_AEAD_AES_GCM_256);
+	ck_assert_int_eq(alg, ENCR_AES_GCM_ICV16);
 
 	frame = seal(ini, "protected with AES-GCM");
 	ck_assert_uint_eq(frame.len, 14 + strlen("protected with AES-GCM") + 16);
@@ -412,6 +453,8 @@ Suite *crypt_suite_create(void)
 	tcase_add_test(tc, test_replay);
 	tcase_add_test(tc, test_reorder);
 	tcase_add_test(tc, test_wrong_secret);
+	tcase_add_test(tc, test_choose);
+	tcase_add_test(tc, test_other_aead);
 	tcase_add_test(tc, test_other_nonces);
 	tcase_add_test(tc, test_directions);
 	tcase_add_test(tc, test_garbage);

@@ -308,7 +308,10 @@ START_TEST(test_invalid_settings)
 	};
 	char *bad_peers[] = {
 		"127.0.0.1,bogus", "%any", "0.0.0.0:4510", "127.0.0.2,127.0.0.2",
-		"127.0.0.2,", ",127.0.0.2", "127.0.0.2:99999",
+		"127.0.0.2,", ",127.0.0.2", "127.0.0.2:99999", "@127.0.0.2",
+		"n@127.0.0.2", "a b@127.0.0.2", "a@b@127.0.0.2",
+		"x123456789x123456789x123456789x123456789x123456789x123456789xyzw"
+		"@127.0.0.2",
 	};
 	char local[32], peers[64];
 	uint16_t port = free_port();
@@ -316,26 +319,30 @@ START_TEST(test_invalid_settings)
 
 	for (i = 0; i < countof(bad_local); i++)
 	{
-		link = sasync_link_create(bad_local[i], "127.0.0.2", secret, ctr);
+		link = sasync_link_create(bad_local[i], "127.0.0.2", "n", secret, ctr);
 		ck_assert_msg(link == NULL, "local '%s' accepted", bad_local[i]);
 	}
 	snprintf(local, sizeof(local), "127.0.0.1:%u", port);
 	for (i = 0; i < countof(bad_peers); i++)
 	{
-		link = sasync_link_create(local, bad_peers[i], secret, ctr);
+		link = sasync_link_create(local, bad_peers[i], "n", secret, ctr);
 		ck_assert_msg(link == NULL, "peers '%s' accepted", bad_peers[i]);
 	}
 	/* our own address as peer */
-	link = sasync_link_create(local, local, secret, ctr);
+	link = sasync_link_create(local, local, "n", secret, ctr);
 	ck_assert(link == NULL);
+	/* invalid names of our own */
+	ck_assert(!sasync_link_create(local, "127.0.0.2", "", secret, ctr));
+	ck_assert(!sasync_link_create(local, "127.0.0.2", "a b", secret, ctr));
 	/* secret too short */
-	link = sasync_link_create(local, "127.0.0.2",
-							  chunk_from_str("0123456789abcde"), ctr);
+	link = sasync_link_create(local, "127.0.0.2", "n",
+							  chunk_from_str("0123456789abcdef0123456789abcde"),
+							  ctr);
 	ck_assert(link == NULL);
 
 	/* valid forms, with default ports; unroutable peers are just retried */
-	snprintf(peers, sizeof(peers), " 127.0.0.2 , [::2]:4511,::3 ");
-	link = sasync_link_create(local, peers, secret, ctr);
+	snprintf(peers, sizeof(peers), " 127.0.0.2 , b@[::2]:4511,::3 ");
+	link = sasync_link_create(local, peers, "n", secret, ctr);
 	ck_assert(link);
 	enumerator = link->create_peer_enumerator(link);
 	ck_assert(enumerator->enumerate(enumerator, &state));
@@ -351,14 +358,14 @@ START_TEST(test_invalid_settings)
 	link->destroy(link);
 
 	/* a receive-only link */
-	link = sasync_link_create(local, NULL, secret, ctr);
+	link = sasync_link_create(local, NULL, "n", secret, ctr);
 	ck_assert(link);
 	link->destroy(link);
 
 	/* the port is in use */
-	link = sasync_link_create(local, "", secret, ctr);
+	link = sasync_link_create(local, "", "n", secret, ctr);
 	ck_assert(link);
-	ck_assert(sasync_link_create(local, "", secret, ctr) == NULL);
+	ck_assert(sasync_link_create(local, "", "n", secret, ctr) == NULL);
 	link->destroy(link);
 	ctr->destroy(ctr);
 }
@@ -451,7 +458,7 @@ START_TEST(test_send_to)
 	snprintf(local, sizeof(local), "127.0.0.1:%u", port_a);
 	snprintf(peers, sizeof(peers), "127.0.0.1:%u,127.0.0.1:%u", port_b,
 			 port_c);
-	a = sasync_link_create(local, peers, chunk_from_str(SECRET), ctr_a);
+	a = sasync_link_create(local, peers, "a", chunk_from_str(SECRET), ctr_a);
 	b = link_create(port_b, 0, SECRET, ctr_b);
 	c = link_create(port_c, 0, SECRET, ctr_c);
 	ck_assert(a && b && c);
@@ -671,27 +678,43 @@ static bool raw_closed(int fd)
 	return n == 0 || errno == ECONNRESET;
 }
 
-/** do a connector's handshake, NULL if the link did not accept it */
-static sasync_crypt_t *raw_handshake(int fd, char *secret)
+/** a HELLO of a raw client: random nonce and instance id, a name */
+static void raw_hello(u_char hello[SASYNC_HELLO_LEN], char *name)
 {
-	u_char hello_i[SASYNC_HELLO_LEN], hello_r[SASYNC_HELLO_LEN], len[4];
+	rng_t *rng;
+
+	memset(hello, 0, SASYNC_HELLO_LEN);
+	memcpy(hello, SASYNC_HELLO_MAGIC, 4);
+	hello[4] = SASYNC_HELLO_VERSION;
+	hello[SASYNC_HELLO_AEADS] = sasync_crypt_supported();
+	snprintf((char*)hello + SASYNC_HELLO_NAME, SASYNC_NAME_LEN, "%s", name);
+	rng = lib->crypto->create_rng(lib->crypto, RNG_WEAK);
+	ck_assert(rng->get_bytes(rng, SASYNC_NONCE_LEN + SASYNC_INSTANCE_LEN,
+							 hello + SASYNC_HELLO_NONCE));
+	rng->destroy(rng);
+}
+
+/** do a connector's handshake with a given HELLO, NULL if the link did not
+ * accept it */
+static sasync_crypt_t *raw_handshake_hello(int fd, char *secret,
+										   u_char hello_i[SASYNC_HELLO_LEN])
+{
+	u_char hello_r[SASYNC_HELLO_LEN], len[4];
 	sasync_crypt_t *crypt;
 	chunk_t frame, plain;
-	rng_t *rng;
 	uint8_t type;
 
-	memcpy(hello_i, SASYNC_HELLO_MAGIC, 4);
-	hello_i[4] = SASYNC_HELLO_VERSION;
-	rng = lib->crypto->create_rng(lib->crypto, RNG_WEAK);
-	ck_assert(rng->get_bytes(rng, SASYNC_NONCE_LEN, hello_i + 5));
-	rng->destroy(rng);
-	raw_write(fd, chunk_from_thing(hello_i));
-	ck_assert(raw_read(fd, hello_r, sizeof(hello_r)));
+	raw_write(fd, chunk_create(hello_i, SASYNC_HELLO_LEN));
+	if (!raw_read(fd, hello_r, sizeof(hello_r)))
+	{
+		return NULL;
+	}
 	ck_assert(memeq(hello_r, SASYNC_HELLO_MAGIC, 4));
-	crypt = sasync_crypt_create(chunk_from_str(secret),
-								chunk_create(hello_i + 5, SASYNC_NONCE_LEN),
-								chunk_create(hello_r + 5, SASYNC_NONCE_LEN),
-								TRUE);
+	crypt = sasync_crypt_create(
+				sasync_crypt_choose(hello_i[SASYNC_HELLO_AEADS],
+									hello_r[SASYNC_HELLO_AEADS]),
+				chunk_from_str(secret), chunk_create(hello_i, SASYNC_HELLO_LEN),
+				chunk_from_thing(hello_r), TRUE);
 	ck_assert(crypt);
 	ck_assert(crypt->seal(crypt, SASYNC_FRAME_AUTH,
 						  chunk_from_str(SASYNC_AUTH_I), &frame));
@@ -712,6 +735,15 @@ static sasync_crypt_t *raw_handshake(int fd, char *secret)
 	chunk_free(&plain);
 	chunk_free(&frame);
 	return crypt;
+}
+
+/** do a connector's handshake, NULL if the link did not accept it */
+static sasync_crypt_t *raw_handshake(int fd, char *secret)
+{
+	u_char hello_i[SASYNC_HELLO_LEN];
+
+	raw_hello(hello_i, "raw-client");
+	return raw_handshake_hello(fd, secret, hello_i);
 }
 
 static void raw_send_frame(int fd, sasync_crypt_t *crypt, uint8_t type,
@@ -754,14 +786,16 @@ START_TEST(test_raw_clients)
 
 	/* garbage instead of HELLO */
 	fd = raw_connect(port);
-	raw_write(fd, chunk_from_str("GET / HTTP/1.0\r\nHost: x\r\n\r\n0123456789"));
+	raw_write(fd, chunk_from_str("GET / HTTP/1.0\r\nHost: x\r\n\r\n0123456789"
+		"0123456789012345678901234567890123456789012345678901234567890123456789"
+		"0123456789012345678901234567890123456789"));
 	ck_assert(raw_closed(fd));
 	ck_assert(WAIT_FOR(ctr->get(ctr, SASYNC_CTR_SYNC_RX_LEN_BAD) == 1));
 
 	/* right magic, wrong version */
 	fd = raw_connect(port);
 	{
-		u_char hello[SASYNC_HELLO_LEN] = { 'S', 'A', 'S', 'Y', 2 };
+		u_char hello[SASYNC_HELLO_LEN] = { 'S', 'A', 'S', 'Y', 1 };
 
 		raw_write(fd, chunk_from_thing(hello));
 	}
@@ -1010,7 +1044,7 @@ START_TEST(test_dual_stack)
 	/* b listens dual-stack, a connects over IPv4 */
 	snprintf(local, sizeof(local), "[::]:%u", port_b);
 	snprintf(peers, sizeof(peers), "127.0.0.1:%u", port_a);
-	b = sasync_link_create(local, peers, chunk_from_str(SECRET), ctr_b);
+	b = sasync_link_create(local, peers, "b", chunk_from_str(SECRET), ctr_b);
 	a = link_create(port_a, port_b, SECRET, ctr_a);
 	ck_assert(a && b);
 	b->set_receiver(b, (void*)receive, r_b);
@@ -1021,6 +1055,216 @@ START_TEST(test_dual_stack)
 	ck_assert_uint_eq(r_b->peer_port, port_a);
 	ck_assert(in_up(b));
 
+	a->destroy(a);
+	b->destroy(b);
+	receiver_destroy(r_b);
+	ctr_a->destroy(ctr_a);
+	ctr_b->destroy(ctr_b);
+}
+END_TEST
+
+/** a link "name" on 127.0.0.1:port (or local) to peers, with a secret */
+static sasync_link_t *named_link(char *local, uint16_t port, char *peers,
+								 char *name, char *secret,
+								 sasync_counters_t *ctr)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%s:%u", local ?: "127.0.0.1", port);
+	return sasync_link_create(buf, peers, name, chunk_from_str(secret), ctr);
+}
+
+START_TEST(test_unknown_source)
+{
+	sasync_counters_t *ctr = test_counters_create();
+	u_char hello[SASYNC_HELLO_LEN];
+	sasync_link_t *link;
+	uint16_t port = free_port();
+	int fd;
+
+	/* 127.0.0.1 is not a configured peer of this link */
+	link = named_link(NULL, port, "127.0.0.2:1", "a", SECRET, ctr);
+	ck_assert(link);
+	log_expect("not a configured peer");
+	fd = raw_connect(port);
+	raw_hello(hello, "raw-client");
+	send(fd, hello, sizeof(hello), MSG_NOSIGNAL);
+	/* closed before any HELLO of the link: it took no slot */
+	ck_assert(!raw_read(fd, hello, sizeof(hello)));
+	close(fd);
+	ck_assert(WAIT_FOR(ctr->get(ctr, SASYNC_CTR_SYNC_REJECTED) == 1));
+	ck_assert_uint_eq(log_count(1), 1);
+	/* a flood is counted, but logged once per interval */
+	for (fd = 0; fd < 5; fd++)
+	{
+		ck_assert(raw_closed(raw_connect(port)));
+	}
+	ck_assert(WAIT_FOR(ctr->get(ctr, SASYNC_CTR_SYNC_REJECTED) == 6));
+	ck_assert_uint_eq(log_count(1), 1);
+	link->destroy(link);
+	ctr->destroy(ctr);
+}
+END_TEST
+
+START_TEST(test_reflection)
+{
+	sasync_counters_t *ctr = test_counters_create();
+	u_char hello[SASYNC_HELLO_LEN], theirs[SASYNC_HELLO_LEN];
+	receiver_t *r = receiver_create(0);
+	sasync_crypt_t *crypt;
+	sasync_link_t *link;
+	uint16_t port = free_port();
+	char peer[32];
+	int fd;
+
+	/* listening on any address, its partner is its own port on loopback:
+	 * every connection it makes comes back to itself */
+	snprintf(peer, sizeof(peer), "127.0.0.1:%u", port);
+	link = named_link("0.0.0.0", port, peer, "a", SECRET, ctr);
+	ck_assert(link);
+	link->set_receiver(link, (void*)receive, r);
+	send_records(link, 0, 3);
+	ck_assert(WAIT_FOR(ctr->get(ctr, SASYNC_CTR_SYNC_REJECTED) >= 2));
+	ck_assert(!peer_state(link).out_up && !peer_state(link).in_up);
+	ck_assert_uint_eq(received(r), 0);
+	ck_assert_uint_eq(ctr->get(ctr, SASYNC_CTR_SYNC_RX), 0);
+
+	/* a client replaying the link's own instance id, or its name */
+	fd = raw_connect(port);
+	raw_hello(hello, "raw-client");
+	raw_write(fd, chunk_from_thing(hello));
+	ck_assert(raw_read(fd, theirs, sizeof(theirs)));
+	close(fd);
+	ck_assert_str_eq((char*)theirs + SASYNC_HELLO_NAME, "a");
+	fd = raw_connect(port);
+	memcpy(hello + SASYNC_HELLO_INSTANCE, theirs + SASYNC_HELLO_INSTANCE,
+		   SASYNC_INSTANCE_LEN);
+	ck_assert(raw_handshake_hello(fd, SECRET, hello) == NULL);
+	close(fd);
+	fd = raw_connect(port);
+	raw_hello(hello, "a");
+	ck_assert(raw_handshake_hello(fd, SECRET, hello) == NULL);
+	close(fd);
+	/* the same, with a fresh id and another name, is a partner */
+	fd = raw_connect(port);
+	crypt = raw_handshake(fd, SECRET);
+	ck_assert(crypt);
+	crypt->destroy(crypt);
+	close(fd);
+	link->destroy(link);
+	receiver_destroy(r);
+	ctr->destroy(ctr);
+}
+END_TEST
+
+START_TEST(test_named_peer)
+{
+	sasync_counters_t *ctr_a = test_counters_create();
+	sasync_counters_t *ctr_b = test_counters_create();
+	receiver_t *r_b = receiver_create(0);
+	uint16_t port_a = free_port(), port_b = free_port();
+	sasync_link_t *a, *b;
+	char peers[48];
+
+	snprintf(peers, sizeof(peers), "nodeb@127.0.0.1:%u", port_b);
+	a = named_link(NULL, port_a, peers, "a", SECRET, ctr_a);
+	snprintf(peers, sizeof(peers), "127.0.0.1:%u", port_a);
+	/* the right key, the wrong name: refused both ways */
+	b = named_link(NULL, port_b, peers, "impostor", SECRET, ctr_b);
+	ck_assert(a && b);
+	b->set_receiver(b, (void*)receive, r_b);
+	send_records(a, 0, 5);
+	ck_assert(WAIT_FOR(ctr_a->get(ctr_a, SASYNC_CTR_SYNC_REJECTED) >= 2));
+	ck_assert(!peer_state(a).out_up && !peer_state(a).in_up);
+	ck_assert_uint_eq(received(r_b), 0);
+	b->destroy(b);
+
+	/* the node of that name gets what waited */
+	b = named_link(NULL, port_b, peers, "nodeb", SECRET, ctr_b);
+	ck_assert(b);
+	b->set_receiver(b, (void*)receive, r_b);
+	ck_assert(WAIT_FOR(received(r_b) == 5));
+	ck_assert(WAIT_FOR(peer_state(a).in_up && peer_state(b).in_up));
+	a->destroy(a);
+	b->destroy(b);
+	receiver_destroy(r_b);
+	ctr_a->destroy(ctr_a);
+	ctr_b->destroy(ctr_b);
+}
+END_TEST
+
+START_TEST(test_slots)
+{
+	sasync_counters_t *ctr = test_counters_create();
+	sasync_crypt_t *crypts[4];
+	sasync_link_t *link;
+	uint16_t port = free_port();
+	int fds[6], i;
+
+	link = link_create(port, 0, SECRET, ctr);
+	ck_assert(link);
+	/* four idle connections from the peer's address take its slots */
+	for (i = 0; i < 5; i++)
+	{
+		fds[i] = raw_connect(port);
+	}
+	/* the fifth closed the oldest one still in its handshake */
+	ck_assert(raw_closed(fds[0]));
+	ck_assert(WAIT_FOR(ctr->get(ctr, SASYNC_CTR_SYNC_REJECTED) == 1));
+	/* the newest can complete its handshake, so a real partner gets in */
+	for (i = 1; i < 5; i++)
+	{
+		crypts[i - 1] = raw_handshake(fds[i], SECRET);
+		ck_assert(crypts[i - 1]);
+	}
+	/* with all slots authenticated, another connection is refused */
+	fds[5] = raw_connect(port);
+	ck_assert(raw_closed(fds[5]));
+	ck_assert(WAIT_FOR(ctr->get(ctr, SASYNC_CTR_SYNC_REJECTED) == 2));
+	for (i = 1; i < 5; i++)
+	{
+		crypts[i - 1]->destroy(crypts[i - 1]);
+		close(fds[i]);
+	}
+	link->destroy(link);
+	ctr->destroy(ctr);
+}
+END_TEST
+
+START_TEST(test_key_rotation)
+{
+	sasync_counters_t *ctr_a = test_counters_create();
+	sasync_counters_t *ctr_b = test_counters_create();
+	receiver_t *r_b = receiver_create(0);
+	uint16_t port_a = free_port(), port_b = free_port();
+	chunk_t keys[3] = {
+		chunk_from_str(SECRET "-new"),
+		chunk_from_str(SECRET),
+		chunk_from_str("short"),
+	};
+	sasync_link_t *a, *b;
+
+	/* b accepts the new key and the old one, a still connects with the old */
+	a = link_create(port_a, port_b, SECRET, ctr_a);
+	b = link_create(port_b, 0, SECRET "-new", ctr_b);
+	ck_assert(a && b);
+	ck_assert(!b->set_keys(b, keys, 3));
+	ck_assert(!b->set_keys(b, &keys[1], 2));
+	ck_assert(b->set_keys(b, keys, 2));
+	b->set_receiver(b, (void*)receive, r_b);
+	send_records(a, 0, 2);
+	ck_assert(WAIT_FOR(received(r_b) == 2));
+	/* a changes to the new key: its connection up keeps its keys */
+	ck_assert(a->set_keys(a, keys, 1));
+	send_records(a, 2, 1);
+	ck_assert(WAIT_FOR(received(r_b) == 3));
+	/* b forgets the old key: a reconnects with the new one */
+	ck_assert(b->set_keys(b, keys, 1));
+	a->destroy(a);
+	a = link_create(port_a, port_b, SECRET "-new", ctr_a);
+	send_records(a, 3, 1);
+	ck_assert(WAIT_FOR(received(r_b) == 4));
+	ck_assert_uint_eq(ctr_b->get(ctr_b, SASYNC_CTR_SYNC_RX_AUTH_BAD), 0);
 	a->destroy(a);
 	b->destroy(b);
 	receiver_destroy(r_b);
@@ -1050,6 +1294,11 @@ Suite *link_suite_create(void)
 	tcase_add_test(tc, test_slow_reentrant_receiver);
 	tcase_add_test(tc, test_backpressure);
 	tcase_add_test(tc, test_dual_stack);
+	tcase_add_test(tc, test_unknown_source);
+	tcase_add_test(tc, test_reflection);
+	tcase_add_test(tc, test_named_peer);
+	tcase_add_test(tc, test_slots);
+	tcase_add_test(tc, test_key_rotation);
 	suite_add_tcase(s, tc);
 	return s;
 }
