@@ -1019,7 +1019,8 @@ static char *check_identity(chan_t *chan)
 	}
 	if (streq(name, this->name))
 	{
-		return "it claims this node's own name";
+		return "it claims this node's own name (give each node its own "
+			   "node_id)";
 	}
 	if (!chan->outgoing)
 	{	/* several partners may share an address, their names tell */

@@ -364,6 +364,12 @@ METHOD(plugin_t, get_features, int,
 			PLUGIN_PROVIDE(CUSTOM, "sasync"),
 				PLUGIN_SDEPEND(CUSTOM, "kernel-ipsec"),
 				PLUGIN_SDEPEND(CUSTOM, "kernel-net"),
+				/* the sync channel's crypto, known when the link starts */
+				PLUGIN_SDEPEND(AEAD, ENCR_CHACHA20_POLY1305, 32),
+				PLUGIN_SDEPEND(AEAD, ENCR_AES_GCM_ICV16, 32),
+				PLUGIN_SDEPEND(KDF, KDF_PRF_PLUS),
+				PLUGIN_SDEPEND(PRF, PRF_HMAC_SHA2_256),
+				PLUGIN_SDEPEND(NONCE_GEN),
 	};
 	*features = f;
 	return countof(f);

@@ -7,7 +7,9 @@
 # shellcheck source=tests/e2e/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-: "${SASYNC_SECRET:=e2e-sync-secret-0123456789}"
+: "${SASYNC_SECRET:=0x27bb41b1b37236ab53f18642b83735e8907c344d1cfcdfdcf83480f7a75aced1}"
+# another key, for tests of a wrong one
+: "${SASYNC_OTHER_SECRET:=0xef31d3a66bacfc0d82716690500d36c0619b3b04a5a587099f1acf13155c760a}"
 : "${SASYNC_CTL:=$E2E_LIB_DIR/../../tools/sasyncctl}"
 SASYNC_URI=unix:///run/charon-sasync.vici
 # the product elects by default; most tests drive the roles themselves
@@ -25,15 +27,31 @@ sasync_election_on() {
 		heartbeat_lost = 5"
 }
 
+# sasync_key_conf NODE KEY: the key setting of NODE: a valid key goes into
+# a file of mode 0600 (secret_file), anything else inline (secret), to be
+# refused
+sasync_key_conf() {
+	local file=$E2E_DIR/sasync-$1.key
+	case $2 in
+	0x* | 0s*)
+		(umask 077 && echo "$2" > "$file")
+		echo "		secret_file = $file"
+		;;
+	*) echo "		secret = $2" ;;
+	esac
+}
+
 # sasync_conf NODE ROLE [SECRET] [PEERS]: the plugin's strongswan.conf
-# snippet; PEERS defaults to the LAN addresses of the other cluster nodes
+# snippet; the node is named NODE; PEERS defaults to "name@LAN address" of
+# the other cluster nodes
 sasync_conf() {
 	local node=$1 role=$2 secret=${3-$SASYNC_SECRET} peers=${4:-} local_ip n
 	local node_conf="SASYNC_NODE_CONF_$1"
 	local_ip=$(e2e_node_lan "$node")
 	if [ -z "$peers" ]; then
 		for n in $E2E_CLUSTER_NODES; do
-			[ "$n" = "$node" ] || peers+="${peers:+, }$(e2e_node_lan "$n")"
+			[ "$n" = "$node" ] ||
+				peers+="${peers:+, }$n@$(e2e_node_lan "$n")"
 		done
 	fi
 	cat <<EOF2
@@ -42,9 +60,10 @@ plugins {
 		local = $local_ip
 		peers = $peers
 		role = $role
+		node_id = $node
 		socket = $SASYNC_URI
 		election = ${SASYNC_ELECTION:-no}
-$( [ -n "$secret" ] && echo "		secret = $secret")
+$( [ -n "$secret" ] && sasync_key_conf "$node" "$secret")
 $( [ -n "${SASYNC_EXTRA_CONF:-}" ] && echo "$SASYNC_EXTRA_CONF")
 $( [ -n "${!node_conf:-}" ] && echo "${!node_conf}")
 	}

@@ -1,9 +1,11 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
-# Bad settings (no secret, a different secret on each node, an unreachable
-# partner) leave charon running on both nodes with one clear log line, sync
-# nothing, and the active node keeps serving its tunnel.
+# Bad settings (no secret, a passphrase instead of a key, a key file others
+# can read, a different key on each node, a partner that is not the node
+# configured, an unreachable partner) leave charon running on both nodes
+# with one clear log line, sync nothing, and the active node keeps serving
+# its tunnel.
 # conditions are evaluated when polled, so single quotes on purpose
 # shellcheck disable=SC2016,SC2034
 set -uo pipefail
@@ -36,9 +38,24 @@ run_case() {
 }
 
 e2e_init
-run_case "no secret" "" "" "" a "sasync: .*secret missing.*SA sync disabled"
-run_case "different secrets" "$SASYNC_SECRET" "another-secret-0123456789" "" \
+run_case "no secret" "" "" "" a "sasync: no valid secret, SA sync disabled"
+run_case "passphrase" "a-long-passphrase-but-not-a-random-key" "" "" a \
+	"sasync: .*secret is not written as 0x<hex> or 0s<base64>"
+# a key file readable by others is refused (every other test reads its key
+# from a file of mode 0600, see sasync_conf)
+keyfile=$E2E_DIR/world-readable.key
+echo "$SASYNC_SECRET" > "$keyfile"
+chmod 0644 "$keyfile"
+SASYNC_NODE_CONF_a="		secret_file = $keyfile"
+run_case "key file readable by others" "" "$SASYNC_SECRET" "" a \
+	"sasync: secret_file .* is accessible by group or others"
+unset SASYNC_NODE_CONF_a
+run_case "different secrets" "$SASYNC_SECRET" "$SASYNC_OTHER_SECRET" "" \
 	b "sasync: sync peer .* failed authentication"
+SASYNC_NODE_CONF_b="		node_id = x"
+run_case "partner not the node configured" "$SASYNC_SECRET" "$SASYNC_SECRET" \
+	"" a "sasync: sync peer .* is not the node it should be"
+unset SASYNC_NODE_CONF_b
 run_case "unreachable peer" "$SASYNC_SECRET" "$SASYNC_SECRET" "198.18.2.99" \
 	a "sasync: sync peer 198.18.2.99.* unreachable"
 e2e_summary

@@ -21,16 +21,18 @@ set -uo pipefail
 : "${SASYNC_INJECT:=$E2E_LIB_DIR/../tools/sasync-inject}"
 N=3
 
-# obs_start NODE ROLE NODE_ID [PRIORITY]: charon with the plugin, a node id,
-# a priority if given, and the three connections loaded
+# obs_start NODE ROLE NODE_ID PEER [PRIORITY]: charon with the plugin, a
+# node id, its partner's address without a name (so the injector may speak
+# from it), a priority if given, and the three connections loaded
 obs_start() {
-	local node=$1 role=$2 id=$3 prio=${4:-} extra
+	local node=$1 role=$2 id=$3 peer=$4 prio=${5:-} extra
 	extra="plugins { sasync { node_id = $id"
 	[ -n "$prio" ] && extra="$extra
 		priority = $prio"
 	extra="$extra
 	} }"
-	e2e_charon_start "$node" "$(sasync_conf "$node" "$role")
+	e2e_charon_start "$node" "$(sasync_conf "$node" "$role" "$SASYNC_SECRET" \
+		"$peer")
 $extra" || return 1
 	E2E_DPD_DELAY=0s e2e_swanctl_load "$node" multi-cluster.conf
 }
@@ -112,9 +114,10 @@ obs_ctl_rc() {
 	echo $?
 }
 
-# obs_inject NODE_IP MODE: run sasync-inject from the LAN host
+# obs_inject FROM NODE_IP MODE: run sasync-inject from node FROM (the
+# partner's address: nodes accept sync connections from partners only)
 obs_inject() {
-	e2e_exec lan "$SASYNC_INJECT" --peer "$1" --secret "$SASYNC_SECRET" "$2"
+	e2e_exec "$1" "$SASYNC_INJECT" --peer "$2" --secret "$SASYNC_SECRET" "$3"
 }
 
 e2e_init
@@ -125,8 +128,8 @@ e2e_init
 e2e_topo_up || e2e_fail "topology up"
 e2e_charon_start peer || e2e_fail "charon on peer"
 e2e_swanctl_load peer multi-peer.conf || e2e_fail "load multi-peer.conf"
-obs_start a primary gw-a 200 || e2e_fail "charon with sasync on a"
-obs_start b standby gw-b || e2e_fail "charon with sasync on b"
+obs_start a primary gw-a "$E2E_B_LAN" 200 || e2e_fail "charon with sasync on a"
+obs_start b standby gw-b "$E2E_A_LAN" || e2e_fail "charon with sasync on b"
 e2e_wait_for "sync links up with heartbeats" 10 \
 	eval 'obs_link_up a && obs_link_up b' || e2e_fail "sync links up"
 
@@ -230,9 +233,19 @@ e2e_wait_for "b received it" 10 \
 e2e_wait_for "quiet again" 10 obs_quiet || e2e_fail "sync quiet after the resyncs"
 
 # ------------------------------------------------------ bad input on b
-# each run of the injector is its own connection from the LAN host
+# an address that is no partner gets no handshake at all
+e2e_check "injector from the LAN host (no partner): refused" \
+	eval '[ "$(obs_inject lan "$E2E_B_LAN" malformed >/dev/null 2>&1; echo $?)" = 3 ]'
+e2e_wait_for "b counts sync-rejected" 10 \
+	eval '[ "$(sasync_stat b sync-rejected)" = 1 ]' || e2e_fail "sync-rejected on b"
+e2e_check "one log line for it on b" \
+	eval '[ "$(e2e_count_in_log b "\[APP\] sasync: refused sync connection from $E2E_LAN_HOST: not a configured peer")" = 1 ]'
+e2e_wait_for "ha-sync-error for it on b's monitor" 5 \
+	sasync_monitor_has mon-b "ha-sync-error: node='gw-b' peer='$E2E_LAN_HOST' error='sync-rejected' reason='refused connection: not a configured peer'" ||
+	e2e_fail "ha-sync-error event for the refused connection"
+# each run of the injector is its own connection from a's address
 rx_b=$(sasync_stat b sync-rx)
-e2e_check "malformed record to b: injector done" obs_inject "$E2E_B_LAN" malformed
+e2e_check "malformed record to b: injector done" obs_inject a "$E2E_B_LAN" malformed
 e2e_wait_for "b counts sync-rx-len-bad" 10 \
 	eval '[ "$(sasync_stat b sync-rx-len-bad)" -ge 1 ]' || e2e_fail "sync-rx-len-bad on b"
 e2e_check "sync-rx-len-bad = 1 on b (swanctl, sasyncctl, FGCP line)" \
@@ -240,29 +253,29 @@ e2e_check "sync-rx-len-bad = 1 on b (swanctl, sasyncctl, FGCP line)" \
 e2e_check "the authentic frame counted as received" \
 	obs_counter_is b sync-rx $((rx_b + 1))
 e2e_wait_for "ha-sync-error for it on b's monitor" 5 \
-	sasync_monitor_has mon-b "ha-sync-error: node='gw-b' peer='$E2E_LAN_HOST' error='sync-rx-len-bad' reason='malformed record'" ||
+	sasync_monitor_has mon-b "ha-sync-error: node='gw-b' peer='$E2E_A_LAN' error='sync-rx-len-bad' reason='malformed record'" ||
 	e2e_fail "ha-sync-error event for the malformed record"
 e2e_check "one log line for it on b" \
-	eval '[ "$(e2e_count_in_log b "\[APP\] sasync: malformed record from $E2E_LAN_HOST, not applied")" = 1 ]'
+	eval '[ "$(e2e_count_in_log b "\[APP\] sasync: malformed record from $E2E_A_LAN, not applied")" = 1 ]'
 
 e2e_check "frame under a wrong key to b: b closes the connection" \
-	obs_inject "$E2E_B_LAN" wrong-key
+	obs_inject a "$E2E_B_LAN" wrong-key
 e2e_wait_for "b counts sync-rx-auth-bad" 10 \
 	eval '[ "$(sasync_stat b sync-rx-auth-bad)" -ge 1 ]' || e2e_fail "sync-rx-auth-bad on b"
 e2e_check "sync-rx-auth-bad = 1 on b (swanctl, sasyncctl)" \
 	obs_counter_is b sync-rx-auth-bad 1
 e2e_wait_for "ha-sync-error for it on b's monitor (raw)" 5 \
-	sasync_monitor_has mon-b-raw "^ha-sync-error event \{node=gw-b peer=$E2E_LAN_HOST error=sync-rx-auth-bad reason=forged or corrupt frame\}$" ||
+	sasync_monitor_has mon-b-raw "^ha-sync-error event \{node=gw-b peer=$E2E_A_LAN error=sync-rx-auth-bad reason=forged or corrupt frame\}$" ||
 	e2e_fail "ha-sync-error event for the forged frame"
 e2e_check "one log line for it on b" \
-	eval '[ "$(e2e_count_in_log b "\[APP\] sasync: sync peer $E2E_LAN_HOST sent a forged or corrupt frame, closing")" = 1 ]'
+	eval '[ "$(e2e_count_in_log b "\[APP\] sasync: sync peer $E2E_A_LAN sent a forged or corrupt frame, closing")" = 1 ]'
 
 e2e_check "handshake with a wrong secret to b: rejected" \
-	obs_inject "$E2E_B_LAN" wrong-secret
+	obs_inject a "$E2E_B_LAN" wrong-secret
 e2e_wait_for "b counts it as sync-rx-auth-bad" 10 \
 	eval '[ "$(sasync_stat b sync-rx-auth-bad)" = 2 ]' || e2e_fail "wrong secret counted"
 e2e_check "replayed frame to b: b closes the connection" \
-	obs_inject "$E2E_B_LAN" replay
+	obs_inject a "$E2E_B_LAN" replay
 e2e_wait_for "b counts sync-rx-replay" 10 \
 	eval '[ "$(sasync_stat b sync-rx-replay)" = 1 ]' || e2e_fail "replay counted"
 e2e_wait_for "ha-sync-error events for both" 5 \
@@ -274,21 +287,21 @@ e2e_check "nothing applied on b: counters" \
 
 # a well-formed record that matches nothing
 e2e_check "record for an unknown IKE SA to b: injector done" \
-	obs_inject "$E2E_B_LAN" unknown-sa
+	obs_inject a "$E2E_B_LAN" unknown-sa
 e2e_wait_for "b counts apply-failed" 10 \
 	eval '[ "$(sasync_stat b apply-failed)" = 1 ]' || e2e_fail "apply-failed on b"
 e2e_wait_for "ha-sync-error for it on b's monitor" 5 \
-	sasync_monitor_has mon-b "ha-sync-error: node='gw-b' peer='$E2E_LAN_HOST' error='apply-failed' reason='IKE_MID record not applied'" ||
+	sasync_monitor_has mon-b "ha-sync-error: node='gw-b' peer='$E2E_A_LAN' error='apply-failed' reason='IKE_MID record not applied'" ||
 	e2e_fail "ha-sync-error event for the record not applied"
 e2e_check "one log line for it on b" \
-	eval '[ "$(e2e_count_in_log b "\[APP\] sasync: IKE_MID record from $E2E_LAN_HOST not applied")" = 1 ]'
+	eval '[ "$(e2e_count_in_log b "\[APP\] sasync: IKE_MID record from $E2E_A_LAN not applied")" = 1 ]'
 e2e_check "nothing applied on b: the same $N SAs, no message ID update" \
 	eval '[ "$(sasync_status b ike-sas-passive)" = $N ] && [ "$(obs_list_spis b)" = "$list_b" ] && obs_counter_is b mid-sync 0'
 
 # ------------------------------------------------------ bad input on a
-e2e_check "malformed record to a: injector done" obs_inject "$E2E_A_LAN" malformed
+e2e_check "malformed record to a: injector done" obs_inject b "$E2E_A_LAN" malformed
 e2e_check "frame under a wrong key to a: a closes the connection" \
-	obs_inject "$E2E_A_LAN" wrong-key
+	obs_inject b "$E2E_A_LAN" wrong-key
 e2e_wait_for "a counts both" 10 \
 	eval '[ "$(sasync_stat a sync-rx-len-bad)" = 1 ] && [ "$(sasync_stat a sync-rx-auth-bad)" = 1 ]' ||
 	e2e_fail "bad input counted on a"

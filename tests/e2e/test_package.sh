@@ -36,7 +36,8 @@ CONF=/etc/strongswan.d/charon/sasync.conf
 CTL=/usr/sbin/sasyncctl
 MANS=(/usr/share/man/man8/sasyncctl.8.gz /usr/share/man/man8/strongswan-sasync.8.gz)
 URI=unix:///var/run/charon-sasync.vici
-SECRET=pk-sync-secret-0123456789
+# a key as the plugin wants one: 32 random bytes, here fixed
+SECRET=0x27bb41b1b37236ab53f18642b83735e8907c344d1cfcdfdcf83480f7a75aced1
 # the partner: nobody listens there, the link keeps trying, sync stays on
 PARTNER=198.18.2.12
 
