@@ -32,6 +32,10 @@ struct private_sasync_capture_t {
 
 	/** key inputs of every SA, shared with the apply side */
 	sasync_keystore_t *keys;
+
+	/** progress of the latest bulk resync: IKE SAs gone through, of */
+	u_int resync_sent;
+	u_int resync_total;
 };
 
 /**
@@ -973,52 +977,127 @@ static u_int resync_ike(private_sasync_capture_t *this, host_t *to,
 	return 1;
 }
 
+/** IKE SAs a resync job sends before it lets other jobs run */
+#define RESYNC_BATCH 256
+
+/** how long a resync waits for a full queue to drain, in ms */
+#define RESYNC_WAIT 10
+
 /**
- * A bulk resync in a job: its target, NULL for every partner node
+ * A bulk resync in a job: its target (NULL for every partner node), and a
+ * cursor over the ids of the IKE SAs it found at its start. It goes on as
+ * the queues drain, so it never fills one and its memory is that of the
+ * ids, whatever the number of SAs.
  */
 typedef struct {
 	private_sasync_capture_t *capture;
 	host_t *to;
+	/** ike_sa_id_t*, NULL until the job first runs */
+	array_t *ids;
+	/** next index into ids */
+	u_int next;
+	/** IKE SAs sent */
+	u_int sent;
 } resync_t;
 
 static void resync_destroy(resync_t *resync)
 {
+	array_destroy_offset(resync->ids, offsetof(ike_sa_id_t, destroy));
 	DESTROY_IF(resync->to);
 	free(resync);
 }
 
-static job_requeue_t resync_job(resync_t *resync)
+/**
+ * Start a resync: announce it and note the ids of the IKE SAs to send
+ */
+static void resync_start(resync_t *resync)
 {
 	private_sasync_capture_t *this = resync->capture;
 	enumerator_t *enumerator;
 	ike_sa_t *ike_sa;
-	u_int count = 0;
+	ike_sa_id_t *id;
 
-	if (!is_primary(this))
-	{
-		return JOB_REQUEUE_NONE;
-	}
-	send_msg(this, sasync_msg_create(SASYNC_MSG_RESYNC_START));
+	send_msg_to(this, resync->to, sasync_msg_create(SASYNC_MSG_RESYNC_START));
+	resync->ids = array_create(0, 0);
 	enumerator = charon->ike_sa_manager->create_enumerator(
 												charon->ike_sa_manager, TRUE);
 	while (enumerator->enumerate(enumerator, &ike_sa))
 	{
-		this->keys->lock(this->keys);
-		count += resync_ike(this, resync->to, ike_sa);
-		this->keys->unlock(this->keys);
+		id = ike_sa->get_id(ike_sa);
+		array_insert(resync->ids, ARRAY_TAIL, id->clone(id));
 	}
 	enumerator->destroy(enumerator);
+	this->resync_total = array_count(resync->ids);
+	this->resync_sent = 0;
+}
+
+/**
+ * Send the IKE SA with the given id again, if it still exists
+ */
+static void resync_one(resync_t *resync, ike_sa_id_t *id)
+{
+	private_sasync_capture_t *this = resync->capture;
+	ike_sa_t *ike_sa;
+
+	ike_sa = charon->ike_sa_manager->checkout(charon->ike_sa_manager, id);
+	if (ike_sa)
+	{
+		this->keys->lock(this->keys);
+		resync->sent += resync_ike(this, resync->to, ike_sa);
+		this->keys->unlock(this->keys);
+		charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
+	}
+}
+
+/**
+ * Finish a resync: the partner may now remove what it did not name
+ */
+static void resync_done(resync_t *resync)
+{
+	private_sasync_capture_t *this = resync->capture;
+
 	send_msg_to(this, resync->to, sasync_msg_create(SASYNC_MSG_RESYNC_DONE));
 	this->counters->inc(this->counters, SASYNC_CTR_RESYNC);
 	if (resync->to)
 	{
 		DBG1(DBG_APP, "sasync: bulk resync sent to %H, %u IKE_SAs",
-			 resync->to, count);
+			 resync->to, resync->sent);
 	}
 	else
 	{
-		DBG1(DBG_APP, "sasync: bulk resync sent, %u IKE_SAs", count);
+		DBG1(DBG_APP, "sasync: bulk resync sent, %u IKE_SAs", resync->sent);
 	}
+}
+
+static job_requeue_t resync_job(resync_t *resync)
+{
+	private_sasync_capture_t *this = resync->capture;
+	ike_sa_id_t *id;
+	u_int batch;
+
+	if (!is_primary(this))
+	{	/* demoted meanwhile: the new primary resyncs */
+		return JOB_REQUEUE_NONE;
+	}
+	if (!resync->ids)
+	{
+		resync_start(resync);
+	}
+	for (batch = 0; batch < RESYNC_BATCH &&
+		 array_get(resync->ids, resync->next, &id); batch++)
+	{
+		if (this->link->get_queued(this->link, resync->to) > SASYNC_QUEUE_HIGH)
+		{
+			return JOB_RESCHEDULE_MS(RESYNC_WAIT);
+		}
+		resync_one(resync, id);
+		this->resync_sent = ++resync->next;
+	}
+	if (resync->next < array_count(resync->ids))
+	{
+		return JOB_REQUEUE_FAIR;
+	}
+	resync_done(resync);
 	return JOB_REQUEUE_NONE;
 }
 
@@ -1035,6 +1114,13 @@ METHOD(sasync_capture_t, resync, void,
 	lib->processor->queue_job(lib->processor,
 			(job_t*)callback_job_create((callback_job_cb_t)resync_job, resync,
 										(void*)resync_destroy, NULL));
+}
+
+METHOD(sasync_capture_t, get_resync_progress, void,
+	private_sasync_capture_t *this, u_int *sent, u_int *total)
+{
+	*sent = this->resync_sent;
+	*total = this->resync_total;
 }
 
 METHOD(sasync_capture_t, request_resync, void,
@@ -1077,6 +1163,7 @@ sasync_capture_t *sasync_capture_create(sasync_link_t *link, sasync_role_t *role
 				.child_state_change = _child_state_change,
 			},
 			.resync = _resync,
+			.get_resync_progress = _get_resync_progress,
 			.request_resync = _request_resync,
 			.destroy = _destroy,
 		},

@@ -52,6 +52,17 @@ struct sasync_capture_t {
 	void (*resync)(sasync_capture_t *this, host_t *to);
 
 	/**
+	 * Progress of the latest bulk resync: IKE SAs gone through of those
+	 * there were when it started. It sends at the pace its partners'
+	 * queues drain, so at 100,000 SAs this is where it stands.
+	 *
+	 * @param sent		IKE SAs gone through
+	 * @param total		IKE SAs at its start, 0 if there was none
+	 */
+	void (*get_resync_progress)(sasync_capture_t *this, u_int *sent,
+								u_int *total);
+
+	/**
 	 * As standby: ask the primary for a bulk resync (a RESYNC_REQUEST).
 	 */
 	void (*request_resync)(sasync_capture_t *this);

@@ -282,6 +282,21 @@ static void add_peers(private_sasync_control_t *this, vici_builder_t *b)
 }
 
 /**
+ * Add the progress of the latest bulk resync this node sent
+ */
+static void add_resync(private_sasync_control_t *this, vici_builder_t *b)
+{
+	u_int sent, total;
+
+	if (this->capture)
+	{
+		this->capture->get_resync_progress(this->capture, &sent, &total);
+		b->add_kv(b, "resync-sent", "%u", sent);
+		b->add_kv(b, "resync-total", "%u", total);
+	}
+}
+
+/**
  * "ha-status" command
  */
 CALLBACK(cmd_status, vici_message_t*,
@@ -313,6 +328,7 @@ CALLBACK(cmd_status, vici_message_t*,
 	b->add_kv(b, "sync-lag-max-ms", "%u", lag_max);
 	b->add_kv(b, "queue-depth", "%u",
 			  this->counters->get_queue_depth(this->counters));
+	add_resync(this, b);
 	add_peers(this, b);
 	return finish(b);
 }

@@ -4,7 +4,7 @@
 
 #include "sasync_counters.h"
 
-ENUM(sasync_counter_names, SASYNC_CTR_RESYNC, SASYNC_CTR_SYNC_REJECTED,
+ENUM(sasync_counter_names, SASYNC_CTR_RESYNC, SASYNC_CTR_SYNC_DROPPED,
 	"resync",
 	"vike-sync",
 	"conn-sync",
@@ -32,6 +32,7 @@ ENUM(sasync_counter_names, SASYNC_CTR_RESYNC, SASYNC_CTR_SYNC_REJECTED,
 	"address-repairs",
 	"resync-removed",
 	"sync-rejected",
+	"sync-dropped",
 );
 
 typedef struct private_sasync_counters_t private_sasync_counters_t;

@@ -76,6 +76,9 @@ enum sasync_counter_t {
 	/** sync connections refused before authentication: unknown source, full
 	 * slots, a reflection, a wrong node name (sasync_link_t) */
 	SASYNC_CTR_SYNC_REJECTED,
+	/** records dropped from a full send queue; the partner gets a resync
+	 * once the queue drained (sasync_link_t) */
+	SASYNC_CTR_SYNC_DROPPED,
 	SASYNC_CTR_MAX,
 };
 

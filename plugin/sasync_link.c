@@ -134,6 +134,12 @@ struct peer_t {
 	u_int dropped;
 
 	/**
+	 * Records were dropped: the partner needs a resync once the queue
+	 * drained (or the connection comes up again, which resyncs anyway)
+	 */
+	bool dirty;
+
+	/**
 	 * Authenticated incoming connections from this peer
 	 */
 	u_int in_conns;
@@ -672,9 +678,10 @@ static void update_depth(private_sasync_link_t *this)
 }
 
 /**
- * Drop the oldest queued records of a peer until the limits hold
+ * Drop the oldest queued records of a peer until the limits hold; each drop
+ * is counted and makes the partner dirty: it gets a resync, never a gap
  */
-static void enforce_limits(peer_t *peer)
+static void enforce_limits(private_sasync_link_t *this, peer_t *peer)
 {
 	record_t *record;
 
@@ -689,8 +696,10 @@ static void enforce_limits(peer_t *peer)
 		if (!peer->dropped++)
 		{
 			DBG1(DBG_APP, "sasync: send queue to %#H full, dropping oldest "
-				 "records", peer->public.peer);
+				 "records, a resync follows", peer->public.peer);
 		}
+		peer->dirty = TRUE;
+		this->counters->inc(this->counters, SASYNC_CTR_SYNC_DROPPED);
 		peer->public.queued--;
 		peer->queue_bytes -= record->data.len;
 		record_free(record);
@@ -821,7 +830,7 @@ static void chan_close(chan_t *chan, fail_t failure)
 		peer->public.queued++;
 		peer->queue_bytes += chan->tx_record->data.len;
 		chan->tx_record = NULL;
-		enforce_limits(peer);
+		enforce_limits(this, peer);
 		update_oldest(peer);
 		update_depth(this);
 	}
@@ -1154,7 +1163,8 @@ static void chan_up(chan_t *chan)
 	chan->state = CHAN_UP;
 	chan->progress = sasync_link_time_ms();
 	if (chan->outgoing)
-	{
+	{	/* the up callback resyncs it anyway */
+		peer->dirty = FALSE;
 		peer->failure = FAIL_NONE;
 		peer->backoff = BACKOFF_MIN;
 		peer->public.out_up = TRUE;
@@ -1259,6 +1269,59 @@ static bool next_frame(chan_t *chan)
 }
 
 /**
+ * A partner to resync, in a job
+ */
+typedef struct {
+	private_sasync_link_t *link;
+	host_t *host;
+} resync_job_t;
+
+static void resync_job_destroy(resync_job_t *job)
+{
+	job->host->destroy(job->host);
+	link_put(job->link);
+	free(job);
+}
+
+/**
+ * Job running the up callback for a partner that needs a resync, without
+ * the lock, as the callback sends records
+ */
+static job_requeue_t resync_peer(resync_job_t *job)
+{
+	private_sasync_link_t *this = job->link;
+	sasync_link_up_t cb;
+	void *data;
+
+	this->mutex->lock(this->mutex);
+	cb = stopping(this) ? NULL : this->up_cb;
+	data = this->up_data;
+	this->mutex->unlock(this->mutex);
+	if (cb)
+	{
+		cb(data, job->host);
+	}
+	return JOB_REQUEUE_NONE;
+}
+
+/**
+ * Have a partner resynced, with the lock held
+ */
+static void queue_resync(private_sasync_link_t *this, peer_t *peer)
+{
+	resync_job_t *job;
+
+	INIT(job,
+		.link = this,
+		.host = peer->public.peer->clone(peer->public.peer),
+	);
+	ref_get(&this->ref);
+	lib->processor->queue_job(lib->processor,
+			(job_t*)callback_job_create((callback_job_cb_t)resync_peer, job,
+								(void*)resync_job_destroy, NULL));
+}
+
+/**
  * A frame is written completely
  */
 static void tx_complete(chan_t *chan)
@@ -1281,6 +1344,13 @@ static void tx_complete(chan_t *chan)
 		DBG1(DBG_APP, "sasync: %u records for %#H were dropped from the "
 			 "full send queue", peer->dropped, peer->public.peer);
 		peer->dropped = 0;
+	}
+	if (peer->dirty && !peer->public.queued)
+	{	/* drained: what was dropped comes again, in a resync */
+		peer->dirty = FALSE;
+		DBG1(DBG_APP, "sasync: send queue to %#H drained after drops, "
+			 "resyncing it", peer->public.peer);
+		queue_resync(this, peer);
 	}
 }
 
@@ -2004,7 +2074,7 @@ METHOD(sasync_link_t, send_to, void,
 		peer->queue->insert_last(peer->queue, record);
 		peer->public.queued++;
 		peer->queue_bytes += payload.len;
-		enforce_limits(peer);
+		enforce_limits(this, peer);
 		update_oldest(peer);
 		if (peer->out && peer->out->state == CHAN_UP)
 		{
@@ -2274,6 +2344,27 @@ static bool add_peers(private_sasync_link_t *this, char *peers)
 	return ok;
 }
 
+METHOD(sasync_link_t, get_queued, u_int,
+	private_sasync_link_t *this, host_t *to)
+{
+	enumerator_t *enumerator;
+	peer_t *peer;
+	u_int queued = 0;
+
+	this->mutex->lock(this->mutex);
+	enumerator = array_create_enumerator(this->peers);
+	while (enumerator->enumerate(enumerator, &peer))
+	{
+		if (!to || to->equals(to, peer->public.peer))
+		{
+			queued = max(queued, peer->public.queued);
+		}
+	}
+	enumerator->destroy(enumerator);
+	this->mutex->unlock(this->mutex);
+	return queued;
+}
+
 METHOD(sasync_link_t, set_keys, bool,
 	private_sasync_link_t *this, chunk_t *keys, int count)
 {
@@ -2365,6 +2456,7 @@ sasync_link_t *sasync_link_create(char *local, char *peers, char *name,
 			.set_beat_data = _set_beat_data,
 			.set_beat_cb = _set_beat_cb,
 			.set_keys = _set_keys,
+			.get_queued = _get_queued,
 			.create_peer_enumerator = _create_peer_enumerator,
 			.destroy = _destroy,
 		},

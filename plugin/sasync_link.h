@@ -102,11 +102,16 @@ typedef struct sasync_link_t sasync_link_t;
 /** largest record send() accepts (frame header and a 16 byte ICV less) */
 #define SASYNC_MAX_RECORD (SASYNC_MAX_FRAME - 14 - 16)
 
-/** records queued per peer at most; the oldest are dropped (and logged) */
+/** records queued per peer at most; the oldest are dropped (counted as
+ * sync-dropped) and the partner gets a resync once its queue drained */
 #define SASYNC_QUEUE_MAX 65536
 
 /** bytes of records queued per peer at most, same policy */
 #define SASYNC_QUEUE_MAX_BYTES (64 * 1024 * 1024)
+
+/** a bulk resync waits while a queue holds more records than this, so it
+ * never fills a queue itself */
+#define SASYNC_QUEUE_HIGH (SASYNC_QUEUE_MAX / 4)
 
 /**
  * Called with each authenticated, decrypted record payload, in order.
@@ -286,6 +291,14 @@ struct sasync_link_t {
 	 */
 	void (*set_beat_cb)(sasync_link_t *this, sasync_link_beat_t cb,
 						void *data);
+
+	/**
+	 * Records queued for a partner.
+	 *
+	 * @param to		partner, NULL for the most any partner has queued
+	 * @return			records queued
+	 */
+	u_int (*get_queued)(sasync_link_t *this, host_t *to);
 
 	/**
 	 * Set the keys of new connections, e.g. while the keys are changed:

@@ -278,6 +278,12 @@ static int cmd_status(vici_conn_t *conn, options_t *o)
 		   vici_find_str(res, "?", "sync-lag-last-ms"),
 		   vici_find_str(res, "?", "sync-lag-max-ms"),
 		   vici_find_str(res, "?", "queue-depth"));
+	if (vici_find_str(res, NULL, "resync-total"))
+	{
+		printf("last bulk resync sent: %s of %s IKE SAs\n",
+			   vici_find_str(res, "?", "resync-sent"),
+			   vici_find_str(res, "?", "resync-total"));
+	}
 	for (i = 1; vici_find_str(res, NULL, "peers.%d.address", i); i++)
 	{
 		printf("peer %s: out %s, in %s, %s queued (lag %s ms), ",

@@ -1021,6 +1021,53 @@ START_TEST(test_backpressure)
 }
 END_TEST
 
+START_TEST(test_overflow_resync)
+{
+	sasync_counters_t *ctr_a = test_counters_create();
+	sasync_counters_t *ctr_b = test_counters_create();
+	receiver_t *r_b = receiver_create(0);
+	uint16_t port_a = free_port(), port_b = free_port();
+	sasync_link_t *a, *b;
+	chunk_t record;
+	u_int i, ups = 0, count = 40000;
+
+	a = link_create(port_a, port_b, SECRET, ctr_a);
+	b = link_create(port_b, 0, SECRET, ctr_b);
+	ck_assert(a && b);
+	a->set_up_cb(a, (void*)count_up, &ups);
+	b->set_receiver(b, (void*)receive, r_b);
+	ck_assert(WAIT_FOR(out_up(a) && __atomic_load_n(&ups, __ATOMIC_SEQ_CST)));
+	/* b stops reading while a's queue overflows (80 MB of records) */
+	r_b->hold = TRUE;
+	for (i = 0; i < count; i++)
+	{
+		record = make_record(i, 2000);
+		a->send(a, record);
+		chunk_free(&record);
+	}
+	ck_assert(ctr_a->get(ctr_a, SASYNC_CTR_SYNC_DROPPED) > 0);
+	ck_assert(a->get_queued(a, NULL) > SASYNC_QUEUE_HIGH);
+	ck_assert_uint_eq(__atomic_load_n(&ups, __ATOMIC_SEQ_CST), 1);
+	/* once the queue drained, the up callback runs again: a resync of b */
+	log_expect("drained after drops");
+	__atomic_store_n(&r_b->hold, FALSE, __ATOMIC_SEQ_CST);
+	ck_assert(WAIT_FOR(__atomic_load_n(&ups, __ATOMIC_SEQ_CST) == 2));
+	ck_assert_uint_eq(a->get_queued(a, NULL), 0);
+	ck_assert_uint_eq(log_count(1), 1);
+	/* every record either arrived (the last ones still in flight) or was
+	 * dropped and counted */
+	ck_assert(WAIT_FOR(received(r_b) +
+					   ctr_a->get(ctr_a, SASYNC_CTR_SYNC_DROPPED) == count));
+	ck_assert(out_up(a));
+
+	a->destroy(a);
+	b->destroy(b);
+	receiver_destroy(r_b);
+	ctr_a->destroy(ctr_a);
+	ctr_b->destroy(ctr_b);
+}
+END_TEST
+
 START_TEST(test_dual_stack)
 {
 	sasync_counters_t *ctr_a = test_counters_create();
@@ -1293,6 +1340,7 @@ Suite *link_suite_create(void)
 	tcase_add_test(tc, test_reconnect);
 	tcase_add_test(tc, test_slow_reentrant_receiver);
 	tcase_add_test(tc, test_backpressure);
+	tcase_add_test(tc, test_overflow_resync);
 	tcase_add_test(tc, test_dual_stack);
 	tcase_add_test(tc, test_unknown_source);
 	tcase_add_test(tc, test_reflection);
