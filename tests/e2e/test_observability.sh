@@ -7,7 +7,9 @@
 # and ha-list-sas (filters, SPIs, passive/active, forced rekeys pending),
 # node id and priority settings, resync and counter reset, exit codes, bad
 # input on the sync port (a malformed record in an authentic frame, a frame
-# under a wrong key, a wrong secret, a replay, a record for an unknown SA:
+# under a wrong key, a wrong secret, a replay, random bytes, half a frame,
+# a record for an unknown SA, a connection from an address that is no
+# partner:
 # counted, reported as ha-sync-error, logged, nothing applied, daemons keep
 # serving), and the ha-role event printed by "sasyncctl monitor" during a
 # failover.
@@ -282,6 +284,17 @@ e2e_wait_for "ha-sync-error events for both" 5 \
 	eval 'sasync_monitor_has mon-b "error=.sync-rx-auth-bad. reason=.handshake authentication failed" && sasync_monitor_has mon-b "error=.sync-rx-replay."' ||
 	e2e_fail "ha-sync-error events for the wrong secret and the replay"
 
+bad_b=$(($(sasync_stat b sync-rx-len-bad) + $(sasync_stat b sync-rx-auth-bad)))
+rx_b=$(sasync_stat b sync-rx)
+e2e_check "random bytes after the handshake to b: b closes the connection" \
+	obs_inject a "$E2E_B_LAN" random
+e2e_wait_for "b counts one bad frame" 10 \
+	eval '[ $(($(sasync_stat b sync-rx-len-bad) + $(sasync_stat b sync-rx-auth-bad))) = $((bad_b + 1)) ]' ||
+	e2e_fail "random bytes counted"
+e2e_check "half a frame, then the connection closed, to b: injector done" \
+	obs_inject a "$E2E_B_LAN" truncated
+e2e_check "b received no record from either" \
+	eval '[ "$(sasync_stat b sync-rx)" = "$rx_b" ]'
 e2e_check "nothing applied on b: counters" \
 	eval 'obs_counter_is b vike-sync $N && obs_counter_is b conn-sync $N && obs_counter_is b apply-failed 0 && obs_counter_is b delete-sync 0 && obs_counter_is b mid-sync 0'
 

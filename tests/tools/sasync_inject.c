@@ -28,6 +28,10 @@
  *   unknown-sa    handshake with SECRET, then a well-formed IKE_MID record
  *                 for an IKE SA nobody has; a standby must count
  *                 apply-failed and change nothing
+ *   random        handshake with SECRET, then 4 KiB of random bytes; the
+ *                 node must count a bad frame and close the connection
+ *   truncated     handshake with SECRET, then the first half of an
+ *                 authentic frame, and close; the node must apply nothing
  *
  * Exit codes: 0 done, and the node closed the connection where it must;
  * 1 the node did not behave as expected; 2 usage; 3 connecting or the
@@ -75,7 +79,7 @@ static void usage(FILE *out)
 {
 	fprintf(out, "usage: sasync-inject --peer ADDR[:PORT] --secret KEY "
 			"[--name NAME] malformed|wrong-key|wrong-secret|replay|"
-			"unknown-sa\n");
+			"unknown-sa|random|truncated\n");
 }
 
 /**
@@ -327,6 +331,33 @@ static chunk_t unknown_sa_record()
 	return record;
 }
 
+/**
+ * Send random bytes, or the first half of an authentic frame
+ */
+static bool send_garbage(int fd, sasync_crypt_t *crypt, bool random)
+{
+	chunk_t frame, record;
+	rng_t *rng;
+	bool ok;
+
+	if (random)
+	{
+		rng = lib->crypto->create_rng(lib->crypto, RNG_WEAK);
+		ok = rng && rng->allocate_bytes(rng, 4096, &frame);
+		DESTROY_IF(rng);
+	}
+	else
+	{
+		record = unknown_sa_record();
+		ok = crypt->seal(crypt, SASYNC_FRAME_DATA, record, &frame);
+		chunk_free(&record);
+		frame.len /= 2;
+	}
+	ok = ok && write_all(fd, frame);
+	free(frame.ptr);
+	return ok;
+}
+
 static int run(host_t *peer, chunk_t key, char *name, char *mode)
 {
 	u_char hello_i[SASYNC_HELLO_LEN], hello_r[SASYNC_HELLO_LEN], ts[8];
@@ -378,6 +409,16 @@ static int run(host_t *peer, chunk_t key, char *name, char *mode)
 		if (!send_frame(fd, crypt, SASYNC_FRAME_DATA, malformed_record(),
 						NULL))
 		{
+			ret = EXIT_UNEXPECTED;
+		}
+	}
+	else if (streq(mode, "random") || streq(mode, "truncated"))
+	{
+		if (!send_garbage(fd, crypt, streq(mode, "random")) ||
+			(streq(mode, "random") && !closed(fd)))
+		{
+			fprintf(stderr, "sasync-inject: the node did not close the "
+					"connection\n");
 			ret = EXIT_UNEXPECTED;
 		}
 	}
@@ -476,7 +517,8 @@ int main(int argc, char *argv[])
 	mode = argv[optind];
 	if (!streq(mode, "malformed") && !streq(mode, "wrong-key") &&
 		!streq(mode, "wrong-secret") && !streq(mode, "replay") &&
-		!streq(mode, "unknown-sa"))
+		!streq(mode, "unknown-sa") && !streq(mode, "random") &&
+		!streq(mode, "truncated"))
 	{
 		usage(stderr);
 		return EXIT_USAGE;
