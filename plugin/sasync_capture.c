@@ -998,7 +998,8 @@ static job_requeue_t resync_job(resync_t *resync)
 	{
 		return JOB_REQUEUE_NONE;
 	}
-	send_msg(this, sasync_msg_create(SASYNC_MSG_RESYNC_START));
+	/* only the node resynced: another one would wait for a DONE in vain */
+	send_msg_to(this, resync->to, sasync_msg_create(SASYNC_MSG_RESYNC_START));
 	enumerator = charon->ike_sa_manager->create_enumerator(
 												charon->ike_sa_manager, TRUE);
 	while (enumerator->enumerate(enumerator, &ike_sa))

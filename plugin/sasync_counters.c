@@ -4,7 +4,7 @@
 
 #include "sasync_counters.h"
 
-ENUM(sasync_counter_names, SASYNC_CTR_RESYNC, SASYNC_CTR_RESYNC_REMOVED,
+ENUM(sasync_counter_names, SASYNC_CTR_RESYNC, SASYNC_CTR_RESYNC_DEFERRED,
 	"resync",
 	"vike-sync",
 	"conn-sync",
@@ -31,6 +31,12 @@ ENUM(sasync_counter_names, SASYNC_CTR_RESYNC, SASYNC_CTR_RESYNC_REMOVED,
 	"split-brain",
 	"address-repairs",
 	"resync-removed",
+	"reject-own-sa",
+	"reject-ts",
+	"reject-hosts",
+	"reject-keys",
+	"wait-dropped",
+	"resync-deferred",
 );
 
 typedef struct private_sasync_counters_t private_sasync_counters_t;

@@ -321,6 +321,11 @@ static void setup()
 	child_cfg = child_cfg_create("net", &child);
 	child_cfg->add_proposal(child_cfg,
 						proposal_create_from_string(PROTO_ESP, ESP_PROPOSAL));
+	/* what child_install() negotiates, the standby narrows records to */
+	child_cfg->add_traffic_selector(child_cfg, TRUE,
+			traffic_selector_create_from_cidr("10.1.0.0/16", 0, 0, 65535));
+	child_cfg->add_traffic_selector(child_cfg, FALSE,
+			traffic_selector_create_from_cidr("10.2.0.0/16", 0, 0, 65535));
 	cfg_v2 = create_peer_cfg("site", IKEV2);
 	cfg_v1 = create_peer_cfg("site-v1", IKEV1);
 	charon->backends->add_backend(charon->backends, &backend);
