@@ -8,11 +8,14 @@
 #include "sasync_keystore.h"
 #include "sasync_promote.h"
 #include "sasync_resync.h"
+#include "sasync_unique.h"
+#include "sasync_validate.h"
+#include "sasync_wait.h"
+#include "sasync_link.h"
 
 #include <inttypes.h>
 
 #include <daemon.h>
-#include <collections/array.h>
 #include <threading/mutex.h>
 #include <processing/jobs/callback_job.h>
 #include <sa/ikev2/keymat_v2.h>
@@ -40,12 +43,18 @@ struct private_sasync_apply_t {
 	/** SAs named by the current full resync */
 	sasync_resync_t *resync;
 
-	/** CHILD_ADD records (waiting_t) waiting for their IKE SA */
-	array_t *waiting;
+	/** CHILD_ADD records waiting for their IKE SA */
+	sasync_wait_t *waiting;
 
-	/** IKE_ADD records (waiting_t) waiting for their connection, and the
-	 * records about their IKE SAs that came after them, in order */
-	array_t *waiting_ike;
+	/** IKE_ADD records waiting for their connection, and the records about
+	 * their IKE SAs that came after them, in order */
+	sasync_wait_t *waiting_ike;
+
+	/** counts and logs rejected records */
+	sasync_validate_t *validate;
+
+	/** keeps charon's %unique counters past restored CHILD SAs */
+	sasync_unique_t *unique;
 
 	/** a retry of waiting_ike is scheduled */
 	bool retry_scheduled;
@@ -73,20 +82,9 @@ struct private_sasync_apply_t {
 /** how often waiting records are retried (ms) */
 #define CONFIG_RETRY_MS 500
 
-/**
- * A record whose connection is not loaded (IKE_ADD) or whose IKE SA is not
- * there (CHILD_ADD) yet
- */
-typedef struct {
-	sasync_msg_t *msg;
-	time_t since;
-} waiting_t;
-
-static void waiting_destroy(waiting_t *waiting)
-{
-	waiting->msg->destroy(waiting->msg);
-	free(waiting);
-}
+/** records waiting in each list at most: what a partner queues for us
+ * (a bulk resync included) */
+#define WAIT_MAX SASYNC_QUEUE_MAX
 
 /**
  * Result of creating a passive IKE SA
@@ -95,6 +93,8 @@ typedef enum {
 	IKE_CREATED_OK,
 	IKE_NO_CONFIG,
 	IKE_FAILED,
+	/** rejected, counted and logged already */
+	IKE_REJECTED,
 } create_result_t;
 
 /**
@@ -125,6 +125,26 @@ static void apply_failed(private_sasync_apply_t *this)
 }
 
 /**
+ * Count, log (rate-limited per cause) and report a rejected record, with
+ * this->mutex held
+ */
+static void rejected(private_sasync_apply_t *this, sasync_reject_t cause,
+					 char *detail)
+{
+	char reason[256];
+
+	if (this->validate->reject(this->validate, cause, this->type, this->peer,
+							   detail) && this->error_cb)
+	{
+		snprintf(reason, sizeof(reason), "%N record rejected (%N): %s",
+				 sasync_msg_type_names, this->type, sasync_reject_names,
+				 cause, detail);
+		this->error_cb(this->error_data, this->peer,
+					   sasync_reject_counter(cause), reason);
+	}
+}
+
+/**
  * IKE SA id of a record, NULL if it has none
  */
 static ike_sa_id_t *get_ike_id(sasync_msg_t *msg, sasync_attr_t attr_i,
@@ -144,16 +164,64 @@ static ike_sa_id_t *get_ike_id(sasync_msg_t *msg, sasync_attr_t attr_i,
 							spi_i, spi_r, initiator);
 }
 
-static ike_sa_t *checkout(sasync_msg_t *msg, sasync_attr_t attr_i,
-						  sasync_attr_t attr_r)
+/**
+ * Whether records may act on an IKE SA: only on one this node holds for
+ * the primary, never on one it runs itself (sasync_ike_keys_t.restored)
+ */
+static bool is_restored(private_sasync_apply_t *this, ike_sa_t *ike_sa)
+{
+	sasync_ike_keys_t *keys;
+	bool restored;
+
+	this->keys->lock(this->keys);
+	keys = this->keys->get_ike(this->keys, ike_sa->get_unique_id(ike_sa),
+							   FALSE);
+	restored = keys && keys->restored;
+	this->keys->unlock(this->keys);
+	return restored;
+}
+
+/**
+ * Check out an IKE SA by id for a record. One this node runs itself is
+ * checked in again, the record rejected and *own set.
+ */
+static ike_sa_t *checkout_id(private_sasync_apply_t *this, ike_sa_id_t *id,
+							 bool *own)
+{
+	ike_sa_t *ike_sa;
+	char detail[128];
+
+	ike_sa = charon->ike_sa_manager->checkout(charon->ike_sa_manager, id);
+	if (ike_sa && !is_restored(this, ike_sa))
+	{
+		snprintf(detail, sizeof(detail), "IKE_SA %s[%u] is one this node runs "
+				 "itself, not one sync restored", ike_sa->get_name(ike_sa),
+				 ike_sa->get_unique_id(ike_sa));
+		charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
+		rejected(this, SASYNC_REJECT_OWN_SA, detail);
+		*own = TRUE;
+		return NULL;
+	}
+	return ike_sa;
+}
+
+/**
+ * Check out the IKE SA a record names by the SPIs in the given attributes;
+ * NULL if there is none, or (*own set, the record rejected) if it is one
+ * this node runs itself
+ */
+static ike_sa_t *checkout(private_sasync_apply_t *this, sasync_msg_t *msg,
+						  sasync_attr_t attr_i, sasync_attr_t attr_r,
+						  bool *own)
 {
 	ike_sa_id_t *id;
 	ike_sa_t *ike_sa = NULL;
 
+	*own = FALSE;
 	id = get_ike_id(msg, attr_i, attr_r);
 	if (id)
 	{
-		ike_sa = charon->ike_sa_manager->checkout(charon->ike_sa_manager, id);
+		ike_sa = checkout_id(this, id, own);
 		id->destroy(id);
 	}
 	return ike_sa;
@@ -212,6 +280,7 @@ static bool derive_ike_keys(private_sasync_apply_t *this, ike_sa_t *ike_sa,
 							   TRUE);
 	/* its sender told the other partners already */
 	keys->synced = TRUE;
+	keys->restored = TRUE;
 	if (sasync_ike_keys_decode(keys, msg))
 	{
 		proposal->get_algorithm(proposal, KEY_EXCHANGE_METHOD, &method, NULL);
@@ -445,27 +514,60 @@ static void acquire_leases(ike_sa_t *ike_sa, linked_list_t *known)
 }
 
 /**
+ * Check out the IKE SA a record says its SA replaces, see checkout()
+ */
+static ike_sa_t *checkout_old(private_sasync_apply_t *this, sasync_msg_t *msg,
+							  bool *own)
+{
+	ike_sa_id_t *id;
+	ike_sa_t *old = NULL;
+
+	*own = FALSE;
+	id = get_ike_id(msg, SASYNC_ATTR_OLD_SPI_I, SASYNC_ATTR_OLD_SPI_R);
+	if (id)
+	{	/* the record has the new SA's role, which an IKE rekey can flip */
+		old = checkout_id(this, id, own);
+		if (!old && !*own)
+		{
+			id->switch_initiator(id);
+			old = checkout_id(this, id, own);
+		}
+		id->destroy(id);
+	}
+	return old;
+}
+
+/**
+ * Whether a record names an SA this node runs itself as the one its SA
+ * replaces (then it is rejected whole, before anything is applied); call
+ * without the record's own SA checked out
+ */
+static bool replaces_own(private_sasync_apply_t *this, sasync_msg_t *msg)
+{
+	ike_sa_t *old;
+	bool own;
+
+	old = checkout_old(this, msg, &own);
+	if (old)
+	{
+		charon->ike_sa_manager->checkin(charon->ike_sa_manager, old);
+	}
+	return own;
+}
+
+/**
  * An IKE SA that replaces another (IKEv2 rekey, IKEv1 reauthentication)
  * takes over its CHILD SAs, virtual IPs (and so their leases), identities
  * and conditions as charon does, through inherit_post(); the old one goes
  * at once, its delete from the active node finds nothing to do
  */
-static void take_over(ike_sa_t *ike_sa, sasync_msg_t *msg)
+static void take_over(private_sasync_apply_t *this, ike_sa_t *ike_sa,
+					  sasync_msg_t *msg)
 {
-	ike_sa_id_t *id;
-	ike_sa_t *old = NULL;
+	ike_sa_t *old;
+	bool own;
 
-	id = get_ike_id(msg, SASYNC_ATTR_OLD_SPI_I, SASYNC_ATTR_OLD_SPI_R);
-	if (id)
-	{	/* the record has the new SA's role, which an IKE rekey can flip */
-		old = charon->ike_sa_manager->checkout(charon->ike_sa_manager, id);
-		if (!old)
-		{
-			id->switch_initiator(id);
-			old = charon->ike_sa_manager->checkout(charon->ike_sa_manager, id);
-		}
-		id->destroy(id);
-	}
+	old = checkout_old(this, msg, &own);
 	if (!old)
 	{
 		return;
@@ -482,6 +584,76 @@ static void take_over(ike_sa_t *ike_sa, sasync_msg_t *msg)
 	ike_sa->inherit_pre(ike_sa, old);
 	ike_sa->inherit_post(ike_sa, old);
 	charon->ike_sa_manager->checkin_and_destroy(charon->ike_sa_manager, old);
+}
+
+/**
+ * Whether an IKE SA may take the addresses of a record. Those of a new SA
+ * must fit its IKE config, as when charon picks one for an IKE_SA_INIT. An
+ * SA moves as charon lets it: freely with MOBIKE or behind a NAT (charon
+ * follows the peer there without asking its config), else within its
+ * config as well.
+ */
+static bool hosts_allowed(private_sasync_apply_t *this, ike_sa_t *ike_sa,
+						  sasync_msg_t *msg, bool created)
+{
+	peer_cfg_t *peer_cfg = ike_sa->get_peer_cfg(ike_sa);
+	uint64_t ext = 0, cond = 0;
+	host_t *me, *other;
+	char detail[192];
+	bool ok;
+
+	me = msg->get_host(msg, SASYNC_ATTR_LOCAL_HOST);
+	other = msg->get_host(msg, SASYNC_ATTR_REMOTE_HOST);
+	msg->get_int(msg, SASYNC_ATTR_EXTENSIONS, &ext);
+	msg->get_int(msg, SASYNC_ATTR_CONDITIONS, &cond);
+	if (!created && (!me || !other ||
+		(me->equals(me, ike_sa->get_my_host(ike_sa)) &&
+		 other->equals(other, ike_sa->get_other_host(ike_sa)))))
+	{	/* nothing moves */
+		ok = TRUE;
+	}
+	else if (!created && ((ext & EXT_MOBIKE) || (cond & COND_NAT_ANY) ||
+						  ike_sa->supports_extension(ike_sa, EXT_MOBIKE) ||
+						  ike_sa->has_condition(ike_sa, COND_NAT_ANY)))
+	{
+		ok = TRUE;
+	}
+	else
+	{
+		ok = peer_cfg && sasync_validate_hosts(peer_cfg->get_ike_cfg(peer_cfg),
+											   me, other);
+	}
+	if (!ok)
+	{
+		snprintf(detail, sizeof(detail), "addresses %H - %H not allowed by "
+				 "the IKE config of '%s'", me, other,
+				 peer_cfg ? peer_cfg->get_name(peer_cfg) : "");
+		rejected(this, SASYNC_REJECT_HOSTS, detail);
+	}
+	DESTROY_IF(me);
+	DESTROY_IF(other);
+	return ok;
+}
+
+/**
+ * Whether the IKEv1 phase 1 IV of a record fits the SA's keys
+ */
+static bool iv_allowed(private_sasync_apply_t *this, ike_sa_t *ike_sa,
+					   sasync_msg_t *msg)
+{
+	char detail[128];
+	chunk_t iv = chunk_empty;
+
+	if (sasync_validate_iv(ike_sa, msg))
+	{
+		return TRUE;
+	}
+	msg->get_chunk(msg, SASYNC_ATTR_IV, &iv);
+	snprintf(detail, sizeof(detail), "phase 1 IV of %zu bytes is not one "
+			 "block of the IKE encryption algorithm of '%s'", iv.len,
+			 ike_sa->get_name(ike_sa));
+	rejected(this, SASYNC_REJECT_KEYS, detail);
+	return FALSE;
 }
 
 /**
@@ -542,11 +714,19 @@ static create_result_t create_ike(private_sasync_apply_t *this,
 		return IKE_FAILED;
 	}
 	proposal->destroy(proposal);
+	if (!hosts_allowed(this, ike_sa, msg, TRUE) ||
+		!iv_allowed(this, ike_sa, msg))
+	{
+		ike_sa->destroy(ike_sa);
+		charon->bus->set_sa(charon->bus, NULL);
+		free(name);
+		return IKE_REJECTED;
+	}
 	/* registered before inherit_post(), so no job it schedules is lost;
 	 * passive already, so it starts none (NAT keepalives) */
 	charon->ike_sa_manager->checkout_new(charon->ike_sa_manager, ike_sa);
 	ike_sa->set_state(ike_sa, IKE_PASSIVE);
-	take_over(ike_sa, msg);
+	take_over(this, ike_sa, msg);
 	set_initial_hosts(ike_sa, msg);
 	update_ike(ike_sa, msg);
 	set_restored_state(this, ike_sa);
@@ -595,18 +775,20 @@ static void apply_child_add(private_sasync_apply_t *this, sasync_msg_t *msg);
  */
 static void release_waiting(private_sasync_apply_t *this)
 {
-	array_t *waiting = this->waiting;
-	waiting_t *entry;
+	sasync_wait_t *waiting = this->waiting;
+	sasync_msg_t *msg;
+	sasync_msg_type_t type = this->type;
 
-	this->waiting = array_create(0, 0);
-	while (array_remove(waiting, ARRAY_HEAD, &entry))
+	this->waiting = sasync_wait_create(WAIT_MAX);
+	this->type = SASYNC_MSG_CHILD_ADD;
+	while (waiting->remove_first(waiting, &msg, &this->since))
 	{
-		this->since = entry->since;
-		apply_child_add(this, entry->msg);
-		waiting_destroy(entry);
+		apply_child_add(this, msg);
+		msg->destroy(msg);
 	}
 	this->since = 0;
-	array_destroy(waiting);
+	this->type = type;
+	waiting->destroy(waiting);
 }
 
 static void schedule_retry(private_sasync_apply_t *this);
@@ -616,11 +798,10 @@ static void schedule_retry(private_sasync_apply_t *this);
  * restart, records may arrive before swanctl loaded the configuration) or
  * its IKE SA. Bounded: after CONFIG_WAIT it is dropped, logged and counted.
  */
-static void wait_for(private_sasync_apply_t *this, array_t *list,
+static void wait_for(private_sasync_apply_t *this, sasync_wait_t *list,
 					 sasync_msg_t *msg, char *what)
 {
-	waiting_t *waiting;
-	char *name;
+	char *name, detail[128];
 
 	name = msg->get_string(msg, msg->get_type(msg) == SASYNC_MSG_CHILD_ADD ?
 							SASYNC_ATTR_CHILD_NAME : SASYNC_ATTR_NAME);
@@ -634,19 +815,31 @@ static void wait_for(private_sasync_apply_t *this, array_t *list,
 		apply_failed(this);
 		return;
 	}
-	if (!this->since)
+	switch (list->add(list, msg, this->since ?: time_monotonic(NULL)))
 	{
-		DBG1(DBG_APP, "sasync: %N record for '%s' waits up to %ds for %s",
-			 sasync_msg_type_names, msg->get_type(msg), name ?: "",
-			 CONFIG_WAIT, what);
+		case SASYNC_WAIT_ADDED:
+			if (!this->since)
+			{
+				DBG1(DBG_APP, "sasync: %N record for '%s' waits up to %ds "
+					 "for %s", sasync_msg_type_names, msg->get_type(msg),
+					 name ?: "", CONFIG_WAIT, what);
+			}
+			schedule_retry(this);
+			break;
+		case SASYNC_WAIT_FULL:
+			snprintf(detail, sizeof(detail), "%u records wait for %s "
+					 "already, not one more ('%s')", WAIT_MAX, what,
+					 name ?: "");
+			rejected(this, SASYNC_REJECT_WAIT_FULL, detail);
+			break;
+		case SASYNC_WAIT_REPLACED:
+			DBG2(DBG_APP, "sasync: %N record for '%s' replaces the same one "
+				 "waiting", sasync_msg_type_names, msg->get_type(msg),
+				 name ?: "");
+			schedule_retry(this);
+			break;
 	}
 	free(name);
-	INIT(waiting,
-		.msg = sasync_msg_parse(msg->get_encoding(msg)),
-		.since = this->since ?: time_monotonic(NULL),
-	);
-	array_insert(list, ARRAY_TAIL, waiting);
-	schedule_retry(this);
 }
 
 static void apply_ike_add(private_sasync_apply_t *this, sasync_msg_t *msg)
@@ -654,6 +847,7 @@ static void apply_ike_add(private_sasync_apply_t *this, sasync_msg_t *msg)
 	ike_sa_id_t *id;
 	ike_sa_t *ike_sa;
 	uint64_t version = 0;
+	bool own = FALSE;
 
 	msg->get_int(msg, SASYNC_ATTR_IKE_VERSION, &version);
 	id = get_ike_id(msg, SASYNC_ATTR_IKE_SPI_I, SASYNC_ATTR_IKE_SPI_R);
@@ -665,13 +859,25 @@ static void apply_ike_add(private_sasync_apply_t *this, sasync_msg_t *msg)
 		apply_failed(this);
 		return;
 	}
-	ike_sa = charon->ike_sa_manager->checkout(charon->ike_sa_manager, id);
+	if (replaces_own(this, msg))
+	{
+		id->destroy(id);
+		return;
+	}
+	ike_sa = checkout_id(this, id, &own);
 	if (ike_sa)
 	{
-		take_over(ike_sa, msg);
-		update_ike(ike_sa, msg);
-		store_keys(this, ike_sa, msg);
+		if (hosts_allowed(this, ike_sa, msg, FALSE) &&
+			iv_allowed(this, ike_sa, msg))
+		{
+			take_over(this, ike_sa, msg);
+			update_ike(ike_sa, msg);
+			store_keys(this, ike_sa, msg);
+		}
 		charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
+	}
+	if (ike_sa || own)
+	{
 		id->destroy(id);
 		return;
 	}
@@ -687,6 +893,8 @@ static void apply_ike_add(private_sasync_apply_t *this, sasync_msg_t *msg)
 		case IKE_FAILED:
 			apply_failed(this);
 			break;
+		case IKE_REJECTED:
+			break;
 	}
 	id->destroy(id);
 }
@@ -699,22 +907,20 @@ static void apply_record(private_sasync_apply_t *this, sasync_msg_t *msg);
  */
 static job_requeue_t retry_waiting(private_sasync_apply_t *this)
 {
-	waiting_t *waiting;
-	array_t *list;
+	sasync_wait_t *list;
+	sasync_msg_t *msg;
 
 	this->mutex->lock(this->mutex);
 	this->retry_scheduled = FALSE;
 	list = this->waiting_ike;
-	this->waiting_ike = array_create(0, 0);
-	while (array_remove(list, ARRAY_HEAD, &waiting))
+	this->waiting_ike = sasync_wait_create(WAIT_MAX);
+	while (list->remove_first(list, &msg, &this->since))
 	{
-		this->since = waiting->since;
-		this->type = waiting->msg->get_type(waiting->msg);
-		apply_record(this, waiting->msg);
-		waiting_destroy(waiting);
+		this->type = msg->get_type(msg);
+		apply_record(this, msg);
+		msg->destroy(msg);
 	}
-	array_destroy(list);
-	this->type = SASYNC_MSG_CHILD_ADD;
+	list->destroy(list);
 	release_waiting(this);
 	this->type = SASYNC_MSG_IKE_ADD;
 	this->mutex->unlock(this->mutex);
@@ -734,13 +940,18 @@ static void schedule_retry(private_sasync_apply_t *this)
 
 static void apply_ike_mid(private_sasync_apply_t *this, sasync_msg_t *msg)
 {
+	bool own;
 	ike_sa_t *ike_sa;
 	uint64_t mid;
 
-	ike_sa = checkout(msg, SASYNC_ATTR_IKE_SPI_I, SASYNC_ATTR_IKE_SPI_R);
+	ike_sa = checkout(this, msg, SASYNC_ATTR_IKE_SPI_I, SASYNC_ATTR_IKE_SPI_R,
+					  &own);
 	if (!ike_sa)
 	{
-		apply_failed(this);
+		if (!own)
+		{
+			apply_failed(this);
+		}
 		return;
 	}
 	if (msg->get_int(msg, SASYNC_ATTR_MID_I, &mid))
@@ -763,66 +974,24 @@ static void apply_ike_mid(private_sasync_apply_t *this, sasync_msg_t *msg)
 static void apply_ike_rekeyed(private_sasync_apply_t *this, sasync_msg_t *msg)
 {
 	ike_sa_t *ike_sa;
+	bool own;
 
-	ike_sa = checkout(msg, SASYNC_ATTR_IKE_SPI_I, SASYNC_ATTR_IKE_SPI_R);
-	if (!ike_sa)
+	if (replaces_own(this, msg))
 	{
-		apply_failed(this);
 		return;
 	}
-	take_over(ike_sa, msg);
+	ike_sa = checkout(this, msg, SASYNC_ATTR_IKE_SPI_I, SASYNC_ATTR_IKE_SPI_R,
+					  &own);
+	if (!ike_sa)
+	{
+		if (!own)
+		{
+			apply_failed(this);
+		}
+		return;
+	}
+	take_over(this, ike_sa, msg);
 	charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
-}
-
-/**
- * Does a waiting record belong to the IKE SA of a delete (and, for a CHILD
- * SA delete, is it that CHILD SA)?
- */
-static bool waiting_matches(waiting_t *waiting, sasync_msg_t *delete)
-{
-	sasync_attr_t attrs[] = {
-		SASYNC_ATTR_IKE_SPI_I, SASYNC_ATTR_IKE_SPI_R, SASYNC_ATTR_SPI_IN,
-	};
-	uint64_t a, b;
-	int i, count = countof(attrs);
-
-	if (delete->get_type(delete) == SASYNC_MSG_IKE_DELETE)
-	{
-		count--;
-	}
-	for (i = 0; i < count; i++)
-	{
-		if (!delete->get_int(delete, attrs[i], &a) ||
-			!waiting->msg->get_int(waiting->msg, attrs[i], &b) || a != b)
-		{
-			return FALSE;
-		}
-	}
-	return TRUE;
-}
-
-/**
- * A delete of records that still wait: drop them, or they would come to
- * life later as SAs no one holds
- */
-static u_int delete_waiting(array_t *list, sasync_msg_t *delete)
-{
-	enumerator_t *enumerator;
-	waiting_t *waiting;
-	u_int count = 0;
-
-	enumerator = array_create_enumerator(list);
-	while (enumerator->enumerate(enumerator, &waiting))
-	{
-		if (waiting_matches(waiting, delete))
-		{
-			array_remove_at(list, enumerator);
-			waiting_destroy(waiting);
-			count++;
-		}
-	}
-	enumerator->destroy(enumerator);
-	return count;
 }
 
 /**
@@ -833,10 +1002,10 @@ static void delete_unknown(private_sasync_apply_t *this, sasync_msg_t *msg)
 {
 	u_int count;
 
-	count = delete_waiting(this->waiting, msg);
+	count = this->waiting->drop(this->waiting, msg);
 	if (msg->get_type(msg) == SASYNC_MSG_IKE_DELETE)
 	{
-		count += delete_waiting(this->waiting_ike, msg);
+		count += this->waiting_ike->drop(this->waiting_ike, msg);
 	}
 	if (count)
 	{
@@ -856,15 +1025,20 @@ static void delete_unknown(private_sasync_apply_t *this, sasync_msg_t *msg)
 
 static void apply_ike_delete(private_sasync_apply_t *this, sasync_msg_t *msg)
 {
+	bool own;
 	ike_sa_t *ike_sa;
 
-	ike_sa = checkout(msg, SASYNC_ATTR_IKE_SPI_I, SASYNC_ATTR_IKE_SPI_R);
+	ike_sa = checkout(this, msg, SASYNC_ATTR_IKE_SPI_I, SASYNC_ATTR_IKE_SPI_R,
+					  &own);
 	if (!ike_sa)
 	{
-		delete_unknown(this, msg);
+		if (!own)
+		{
+			delete_unknown(this, msg);
+		}
 		return;
 	}
-	delete_waiting(this->waiting, msg);
+	this->waiting->drop(this->waiting, msg);
 	DBG1(DBG_APP, "sasync: deleting synced IKE_SA %s[%u]",
 		 ike_sa->get_name(ike_sa), ike_sa->get_unique_id(ike_sa));
 	this->counters->inc(this->counters, SASYNC_CTR_DELETE_SYNC);
@@ -940,12 +1114,12 @@ static status_t install_outbound_placeholder(child_sa_t *child_sa,
  * outbound SA (see install_outbound_placeholder() and sasync_outbound_t)
  */
 static bool install_child(private_sasync_apply_t *this, ike_sa_t *ike_sa,
-						  child_sa_t *child_sa, sasync_msg_t *msg)
+						  child_sa_t *child_sa, sasync_msg_t *msg,
+						  linked_list_t *my_ts, linked_list_t *other_ts)
 {
 	chunk_t encr_in = chunk_empty, integ_in = chunk_empty;
 	chunk_t encr_out = chunk_empty, integ_out = chunk_empty;
 	uint64_t spi_in = 0, spi_out = 0, cpi_in = 0, cpi_out = 0, initiator = 0;
-	linked_list_t *my_ts, *other_ts;
 	status_t status;
 
 	msg->get_chunk(msg, SASYNC_ATTR_ENCR_IN, &encr_in);
@@ -958,11 +1132,7 @@ static bool install_child(private_sasync_apply_t *this, ike_sa_t *ike_sa,
 	msg->get_int(msg, SASYNC_ATTR_CPI_OUT, &cpi_out);
 	msg->get_int(msg, SASYNC_ATTR_CHILD_INITIATOR, &initiator);
 
-	my_ts = ts_list(msg, SASYNC_ATTR_LOCAL_TS);
-	other_ts = ts_list(msg, SASYNC_ATTR_REMOTE_TS);
 	child_sa->set_policies(child_sa, my_ts, other_ts);
-	my_ts->destroy_offset(my_ts, offsetof(traffic_selector_t, destroy));
-	other_ts->destroy_offset(other_ts, offsetof(traffic_selector_t, destroy));
 
 	child_sa->set_state(child_sa, CHILD_INSTALLING);
 	status = child_sa->install(child_sa, encr_in, integ_in, spi_in, cpi_in,
@@ -998,9 +1168,6 @@ static bool install_child(private_sasync_apply_t *this, ike_sa_t *ike_sa,
 	return TRUE;
 }
 
-/** bound of the loops that move charon's unique id counters forward */
-#define UNIQUE_RESERVE_MAX 1000000
-
 static bool unique_if_ids(ike_sa_t *ike_sa, child_cfg_t *cfg)
 {
 	peer_cfg_t *peer_cfg = ike_sa->get_peer_cfg(ike_sa);
@@ -1013,55 +1180,30 @@ static bool unique_if_ids(ike_sa_t *ike_sa, child_cfg_t *cfg)
 
 /**
  * charon hands out %unique interface ids and marks from counters of its
- * own, which on a standby lag behind the active node: move them past the
- * values a restored CHILD SA holds, so new tunnels never reuse them
+ * own, which on a standby lag behind the active node: tell the reservation
+ * the values a restored CHILD SA holds, so new tunnels never reuse them
  */
-static void reserve_unique_ids(ike_sa_t *ike_sa, child_sa_t *child_sa)
+static void reserve_unique_ids(private_sasync_apply_t *this, ike_sa_t *ike_sa,
+							   child_sa_t *child_sa)
 {
-	child_cfg_t *cfg = child_sa->get_config(child_sa), *dummy_cfg;
-	uint32_t if_id, mark, in, out;
-	child_sa_t *dummy;
-	host_t *any;
-	int i;
+	child_cfg_t *cfg = child_sa->get_config(child_sa);
+	uint32_t if_id = 0, mark = 0;
 
-	if_id = max(child_sa->get_if_id(child_sa, TRUE),
-				child_sa->get_if_id(child_sa, FALSE));
-	for (i = 0; if_id && unique_if_ids(ike_sa, cfg) &&
-		 i < UNIQUE_RESERVE_MAX; i++)
+	if (unique_if_ids(ike_sa, cfg))
 	{
-		in = IF_ID_UNIQUE;
-		out = 0;
-		allocate_unique_if_ids(&in, &out);
-		if (in >= if_id)
-		{
-			break;
-		}
+		if_id = max(child_sa->get_if_id(child_sa, TRUE),
+					child_sa->get_if_id(child_sa, FALSE));
 	}
-	mark = max(child_sa->get_mark(child_sa, TRUE).value,
-			   child_sa->get_mark(child_sa, FALSE).value);
-	if (!mark || (!MARK_IS_UNIQUE(cfg->get_mark(cfg, TRUE).value) &&
-				  !MARK_IS_UNIQUE(cfg->get_mark(cfg, FALSE).value)))
+	if (MARK_IS_UNIQUE(cfg->get_mark(cfg, TRUE).value) ||
+		MARK_IS_UNIQUE(cfg->get_mark(cfg, FALSE).value))
 	{
-		return;
+		mark = max(child_sa->get_mark(child_sa, TRUE).value,
+				   child_sa->get_mark(child_sa, FALSE).value);
 	}
-	/* the mark counter is only reachable through child_sa_create() */
-	child_cfg_create_t data = {
-		.mark_in = { .value = MARK_UNIQUE, .mask = 0xffffffff },
-	};
-	dummy_cfg = child_cfg_create("sasync-reserve", &data);
-	any = host_create_any(AF_INET);
-	for (i = 0; i < UNIQUE_RESERVE_MAX; i++)
+	if (if_id || mark)
 	{
-		dummy = child_sa_create(any, any, dummy_cfg, &(child_sa_create_t){});
-		in = dummy->get_mark(dummy, TRUE).value;
-		dummy->destroy(dummy);
-		if (in >= mark)
-		{
-			break;
-		}
+		this->unique->hold(this->unique, if_id, mark);
 	}
-	any->destroy(any);
-	dummy_cfg->destroy(dummy_cfg);
 }
 
 static child_sa_t *create_child(ike_sa_t *ike_sa, child_cfg_t *cfg,
@@ -1151,14 +1293,76 @@ static void set_pending(private_sasync_apply_t *this, ike_sa_t *ike_sa,
 	this->keys->unlock(this->keys);
 }
 
+static void ts_list_destroy(linked_list_t **list)
+{
+	if (*list)
+	{
+		(*list)->destroy_offset(*list, offsetof(traffic_selector_t, destroy));
+		*list = NULL;
+	}
+}
+
+/**
+ * Check a CHILD SA record against the child config and its proposal: key
+ * lengths those of the proposal, selectors narrowed by the config as charon
+ * narrows a peer's (see sasync_validate_ts()); on success the selectors to
+ * install
+ */
+static bool child_allowed(private_sasync_apply_t *this, ike_sa_t *ike_sa,
+						  child_cfg_t *cfg, sasync_msg_t *msg,
+						  linked_list_t **my_ts, linked_list_t **other_ts)
+{
+	linked_list_t *mine, *other;
+	proposal_t *proposal;
+	char detail[256];
+	bool keys;
+
+	proposal = msg->get_proposal(msg, SASYNC_ATTR_PROPOSAL);
+	keys = sasync_validate_child_keys(proposal, ike_sa->get_version(ike_sa),
+									  msg);
+	if (!keys)
+	{
+		snprintf(detail, sizeof(detail), "keys of CHILD_SA '%s' are not of "
+				 "the lengths of its proposal %P", cfg->get_name(cfg),
+				 proposal);
+		DESTROY_IF(proposal);
+		rejected(this, SASYNC_REJECT_KEYS, detail);
+		return FALSE;
+	}
+	DESTROY_IF(proposal);
+	mine = ts_list(msg, SASYNC_ATTR_LOCAL_TS);
+	other = ts_list(msg, SASYNC_ATTR_REMOTE_TS);
+	*my_ts = sasync_validate_ts(cfg, ike_sa, TRUE, mine);
+	*other_ts = sasync_validate_ts(cfg, ike_sa, FALSE, other);
+	if (!*my_ts || !*other_ts)
+	{
+		snprintf(detail, sizeof(detail), "traffic selectors %#R === %#R are "
+				 "not within those child config '%s' allows", mine, other,
+				 cfg->get_name(cfg));
+		rejected(this, SASYNC_REJECT_TS, detail);
+		ts_list_destroy(my_ts);
+		ts_list_destroy(other_ts);
+	}
+	mine->destroy_offset(mine, offsetof(traffic_selector_t, destroy));
+	other->destroy_offset(other, offsetof(traffic_selector_t, destroy));
+	return *my_ts && *other_ts;
+}
+
 static void apply_child_add(private_sasync_apply_t *this, sasync_msg_t *msg)
 {
+	linked_list_t *my_ts, *other_ts;
+	bool own, ok;
 	child_cfg_t *cfg;
 	child_sa_t *child_sa;
 	ike_sa_t *ike_sa;
 	char *name;
 
-	ike_sa = checkout(msg, SASYNC_ATTR_IKE_SPI_I, SASYNC_ATTR_IKE_SPI_R);
+	ike_sa = checkout(this, msg, SASYNC_ATTR_IKE_SPI_I, SASYNC_ATTR_IKE_SPI_R,
+					  &own);
+	if (own)
+	{
+		return;
+	}
 	if (!ike_sa)
 	{	/* its IKE SA may still come */
 		if (!this->since)
@@ -1184,12 +1388,22 @@ static void apply_child_add(private_sasync_apply_t *this, sasync_msg_t *msg)
 		free(name);
 		return;
 	}
+	if (!child_allowed(this, ike_sa, cfg, msg, &my_ts, &other_ts))
+	{
+		charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
+		cfg->destroy(cfg);
+		free(name);
+		return;
+	}
 	child_sa = create_child(ike_sa, cfg, msg);
 	cfg->destroy(cfg);
-	if (install_child(this, ike_sa, child_sa, msg))
+	ok = install_child(this, ike_sa, child_sa, msg, my_ts, other_ts);
+	my_ts->destroy_offset(my_ts, offsetof(traffic_selector_t, destroy));
+	other_ts->destroy_offset(other_ts, offsetof(traffic_selector_t, destroy));
+	if (ok)
 	{
 		ike_sa->add_child_sa(ike_sa, child_sa);
-		reserve_unique_ids(ike_sa, child_sa);
+		reserve_unique_ids(this, ike_sa, child_sa);
 		this->keys->lock(this->keys);
 		this->keys->put_child(this->keys, child_sa->get_unique_id(child_sa),
 							  sasync_child_keys_decode(msg));
@@ -1213,13 +1427,18 @@ static void apply_child_add(private_sasync_apply_t *this, sasync_msg_t *msg)
 
 static void apply_child_delete(private_sasync_apply_t *this, sasync_msg_t *msg)
 {
+	bool own;
 	uint64_t protocol = PROTO_ESP, spi = 0;
 	ike_sa_t *ike_sa;
 
-	ike_sa = checkout(msg, SASYNC_ATTR_IKE_SPI_I, SASYNC_ATTR_IKE_SPI_R);
+	ike_sa = checkout(this, msg, SASYNC_ATTR_IKE_SPI_I, SASYNC_ATTR_IKE_SPI_R,
+					  &own);
 	if (!ike_sa)
 	{
-		delete_unknown(this, msg);
+		if (!own)
+		{
+			delete_unknown(this, msg);
+		}
 		return;
 	}
 	msg->get_int(msg, SASYNC_ATTR_PROTOCOL, &protocol);
@@ -1243,14 +1462,19 @@ static void apply_child_delete(private_sasync_apply_t *this, sasync_msg_t *msg)
 static void apply_child_rekeyed(private_sasync_apply_t *this,
 								sasync_msg_t *msg)
 {
+	bool own;
 	uint64_t protocol = PROTO_ESP, spi = 0;
 	child_sa_t *child_sa;
 	ike_sa_t *ike_sa;
 
-	ike_sa = checkout(msg, SASYNC_ATTR_IKE_SPI_I, SASYNC_ATTR_IKE_SPI_R);
+	ike_sa = checkout(this, msg, SASYNC_ATTR_IKE_SPI_I, SASYNC_ATTR_IKE_SPI_R,
+					  &own);
 	if (!ike_sa)
 	{
-		apply_failed(this);
+		if (!own)
+		{
+			apply_failed(this);
+		}
 		return;
 	}
 	msg->get_int(msg, SASYNC_ATTR_PROTOCOL, &protocol);
@@ -1271,12 +1495,17 @@ static void apply_child_rekeyed(private_sasync_apply_t *this,
 static void apply_child_pending(private_sasync_apply_t *this,
 								sasync_msg_t *msg)
 {
+	bool own;
 	ike_sa_t *ike_sa;
 
-	ike_sa = checkout(msg, SASYNC_ATTR_IKE_SPI_I, SASYNC_ATTR_IKE_SPI_R);
+	ike_sa = checkout(this, msg, SASYNC_ATTR_IKE_SPI_I, SASYNC_ATTR_IKE_SPI_R,
+					  &own);
 	if (!ike_sa)
 	{
-		apply_failed(this);
+		if (!own)
+		{
+			apply_failed(this);
+		}
 		return;
 	}
 	set_pending(this, ike_sa, msg, TRUE);
@@ -1319,29 +1548,7 @@ static void mark_seen(private_sasync_apply_t *this, sasync_msg_t *msg)
  */
 static bool ike_add_waits(private_sasync_apply_t *this, sasync_msg_t *msg)
 {
-	enumerator_t *enumerator;
-	waiting_t *waiting;
-	uint64_t spi_i, spi_r, wspi_i, wspi_r;
-	bool found = FALSE;
-
-	if (!array_count(this->waiting_ike) ||
-		!msg->get_int(msg, SASYNC_ATTR_IKE_SPI_I, &spi_i) ||
-		!msg->get_int(msg, SASYNC_ATTR_IKE_SPI_R, &spi_r))
-	{
-		return FALSE;
-	}
-	enumerator = array_create_enumerator(this->waiting_ike);
-	while (!found && enumerator->enumerate(enumerator, &waiting))
-	{
-		found = waiting->msg->get_type(waiting->msg) == SASYNC_MSG_IKE_ADD &&
-				waiting->msg->get_int(waiting->msg, SASYNC_ATTR_IKE_SPI_I,
-									  &wspi_i) &&
-				waiting->msg->get_int(waiting->msg, SASYNC_ATTR_IKE_SPI_R,
-									  &wspi_r) &&
-				wspi_i == spi_i && wspi_r == spi_r;
-	}
-	enumerator->destroy(enumerator);
-	return found;
+	return this->waiting_ike->has(this->waiting_ike, SASYNC_MSG_IKE_ADD, msg);
 }
 
 /**
@@ -1452,7 +1659,7 @@ METHOD(sasync_apply_t, get_waiting, u_int,
 	u_int count;
 
 	this->mutex->lock(this->mutex);
-	count = array_count(this->waiting);
+	count = this->waiting->get_count(this->waiting);
 	this->mutex->unlock(this->mutex);
 	return count;
 }
@@ -1466,22 +1673,25 @@ METHOD(sasync_apply_t, hold, void,
 METHOD(sasync_apply_t, resume, void,
 	private_sasync_apply_t *this)
 {
-	waiting_t *waiting;
+	sasync_msg_t *msg;
+	time_t since;
 
 	/* a CHILD SA whose IKE SA never came can't be restored by a primary:
 	 * nobody sends that IKE SA anymore */
 	if (this->role->get(this->role) == SASYNC_ROLE_PRIMARY)
 	{
 		this->type = SASYNC_MSG_CHILD_ADD;
-		while (array_remove(this->waiting, ARRAY_HEAD, &waiting))
+		while (this->waiting->remove_first(this->waiting, &msg, &since))
 		{
 			DBG1(DBG_APP, "sasync: promoted with a CHILD_SA record whose "
 				 "IKE_SA never came, not applied");
 			this->counters->inc(this->counters, SASYNC_CTR_WAIT_EXPIRED);
 			apply_failed(this);
-			waiting_destroy(waiting);
+			msg->destroy(msg);
 		}
 		this->type = SASYNC_MSG_IKE_ADD;
+		/* before the node makes CHILD SAs of its own */
+		this->unique->reserve(this->unique);
 	}
 	this->mutex->unlock(this->mutex);
 }
@@ -1498,8 +1708,10 @@ METHOD(sasync_apply_t, set_error_cb, void,
 METHOD(sasync_apply_t, destroy, void,
 	private_sasync_apply_t *this)
 {
-	array_destroy_function(this->waiting, (void*)waiting_destroy, NULL);
-	array_destroy_function(this->waiting_ike, (void*)waiting_destroy, NULL);
+	this->waiting->destroy(this->waiting);
+	this->waiting_ike->destroy(this->waiting_ike);
+	this->validate->destroy(this->validate);
+	this->unique->destroy(this->unique);
 	this->resync->destroy(this->resync);
 	this->mutex->destroy(this->mutex);
 	free(this);
@@ -1529,8 +1741,10 @@ sasync_apply_t *sasync_apply_create(sasync_role_t *role,
 		.counters = counters,
 		.outbound = outbound,
 		.keys = keys,
-		.waiting = array_create(0, 0),
-		.waiting_ike = array_create(0, 0),
+		.waiting = sasync_wait_create(WAIT_MAX),
+		.waiting_ike = sasync_wait_create(WAIT_MAX),
+		.validate = sasync_validate_create(counters),
+		.unique = sasync_unique_create(),
 		.resync = sasync_resync_create(counters),
 		.mutex = mutex_create(MUTEX_TYPE_RECURSIVE),
 		.type = SASYNC_MSG_IKE_ADD,

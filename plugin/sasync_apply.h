@@ -41,8 +41,11 @@ typedef void (*sasync_apply_error_t)(void *data, host_t *peer,
  * installed through charon's kernel interface with their inbound SA and
  * policies, and their outbound direction handed to sasync_outbound_t.
  * A CHILD SA that arrives before its IKE SA waits for it, an IKE SA whose
- * connection is not loaded for that; both for at most 60 s, and a delete
- * drops them. An IKE SA that replaces another (rekey, reauthentication)
+ * connection is not loaded for that; both for at most 60 s, de-duplicated
+ * and bounded (sasync_wait_t), and a delete drops them. Records act only on
+ * SAs restored here or handed over by a demotion, and only within this
+ * node's config (sasync_validate_t); a rejected record changes nothing and
+ * is counted. An IKE SA that replaces another (rekey, reauthentication)
  * takes over its CHILD SAs, virtual IPs and leases through charon's
  * inherit_post(). Key inputs go to the key store, so a promoted node can
  * sync what it restored on to others.
@@ -82,8 +85,10 @@ struct sasync_apply_t {
 	/**
 	 * Let records be applied again. On a promoted node, CHILD SA records
 	 * still waiting for their IKE SA are dropped (logged and counted): no
-	 * one sends that IKE SA anymore. IKE SA records waiting for their
-	 * connection stay, and are restored active once it is loaded.
+	 * one sends that IKE SA anymore; and charon's %unique counters are
+	 * moved past what restored CHILD SAs hold, before the node makes CHILD
+	 * SAs of its own. IKE SA records waiting for their connection stay,
+	 * and are restored active once it is loaded.
 	 */
 	void (*resume)(sasync_apply_t *this);
 

@@ -4,7 +4,7 @@
 
 #include "sasync_counters.h"
 
-ENUM(sasync_counter_names, SASYNC_CTR_RESYNC, SASYNC_CTR_SYNC_DROPPED,
+ENUM(sasync_counter_names, SASYNC_CTR_RESYNC, SASYNC_CTR_RESYNC_DEFERRED,
 	"resync",
 	"vike-sync",
 	"conn-sync",
@@ -33,6 +33,12 @@ ENUM(sasync_counter_names, SASYNC_CTR_RESYNC, SASYNC_CTR_SYNC_DROPPED,
 	"resync-removed",
 	"sync-rejected",
 	"sync-dropped",
+	"reject-own-sa",
+	"reject-ts",
+	"reject-hosts",
+	"reject-keys",
+	"wait-dropped",
+	"resync-deferred",
 );
 
 typedef struct private_sasync_counters_t private_sasync_counters_t;

@@ -79,6 +79,24 @@ enum sasync_counter_t {
 	/** records dropped from a full send queue; the partner gets a resync
 	 * once the queue drained (sasync_link_t) */
 	SASYNC_CTR_SYNC_DROPPED,
+	/** records naming an SA this node runs itself, not one sync restored
+	 * or demotion handed over (sasync_validate_t; also in apply-failed) */
+	SASYNC_CTR_REJECT_OWN_SA,
+	/** CHILD SA records whose traffic selectors the child config does not
+	 * allow (also in apply-failed) */
+	SASYNC_CTR_REJECT_TS,
+	/** IKE SA records whose addresses the IKE config does not allow (also
+	 * in apply-failed) */
+	SASYNC_CTR_REJECT_HOSTS,
+	/** records whose key or IV lengths are not those of their proposal
+	 * (also in apply-failed) */
+	SASYNC_CTR_REJECT_KEYS,
+	/** records dropped because too many records wait already (also in
+	 * apply-failed) */
+	SASYNC_CTR_WAIT_DROPPED,
+	/** resync requests (or links up) within the minimum interval of the
+	 * last bulk resync to that partner, coalesced into one at its end */
+	SASYNC_CTR_RESYNC_DEFERRED,
 	SASYNC_CTR_MAX,
 };
 

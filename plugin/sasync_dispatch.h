@@ -12,6 +12,7 @@
 
 #include "sasync_link.h"
 #include "sasync_role.h"
+#include "sasync_counters.h"
 #include "sasync_capture.h"
 #include "sasync_apply.h"
 
@@ -27,6 +28,11 @@ typedef struct sasync_dispatch_t sasync_dispatch_t;
  *   - a partner's link coming up makes the primary send it everything
  *     (bulk resync), as it may have lost its state; only to that node, the
  *     other standbys are current;
+ *   - at most one bulk resync starts per partner every
+ *     SASYNC_RESYNC_INTERVAL_MS: a request (or link up) within that time of
+ *     the last one is deferred to its end, and all requests deferred meanwhile
+ *     make that one resync (counted as resync-deferred). None is dropped:
+ *     the resync at the end sends what the node holds then;
  *   - a frame that does not parse is rejected through the apply side's
  *     error path (logged, counted, reported).
  */
@@ -39,16 +45,21 @@ struct sasync_dispatch_t {
 	void (*destroy)(sasync_dispatch_t *this);
 };
 
+/** at most one bulk resync per partner in this interval (ms) */
+#define SASYNC_RESYNC_INTERVAL_MS 2000
+
 /**
  * Create the dispatcher and register it with the link.
  *
  * @param link			link to receive from
  * @param role			role of this node
+ * @param counters		counters (resync-deferred)
  * @param capture		sender of bulk resyncs
  * @param apply			applies SA records
  */
 sasync_dispatch_t *sasync_dispatch_create(sasync_link_t *link,
 										  sasync_role_t *role,
+										  sasync_counters_t *counters,
 										  sasync_capture_t *capture,
 										  sasync_apply_t *apply);
 

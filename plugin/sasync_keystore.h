@@ -49,6 +49,10 @@ struct sasync_ike_keys_t {
 	uint32_t extensions;
 	/** the standbys hold this IKE SA */
 	bool synced;
+	/** this node holds the IKE SA for the primary: the apply side restored
+	 * it, or a demotion handed it over to the new primary. Records act on
+	 * such SAs only, never on one the node runs itself */
+	bool restored;
 	/** id and unique id of the IKE SA this one replaces (IKEv2 rekey or
 	 * IKEv1 reauthentication), until the standbys were told */
 	ike_sa_id_t *replaces;

@@ -293,7 +293,8 @@ static bool start(private_sasync_plugin_t *this)
 											  this->counters, this->keys);
 		charon->bus->add_listener(charon->bus, &this->capture->listener);
 		this->dispatch = sasync_dispatch_create(this->link, this->role,
-												this->capture, this->apply);
+												this->counters, this->capture,
+												this->apply);
 		create_cluster(this);
 	}
 	create_control(this);

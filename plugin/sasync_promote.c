@@ -160,9 +160,14 @@ METHOD(sasync_promote_t, promote, bool,
  * (reset() moves it back to the queue, which is flushed), so nothing of it
  * is retransmitted and a later promotion starts clean from the message IDs
  * the new primary syncs back.
+ *
+ * The SA is handed over to the new primary: its records act on it from now
+ * on (as they act on SAs the apply side restored, and on no other SA).
  */
-static bool make_passive(ike_sa_t *ike_sa)
+static bool make_passive(ike_sa_t *ike_sa, sasync_keystore_t *keys)
 {
+	sasync_ike_keys_t *entry;
+
 	switch (ike_sa->get_state(ike_sa))
 	{
 		case IKE_ESTABLISHED:
@@ -175,6 +180,15 @@ static bool make_passive(ike_sa_t *ike_sa)
 	ike_sa->set_state(ike_sa, IKE_PASSIVE);
 	ike_sa->set_message_id(ike_sa, TRUE, ike_sa->get_message_id(ike_sa, TRUE));
 	ike_sa->flush_queue(ike_sa, TASK_QUEUE_QUEUED);
+	keys->lock(keys);
+	/* one without key inputs was never synced: the new primary can't know
+	 * it, and an entry without them would be synced on empty */
+	entry = keys->get_ike(keys, ike_sa->get_unique_id(ike_sa), FALSE);
+	if (entry)
+	{
+		entry->restored = TRUE;
+	}
+	keys->unlock(keys);
 	return TRUE;
 }
 
@@ -199,7 +213,7 @@ METHOD(sasync_promote_t, demote, bool,
 												charon->ike_sa_manager, TRUE);
 	while (enumerator->enumerate(enumerator, &ike_sa))
 	{
-		if (make_passive(ike_sa))
+		if (make_passive(ike_sa, this->keys))
 		{
 			passive++;
 		}

@@ -6,6 +6,9 @@
 
 #include "sasync_dispatch.h"
 #include "sasync_msg.h"
+#include "test_runner.h"
+
+#include <unistd.h>
 
 #include <library.h>
 
@@ -31,21 +34,21 @@ static void link_send(sasync_link_t *this, chunk_t payload)
 static void link_set_receiver(sasync_link_t *this, sasync_link_recv_t cb,
 							  void *data)
 {
-	test_link_t *link = (test_link_t*)this;
+	test_link_t *tlink = (test_link_t*)this;
 
-	link->recv = cb;
-	link->recv_data = data;
-	link->set_receiver_calls++;
+	tlink->recv = cb;
+	tlink->recv_data = data;
+	tlink->set_receiver_calls++;
 }
 
 static void link_set_up_cb(sasync_link_t *this, sasync_link_up_t cb,
 						   void *data)
 {
-	test_link_t *link = (test_link_t*)this;
+	test_link_t *tlink = (test_link_t*)this;
 
-	link->up = cb;
-	link->up_data = data;
-	link->set_up_calls++;
+	tlink->up = cb;
+	tlink->up_data = data;
+	tlink->set_up_calls++;
 }
 
 static void link_set_error_cb(sasync_link_t *this, sasync_link_error_t cb,
@@ -89,12 +92,22 @@ typedef struct {
 	int resyncs;
 	/** target of the last resync, NULL for all partners */
 	host_t *last_to;
+	/** address the resyncs should go to, and whether the last one did */
+	host_t *last_addr;
+	bool same_peer;
 } test_capture_t;
 
+/* called from the scheduler's thread for a deferred resync */
 static void capture_resync(sasync_capture_t *this, host_t *to)
 {
-	((test_capture_t*)this)->resyncs++;
-	((test_capture_t*)this)->last_to = to;
+	test_capture_t *capture = (test_capture_t*)this;
+
+	capture->last_to = to;
+	if (to && capture->last_addr)
+	{
+		capture->same_peer = to->equals(to, capture->last_addr);
+	}
+	__atomic_add_fetch(&capture->resyncs, 1, __ATOMIC_SEQ_CST);
 }
 
 static void capture_destroy(sasync_capture_t *this)
@@ -182,33 +195,35 @@ static test_apply_t *test_apply_create()
 /*
  * Fixture
  */
-static test_link_t *link;
+static test_link_t *tlink;
 static test_capture_t *capture;
 static test_apply_t *apply;
 static sasync_role_t *role;
+static sasync_counters_t *counters;
 static sasync_dispatch_t *dispatch;
 static host_t *peer;
 
 static void create(sasync_role_state_t initial)
 {
-	link = test_link_create();
+	tlink = test_link_create();
 	capture = test_capture_create();
 	apply = test_apply_create();
 	role = sasync_role_create(initial);
-	dispatch = sasync_dispatch_create(&link->public, role, &capture->public,
-									  &apply->public);
+	counters = sasync_counters_create();
+	dispatch = sasync_dispatch_create(&tlink->public, role, counters,
+									  &capture->public, &apply->public);
 	peer = host_create_from_string("192.0.2.7", 4510);
-	ck_assert(link->recv && link->up);
-	ck_assert_int_eq(link->set_receiver_calls, 1);
-	ck_assert_int_eq(link->set_up_calls, 1);
+	ck_assert(tlink->recv && tlink->up);
+	ck_assert_int_eq(tlink->set_receiver_calls, 1);
+	ck_assert_int_eq(tlink->set_up_calls, 1);
 }
 
 static void teardown()
 {
 	DESTROY_IF(dispatch);
-	if (link)
+	if (tlink)
 	{
-		link->public.destroy(&link->public);
+		tlink->public.destroy(&tlink->public);
 	}
 	if (capture)
 	{
@@ -219,12 +234,14 @@ static void teardown()
 		apply->public.destroy(&apply->public);
 	}
 	DESTROY_IF(role);
+	DESTROY_IF(counters);
 	DESTROY_IF(peer);
 	dispatch = NULL;
-	link = NULL;
+	tlink = NULL;
 	capture = NULL;
 	apply = NULL;
 	role = NULL;
+	counters = NULL;
 	peer = NULL;
 }
 
@@ -233,7 +250,7 @@ static void deliver(sasync_msg_t *msg)
 {
 	chunk_t copy = chunk_clone(msg->get_encoding(msg));
 
-	link->recv(link->recv_data, peer, copy);
+	tlink->recv(tlink->recv_data, peer, copy);
 	memwipe(copy.ptr, copy.len);
 	chunk_free(&copy);
 	msg->destroy(msg);
@@ -256,35 +273,35 @@ START_TEST(test_malformed)
 	create(_i ? SASYNC_ROLE_PRIMARY : SASYNC_ROLE_STANDBY);
 
 	/* garbage, a truncated record, an unknown record type */
-	link->recv(link->recv_data, peer, chunk_from_chars(0xde, 0xad, 0xbe));
+	tlink->recv(tlink->recv_data, peer, chunk_from_chars(0xde, 0xad, 0xbe));
 	ck_assert_int_eq(apply->rejected, 1);
 	ck_assert(apply->last_peer == peer);
 	ck_assert(apply->last_reason && strlen(apply->last_reason));
 
 	msg = record(SASYNC_MSG_IKE_ADD, 1);
 	data = msg->get_encoding(msg);
-	link->recv(link->recv_data, peer, chunk_create(data.ptr, data.len - 1));
+	tlink->recv(tlink->recv_data, peer, chunk_create(data.ptr, data.len - 1));
 	ck_assert_int_eq(apply->rejected, 2);
 	data = chunk_clone(data);
 	data.ptr[1] = SASYNC_MSG_TYPE_MAX;
-	link->recv(link->recv_data, peer, data);
+	tlink->recv(tlink->recv_data, peer, data);
 	ck_assert_int_eq(apply->rejected, 3);
 	/* even the type of a request is only believed in a valid record */
 	data.ptr[1] = SASYNC_MSG_RESYNC_REQUEST;
 	data.len--;
-	link->recv(link->recv_data, peer, data);
+	tlink->recv(tlink->recv_data, peer, data);
 	ck_assert_int_eq(apply->rejected, 4);
 	chunk_free(&data);
 	msg->destroy(msg);
 
 	for (i = 0; i < 3; i++)
 	{
-		link->recv(link->recv_data, peer, chunk_empty);
+		tlink->recv(tlink->recv_data, peer, chunk_empty);
 	}
 	ck_assert_int_eq(apply->rejected, 7);
 	ck_assert_int_eq(apply->applied, 0);
 	ck_assert_int_eq(capture->resyncs, 0);
-	ck_assert_int_eq(link->sent, 0);
+	ck_assert_int_eq(tlink->sent, 0);
 }
 END_TEST
 
@@ -312,7 +329,7 @@ START_TEST(test_sa_records)
 	}
 	ck_assert_int_eq(apply->rejected, 0);
 	ck_assert_int_eq(capture->resyncs, 0);
-	ck_assert_int_eq(link->sent, 0);
+	ck_assert_int_eq(tlink->sent, 0);
 }
 END_TEST
 
@@ -331,37 +348,143 @@ START_TEST(test_resync_request)
 	ck_assert_int_eq(capture->resyncs, 1);
 	/* only the node that asked: the other standbys are current */
 	ck_assert(capture->last_to == peer);
+	/* the next one within the interval is deferred (see test_throttle) */
 	deliver(sasync_msg_create(SASYNC_MSG_RESYNC_REQUEST));
-	ck_assert_int_eq(capture->resyncs, 2);
+	ck_assert_int_eq(capture->resyncs, 1);
+	ck_assert_int_eq(counters->get(counters, SASYNC_CTR_RESYNC_DEFERRED), 1);
 	ck_assert_int_eq(apply->applied, 0);
 	ck_assert_int_eq(apply->rejected, 0);
 
 	ck_assert(role->set(role, SASYNC_ROLE_STANDBY, "test"));
 	deliver(sasync_msg_create(SASYNC_MSG_RESYNC_REQUEST));
-	ck_assert_int_eq(capture->resyncs, 2);
+	ck_assert_int_eq(capture->resyncs, 1);
+	ck_assert_int_eq(counters->get(counters, SASYNC_CTR_RESYNC_DEFERRED), 1);
+}
+END_TEST
+
+static int resyncs()
+{
+	return __atomic_load_n(&capture->resyncs, __ATOMIC_SEQ_CST);
+}
+
+/**
+ * Wait until the capture saw the given number of resyncs, up to 10 s
+ */
+static void wait_resyncs(int count)
+{
+	int i;
+
+	for (i = 0; i < 200 && resyncs() < count; i++)
+	{
+		usleep(50000);
+	}
+	ck_assert_int_eq(resyncs(), count);
+}
+
+static void setup_threads()
+{
+	lib->processor->set_threads(lib->processor, 2);
+}
+
+static void teardown_threads()
+{
+	teardown();
+	sasync_test_reinit(NULL);
+}
+
+/**
+ * A flood of requests (and links up) from one partner starts one bulk
+ * resync at once and one more at the end of the interval, none dropped;
+ * another partner is not held back by it
+ */
+START_TEST(test_throttle)
+{
+	host_t *other;
+	int i;
+
+	create(SASYNC_ROLE_PRIMARY);
+	capture->last_addr = peer;
+	other = host_create_from_string("192.0.2.8", 4510);
+	for (i = 0; i < 50; i++)
+	{
+		deliver(sasync_msg_create(SASYNC_MSG_RESYNC_REQUEST));
+		tlink->up(tlink->up_data, peer);
+	}
+	ck_assert_int_eq(resyncs(), 1);
+	ck_assert_int_eq(counters->get(counters, SASYNC_CTR_RESYNC_DEFERRED), 99);
+	/* another partner */
+	tlink->up(tlink->up_data, other);
+	ck_assert_int_eq(resyncs(), 2);
+	ck_assert(capture->last_to == other);
+
+	/* the deferred one, to the partner that asked */
+	wait_resyncs(3);
+	ck_assert(capture->same_peer);
+	/* nothing more is pending: another request waits out a new interval */
+	usleep(SASYNC_RESYNC_INTERVAL_MS * 1000 / 2);
+	ck_assert_int_eq(resyncs(), 3);
+	deliver(sasync_msg_create(SASYNC_MSG_RESYNC_REQUEST));
+	ck_assert_int_eq(resyncs(), 3);
+	ck_assert_int_eq(counters->get(counters, SASYNC_CTR_RESYNC_DEFERRED),
+					 100);
+	wait_resyncs(4);
+	other->destroy(other);
+}
+END_TEST
+
+/**
+ * A deferred resync whose node became standby meanwhile is not sent; one
+ * whose dispatcher is gone does nothing
+ */
+START_TEST(test_throttle_role_and_destroy)
+{
+	int i;
+
+	create(SASYNC_ROLE_PRIMARY);
+	deliver(sasync_msg_create(SASYNC_MSG_RESYNC_REQUEST));
+	deliver(sasync_msg_create(SASYNC_MSG_RESYNC_REQUEST));
+	ck_assert_int_eq(resyncs(), 1);
+	ck_assert(role->set(role, SASYNC_ROLE_STANDBY, "test"));
+	usleep(SASYNC_RESYNC_INTERVAL_MS * 1000 + 500000);
+	ck_assert_int_eq(resyncs(), 1);
+
+	/* deferred again, then the dispatcher goes: the job finds it dead */
+	ck_assert(role->set(role, SASYNC_ROLE_PRIMARY, "test"));
+	deliver(sasync_msg_create(SASYNC_MSG_RESYNC_REQUEST));
+	deliver(sasync_msg_create(SASYNC_MSG_RESYNC_REQUEST));
+	ck_assert_int_eq(resyncs(), 2);
+	dispatch->destroy(dispatch);
+	dispatch = NULL;
+	for (i = 0; i < 3; i++)
+	{
+		usleep(SASYNC_RESYNC_INTERVAL_MS * 1000 / 2);
+	}
+	ck_assert_int_eq(resyncs(), 2);
 }
 END_TEST
 
 START_TEST(test_link_up)
 {
 	create(SASYNC_ROLE_STANDBY);
-	link->up(link->up_data, peer);
+	tlink->up(tlink->up_data, peer);
 	ck_assert_int_eq(capture->resyncs, 0);
 
 	ck_assert(role->set(role, SASYNC_ROLE_PRIMARY, "test"));
-	link->up(link->up_data, peer);
+	tlink->up(tlink->up_data, peer);
 	ck_assert_int_eq(capture->resyncs, 1);
 	/* only the node whose link came up */
 	ck_assert(capture->last_to == peer);
-	link->up(link->up_data, peer);
-	ck_assert_int_eq(capture->resyncs, 2);
+	/* deferred as a request is */
+	tlink->up(tlink->up_data, peer);
+	ck_assert_int_eq(capture->resyncs, 1);
+	ck_assert_int_eq(counters->get(counters, SASYNC_CTR_RESYNC_DEFERRED), 1);
 
 	ck_assert(role->set(role, SASYNC_ROLE_STANDBY, "test"));
-	link->up(link->up_data, peer);
-	ck_assert_int_eq(capture->resyncs, 2);
+	tlink->up(tlink->up_data, peer);
+	ck_assert_int_eq(capture->resyncs, 1);
 	ck_assert_int_eq(apply->applied, 0);
 	ck_assert_int_eq(apply->rejected, 0);
-	ck_assert_int_eq(link->sent, 0);
+	ck_assert_int_eq(tlink->sent, 0);
 }
 END_TEST
 
@@ -372,8 +495,8 @@ START_TEST(test_destroy_leaves_link)
 	create(SASYNC_ROLE_PRIMARY);
 	dispatch->destroy(dispatch);
 	dispatch = NULL;
-	ck_assert_int_eq(link->set_receiver_calls, 1);
-	ck_assert_int_eq(link->set_up_calls, 1);
+	ck_assert_int_eq(tlink->set_receiver_calls, 1);
+	ck_assert_int_eq(tlink->set_up_calls, 1);
 	ck_assert_int_eq(capture->resyncs, 0);
 	ck_assert_int_eq(apply->applied + apply->rejected, 0);
 }
@@ -393,6 +516,13 @@ Suite *dispatch_suite_create(void)
 	tcase_add_test(tc, test_resync_request);
 	tcase_add_test(tc, test_link_up);
 	tcase_add_test(tc, test_destroy_leaves_link);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("throttle");
+	tcase_add_checked_fixture(tc, setup_threads, teardown_threads);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_throttle);
+	tcase_add_test(tc, test_throttle_role_and_destroy);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -32,8 +32,10 @@
 #include "sasync_keystore.h"
 #include "sasync_counters.h"
 #include "sasync_msg.h"
+#include "sasync_wait.h"
 
 #include <unistd.h>
+#include <inttypes.h>
 
 #include <daemon.h>
 #include <collections/array.h>
@@ -321,6 +323,11 @@ static void setup()
 	child_cfg = child_cfg_create("net", &child);
 	child_cfg->add_proposal(child_cfg,
 						proposal_create_from_string(PROTO_ESP, ESP_PROPOSAL));
+	/* what child_install() negotiates, the standby narrows records to */
+	child_cfg->add_traffic_selector(child_cfg, TRUE,
+			traffic_selector_create_from_cidr("10.1.0.0/16", 0, 0, 65535));
+	child_cfg->add_traffic_selector(child_cfg, FALSE,
+			traffic_selector_create_from_cidr("10.2.0.0/16", 0, 0, 65535));
 	cfg_v2 = create_peer_cfg("site", IKEV2);
 	cfg_v1 = create_peer_cfg("site-v1", IKEV1);
 	charon->backends->add_backend(charon->backends, &backend);
@@ -651,10 +658,29 @@ static void pair_derive(pair_t *pair, char *proposal_str, pair_t *rekeyed,
  * inbound and outbound SA, policies, child_derived_keys, CHILD_INSTALLED,
  * with the IKE SA as the thread's SA
  */
-static child_sa_t *child_install(ike_sa_t *ike_sa, uint32_t spi_in,
-								 uint32_t spi_out)
+/**
+ * How a CHILD SA of the active node differs from what child_install()
+ * makes: a record a standby must refuse, or a %unique config
+ */
+typedef struct {
+	/** child config, NULL for child_cfg */
+	child_cfg_t *cfg;
+	/** selectors, NULL for 10.1.0.0/16 === 10.2.0.0/16 */
+	char *local_ts;
+	char *remote_ts;
+	/** length of its keys, 0 for the 20 bytes of aes128gcm16 */
+	size_t key_len;
+	/** interface ids, 0 for %unique (if the config says so) or none */
+	uint32_t if_id;
+} child_opts_t;
+
+static child_sa_t *child_install_opts(ike_sa_t *ike_sa, uint32_t spi_in,
+									  uint32_t spi_out, child_opts_t *opts)
 {
-	child_sa_create_t data = {};
+	child_sa_create_t data = {
+		.if_id_in = opts->if_id,
+		.if_id_out = opts->if_id,
+	};
 	linked_list_t *my_ts, *other_ts;
 	chunk_t encr_i, encr_r, none = chunk_empty;
 	child_sa_t *child_sa;
@@ -664,27 +690,27 @@ static child_sa_t *child_install(ike_sa_t *ike_sa, uint32_t spi_in,
 
 	charon->bus->set_sa(charon->bus, ike_sa);
 	child_sa = child_sa_create(ike_sa->get_my_host(ike_sa),
-							   ike_sa->get_other_host(ike_sa), child_cfg,
-							   &data);
+							   ike_sa->get_other_host(ike_sa),
+							   opts->cfg ?: child_cfg, &data);
 	proposal = proposal_create_from_string(PROTO_ESP, ESP_PROPOSAL);
 	child_sa->set_proposal(child_sa, proposal);
 	proposal->destroy(proposal);
 	child_sa->set_protocol(child_sa, PROTO_ESP);
 	child_sa->set_mode(child_sa, MODE_TUNNEL);
 	my_ts = linked_list_create_with_items(
-			traffic_selector_create_from_cidr("10.1.0.0/16", 0, 0, 65535),
-			NULL);
+			traffic_selector_create_from_cidr(opts->local_ts ?: "10.1.0.0/16",
+											  0, 0, 65535), NULL);
 	other_ts = linked_list_create_with_items(
-			traffic_selector_create_from_cidr("10.2.0.0/16", 0, 0, 65535),
-			NULL);
+			traffic_selector_create_from_cidr(opts->remote_ts ?: "10.2.0.0/16",
+											  0, 0, 65535), NULL);
 	child_sa->set_policies(child_sa, my_ts, other_ts);
 	my_ts->destroy_offset(my_ts, offsetof(traffic_selector_t, destroy));
 	other_ts->destroy_offset(other_ts, offsetof(traffic_selector_t, destroy));
 	child_sa->set_state(child_sa, CHILD_INSTALLING);
 
 	rng = lib->crypto->create_rng(lib->crypto, RNG_WEAK);
-	ck_assert(rng->allocate_bytes(rng, 20, &encr_i));
-	ck_assert(rng->allocate_bytes(rng, 20, &encr_r));
+	ck_assert(rng->allocate_bytes(rng, opts->key_len ?: 20, &encr_i));
+	ck_assert(rng->allocate_bytes(rng, opts->key_len ?: 20, &encr_r));
 	rng->destroy(rng);
 	ck_assert(child_sa->install(child_sa, encr_r, none, htonl(spi_in), 0,
 								initiator, TRUE, FALSE) == SUCCESS);
@@ -699,6 +725,12 @@ static child_sa_t *child_install(ike_sa_t *ike_sa, uint32_t spi_in,
 	child_sa->set_state(child_sa, CHILD_INSTALLED);
 	charon->bus->set_sa(charon->bus, NULL);
 	return child_sa;
+}
+
+static child_sa_t *child_install(ike_sa_t *ike_sa, uint32_t spi_in,
+								 uint32_t spi_out)
+{
+	return child_install_opts(ike_sa, spi_in, spi_out, &(child_opts_t){});
 }
 
 /**
@@ -857,6 +889,19 @@ static void check_keys(ike_sa_t *copy, pair_t *orig)
 
 static void check_no_apply_failure()
 {
+	sasync_counter_t rejects[] = {
+		SASYNC_CTR_REJECT_OWN_SA, SASYNC_CTR_REJECT_TS,
+		SASYNC_CTR_REJECT_HOSTS, SASYNC_CTR_REJECT_KEYS,
+		SASYNC_CTR_WAIT_DROPPED,
+	};
+	int i;
+
+	for (i = 0; i < countof(rejects); i++)
+	{
+		ck_assert_msg(standby_ctr->get(standby_ctr, rejects[i]) == 0,
+					  "%N: %"PRIu64, sasync_counter_names, rejects[i],
+					  standby_ctr->get(standby_ctr, rejects[i]));
+	}
 	ck_assert_int_eq(standby_ctr->get(standby_ctr, SASYNC_CTR_APPLY_FAILED), 0);
 	ck_assert_int_eq(standby_ctr->get(standby_ctr,
 									  SASYNC_CTR_SYNC_RX_LEN_BAD), 0);
@@ -1583,6 +1628,483 @@ START_TEST(test_demote)
 }
 END_TEST
 
+/*
+ * Validation: a standby trusts nothing beyond its config
+ */
+
+static uint64_t ctr(sasync_counter_t counter)
+{
+	return standby_ctr->get(standby_ctr, counter);
+}
+
+/**
+ * An IKE SA of the standby's own with the id of an SA of the active node
+ * (a peer that connected to the standby itself, or one it negotiated as
+ * primary), in the given state, with the entry its capture would keep
+ */
+static void own_sa(ike_sa_t *orig, ike_sa_state_t state)
+{
+	ike_sa_id_t *id = orig->get_id(orig);
+	ike_sa_t *ike_sa;
+
+	ike_sa = ike_sa_create(id, id->is_initiator(id), orig->get_version(orig));
+	ike_sa->set_peer_cfg(ike_sa, orig->get_peer_cfg(orig));
+	charon->ike_sa_manager->checkout_new(charon->ike_sa_manager, ike_sa);
+	ike_sa->set_state(ike_sa, state);
+	standby_keys->lock(standby_keys);
+	standby_keys->get_ike(standby_keys, ike_sa->get_unique_id(ike_sa), TRUE);
+	standby_keys->unlock(standby_keys);
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
+	charon->bus->set_sa(charon->bus, NULL);
+}
+
+/**
+ * State and CHILD SA count of the standby's SA with an id of the active
+ * node, IKE_CREATED if it has none
+ */
+static ike_sa_state_t held_state(ike_sa_t *orig, u_int *children)
+{
+	ike_sa_state_t state = IKE_CREATED;
+	ike_sa_t *copy;
+
+	*children = 0;
+	copy = restored(orig);
+	if (copy)
+	{
+		state = copy->get_state(copy);
+		*children = copy->get_child_count(copy);
+		charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
+	}
+	return state;
+}
+
+/**
+ * Records about an SA the standby runs itself (same SPIs) are rejected and
+ * leave it alone: IKE_ADD, CHILD_ADD, IKE_DELETE, and an IKE_ADD that says
+ * it replaces it
+ */
+START_TEST(test_reject_own_sa)
+{
+	pair_t *pair, *old, *new;
+	ike_sa_id_t *id;
+	u_int children, first;
+
+	pair = pair_create(IKEV2, TRUE, NULL);
+	pair_derive(pair, IKE_PROPOSAL_AEAD, NULL, pair->sa);
+	child_install(pair->sa, 0xc2300001, 0xc3300001);
+	establish(pair);
+	own_sa(pair->sa, IKE_ESTABLISHED);
+	apply_range(0, 2);
+	ck_assert_int_eq(ctr(SASYNC_CTR_REJECT_OWN_SA), 2);
+	ck_assert_int_eq(ctr(SASYNC_CTR_APPLY_FAILED), 2);
+	ck_assert_int_eq(held_state(pair->sa, &children), IKE_ESTABLISHED);
+	ck_assert_int_eq(children, 0);
+	ck_assert_int_eq(ipsec->sas_in, 1);
+
+	id = pair->sa->get_id(pair->sa)->clone(pair->sa->get_id(pair->sa));
+	pair_delete(pair);
+	apply_one(rec_count() - 1);
+	ck_assert_int_eq(ctr(SASYNC_CTR_REJECT_OWN_SA), 3);
+	ck_assert(manager_has(id));
+	id->destroy(id);
+
+	/* a rekeyed SA that would take over the standby's own */
+	first = rec_count();
+	old = pair_create(IKEV2, FALSE, NULL);
+	pair_derive(old, IKE_PROPOSAL_AEAD, NULL, old->sa);
+	establish(old);
+	own_sa(old->sa, IKE_ESTABLISHED);
+	new = pair_create(IKEV2, TRUE, old);
+	pair_derive(new, IKE_PROPOSAL_AEAD, old, old->sa);
+	establish_rekeyed(old, new);
+	apply_range(first + 1, rec_count());
+	ck_assert_int_eq(ctr(SASYNC_CTR_REJECT_OWN_SA), 4);
+	ck_assert(!manager_has(new->sa->get_id(new->sa)));
+	ck_assert_int_eq(held_state(old->sa, &children), IKE_ESTABLISHED);
+	ck_assert_int_eq(ctr(SASYNC_CTR_VIKE_SYNC), 0);
+}
+END_TEST
+
+/**
+ * A demotion hands the node's established SAs over to the new primary:
+ * its records update them as they update restored ones (here: an IKE SA
+ * the node negotiated itself as primary gets a CHILD SA, a restored one is
+ * deleted). An SA that was not handed over (half-open at the demotion)
+ * stays the node's own: records about it are rejected.
+ */
+START_TEST(test_demote_hands_over)
+{
+	sasync_promote_t *promote;
+	pair_t *restored_pair, *own, *half_open;
+	ike_sa_id_t *id;
+	u_int children, passive = 0, from;
+
+	restored_pair = pair_create(IKEV2, FALSE, NULL);
+	pair_derive(restored_pair, IKE_PROPOSAL_AEAD, NULL, restored_pair->sa);
+	child_install(restored_pair->sa, 0xc2400001, 0xc3400001);
+	establish(restored_pair);
+	apply_range(0, rec_count());
+	check_no_apply_failure();
+
+	lib->settings->set_bool(lib->settings,
+				"%s.plugins.sasync.updown_on_promote", FALSE, lib->ns);
+	promote = sasync_promote_create(standby_role, standby_ctr, apply,
+									standby_keys, NULL);
+	ck_assert(promote->promote(promote, "test", NULL));
+
+	/* as primary, the node has an SA of its own, and one half-open */
+	own = pair_create(IKEV2, TRUE, NULL);
+	pair_derive(own, IKE_PROPOSAL_AEAD, NULL, own->sa);
+	own_sa(own->sa, IKE_ESTABLISHED);
+	half_open = pair_create(IKEV2, TRUE, NULL);
+	pair_derive(half_open, IKE_PROPOSAL_AEAD, NULL, half_open->sa);
+	own_sa(half_open->sa, IKE_CONNECTING);
+
+	ck_assert(promote->demote(promote, "test", &passive));
+	ck_assert_int_eq(passive, 2);
+
+	/* the new primary holds the SA the node had negotiated, with a CHILD SA */
+	from = rec_count();
+	child_install(own->sa, 0xc2400002, 0xc3400002);
+	establish(own);
+	apply_range(from, rec_count());
+	check_no_apply_failure();
+	ck_assert_int_eq(held_state(own->sa, &children), IKE_PASSIVE);
+	ck_assert_int_eq(children, 1);
+
+	/* deletes the restored one */
+	id = restored_pair->sa->get_id(restored_pair->sa);
+	id = id->clone(id);
+	pair_delete(restored_pair);
+	apply_one(rec_count() - 1);
+	check_no_apply_failure();
+	ck_assert(!manager_has(id));
+	id->destroy(id);
+
+	/* and the half-open one is not the new primary's to touch */
+	from = rec_count();
+	establish(half_open);
+	apply_range(from, rec_count());
+	ck_assert_int_eq(ctr(SASYNC_CTR_REJECT_OWN_SA), 1);
+	ck_assert_int_eq(held_state(half_open->sa, &children), IKE_CONNECTING);
+	promote->destroy(promote);
+}
+END_TEST
+
+/**
+ * CHILD SA records whose selectors the child config does not allow (all
+ * traffic, another tunnel's subnet) are rejected, nothing reaches the
+ * kernel; selectors within the config are accepted
+ */
+START_TEST(test_reject_ts)
+{
+	pair_t *pair;
+	u_int children, sas_in;
+
+	pair = pair_create(IKEV2, TRUE, NULL);
+	pair_derive(pair, IKE_PROPOSAL_AEAD, NULL, pair->sa);
+	establish(pair);
+	apply_one(0);
+	check_no_apply_failure();
+
+	/* the kernel interface is the active node's as well */
+	child_install_opts(pair->sa, 0xc2500001, 0xc3500001, &(child_opts_t){
+						.remote_ts = "0.0.0.0/0" });
+	child_install_opts(pair->sa, 0xc2500002, 0xc3500002, &(child_opts_t){
+						.local_ts = "10.1.0.0/16", .remote_ts = "10.3.0.0/16" });
+	sas_in = ipsec->sas_in;
+	apply_range(1, rec_count());
+	ck_assert_int_eq(ctr(SASYNC_CTR_REJECT_TS), 2);
+	ck_assert_int_eq(ctr(SASYNC_CTR_APPLY_FAILED), 2);
+	ck_assert_int_eq(held_state(pair->sa, &children), IKE_PASSIVE);
+	ck_assert_int_eq(children, 0);
+	ck_assert_int_eq(ipsec->sas_in, sas_in);
+
+	/* narrower than the config: what charon would have negotiated too */
+	child_install_opts(pair->sa, 0xc2500003, 0xc3500003, &(child_opts_t){
+						.local_ts = "10.1.4.0/24", .remote_ts = "10.2.5.7/32" });
+	sas_in = ipsec->sas_in;
+	apply_one(rec_count() - 1);
+	ck_assert_int_eq(ctr(SASYNC_CTR_REJECT_TS), 2);
+	ck_assert_int_eq(held_state(pair->sa, &children), IKE_PASSIVE);
+	ck_assert_int_eq(children, 1);
+	ck_assert_int_eq(ipsec->sas_in, sas_in + 1);
+}
+END_TEST
+
+/**
+ * Keys of the wrong length for the proposal, and an IKEv1 phase 1 IV that
+ * is not one cipher block, are rejected; the right IV is accepted
+ */
+START_TEST(test_reject_keys)
+{
+	sasync_ike_keys_t *entry;
+	keymat_v1_t *keymat;
+	pair_t *pair, *v1;
+	chunk_t iv;
+	u_int children, from;
+
+	pair = pair_create(IKEV2, TRUE, NULL);
+	pair_derive(pair, IKE_PROPOSAL_AEAD, NULL, pair->sa);
+	establish(pair);
+	child_install_opts(pair->sa, 0xc2600001, 0xc3600001, &(child_opts_t){
+						.key_len = 16 });
+	apply_range(0, rec_count());
+	ck_assert_int_eq(ctr(SASYNC_CTR_REJECT_KEYS), 1);
+	ck_assert_int_eq(held_state(pair->sa, &children), IKE_PASSIVE);
+	ck_assert_int_eq(children, 0);
+
+	/* IKEv1 with an IV of 5 bytes, then with the SA's own (16, AES) */
+	for (from = 0; from < 2; from++)
+	{
+		v1 = pair_create(IKEV1, FALSE, NULL);
+		pair_derive(v1, IKEV1_PROPOSAL, NULL, v1->sa);
+		keymat = (keymat_v1_t*)v1->sa->get_keymat(v1->sa);
+		ck_assert(keymat->get_iv(keymat, 0, &iv));
+		ck_assert_int_eq(iv.len, 16);
+		active_keys->lock(active_keys);
+		entry = active_keys->get_ike(active_keys,
+									 v1->sa->get_unique_id(v1->sa), FALSE);
+		ck_assert(entry);
+		chunk_free(&entry->iv);
+		entry->iv = chunk_clone(from ? iv : chunk_create(iv.ptr, 5));
+		active_keys->unlock(active_keys);
+		establish(v1);
+		apply_one(rec_count() - 1);
+		ck_assert_int_eq(ctr(SASYNC_CTR_REJECT_KEYS), 2);
+		ck_assert_int_eq(held_state(v1->sa, &children),
+						 from ? IKE_PASSIVE : IKE_CREATED);
+	}
+}
+END_TEST
+
+/**
+ * An IKE SA whose local address is not among those of its IKE config is
+ * not restored; a restored one does not move to such an address (no
+ * MOBIKE, no NAT)
+ */
+START_TEST(test_reject_hosts)
+{
+	pair_t *pair;
+	host_t *local, *remote;
+	u_int children;
+	ike_sa_t *copy;
+
+	pair = pair_create(IKEV2, TRUE, NULL);
+	pair->sa->set_my_host(pair->sa, host_create_from_string("192.0.2.99",
+															500));
+	pair_derive(pair, IKE_PROPOSAL_AEAD, NULL, pair->sa);
+	child_install(pair->sa, 0xc2700001, 0xc3700001);
+	establish(pair);
+	apply_range(0, 2);
+	ck_assert_int_eq(ctr(SASYNC_CTR_REJECT_HOSTS), 1);
+	ck_assert_int_eq(held_state(pair->sa, &children), IKE_CREATED);
+	/* its CHILD SA waits for an IKE SA that won't come (and expires) */
+	ck_assert_int_eq(apply->get_waiting(apply), 1);
+
+	pair = pair_create(IKEV2, TRUE, NULL);
+	pair_derive(pair, IKE_PROPOSAL_AEAD, NULL, pair->sa);
+	establish(pair);
+	apply_one(rec_count() - 1);
+	ck_assert_int_eq(held_state(pair->sa, &children), IKE_PASSIVE);
+	local = host_create_from_string("192.0.2.99", 500);
+	remote = host_create_from_string("203.0.113.5", 500);
+	charon->bus->set_sa(charon->bus, pair->sa);
+	charon->bus->ike_update(charon->bus, pair->sa, local, remote);
+	charon->bus->set_sa(charon->bus, NULL);
+	apply_one(rec_count() - 1);
+	ck_assert_int_eq(ctr(SASYNC_CTR_REJECT_HOSTS), 2);
+	copy = restored(pair->sa);
+	ck_assert(copy);
+	ck_assert(!copy->get_my_host(copy)->ip_equals(copy->get_my_host(copy),
+												 local));
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
+
+	/* a remote move is fine: the config allows any peer address */
+	remote->destroy(remote);
+	remote = host_create_from_string("203.0.113.77", 4500);
+	local->destroy(local);
+	local = host_create_from_string("192.0.2.1", 500);
+	charon->bus->set_sa(charon->bus, pair->sa);
+	charon->bus->ike_update(charon->bus, pair->sa, local, remote);
+	charon->bus->set_sa(charon->bus, NULL);
+	apply_one(rec_count() - 1);
+	ck_assert_int_eq(ctr(SASYNC_CTR_REJECT_HOSTS), 2);
+	copy = restored(pair->sa);
+	ck_assert(copy->get_other_host(copy)->equals(copy->get_other_host(copy),
+												 remote));
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
+	local->destroy(local);
+	remote->destroy(remote);
+}
+END_TEST
+
+/**
+ * The same CHILD SA record waiting again and again (a resync each time its
+ * IKE SA is not there) waits once
+ */
+START_TEST(test_waiting_deduplicated)
+{
+	pair_t *pair;
+	u_int children, i;
+
+	pair = pair_create(IKEV2, TRUE, NULL);
+	pair_derive(pair, IKE_PROPOSAL_AEAD, NULL, pair->sa);
+	child_install(pair->sa, 0xc2800001, 0xc3800001);
+	child_install(pair->sa, 0xc2800002, 0xc3800002);
+	establish(pair);
+	ck_assert_int_eq(rec_count(), 3);
+	for (i = 0; i < 5; i++)
+	{
+		apply_range(1, 3);
+	}
+	ck_assert_int_eq(apply->get_waiting(apply), 2);
+	apply_one(0);
+	check_no_apply_failure();
+	ck_assert_int_eq(apply->get_waiting(apply), 0);
+	ck_assert_int_eq(held_state(pair->sa, &children), IKE_PASSIVE);
+	ck_assert_int_eq(children, 2);
+}
+END_TEST
+
+static sasync_msg_t *wait_record(sasync_msg_type_t type, uint64_t spi_i,
+								 uint32_t spi_in, uint64_t mid)
+{
+	sasync_msg_t *msg = sasync_msg_create(type);
+
+	msg->add_int(msg, SASYNC_ATTR_IKE_SPI_I, spi_i);
+	msg->add_int(msg, SASYNC_ATTR_IKE_SPI_R, 7);
+	if (spi_in)
+	{
+		msg->add_int(msg, SASYNC_ATTR_SPI_IN, spi_in);
+	}
+	msg->add_int(msg, SASYNC_ATTR_MID_I, mid);
+	return msg;
+}
+
+static sasync_wait_status_t wait_add(sasync_wait_t *wait, sasync_msg_t *msg)
+{
+	sasync_wait_status_t status;
+
+	status = wait->add(wait, msg, 1);
+	msg->destroy(msg);
+	return status;
+}
+
+/**
+ * The queue itself: replaced in place, capped, a newer IKE_ADD drops the
+ * IKE_MID behind the older, deletes drop what they make pointless
+ */
+START_TEST(test_wait_queue)
+{
+	sasync_wait_t *wait;
+	sasync_msg_t *msg, *del;
+	uint64_t value;
+	time_t since;
+
+	wait = sasync_wait_create(3);
+	ck_assert_int_eq(wait_add(wait, wait_record(SASYNC_MSG_IKE_ADD, 1, 0, 1)),
+					 SASYNC_WAIT_ADDED);
+	ck_assert_int_eq(wait_add(wait, wait_record(SASYNC_MSG_IKE_MID, 1, 0, 2)),
+					 SASYNC_WAIT_ADDED);
+	ck_assert_int_eq(wait_add(wait, wait_record(SASYNC_MSG_CHILD_ADD, 2, 9, 0)),
+					 SASYNC_WAIT_ADDED);
+	ck_assert_int_eq(wait_add(wait, wait_record(SASYNC_MSG_CHILD_ADD, 2, 8, 0)),
+					 SASYNC_WAIT_FULL);
+	ck_assert_int_eq(wait->get_count(wait), 3);
+	msg = wait_record(SASYNC_MSG_IKE_ADD, 1, 0, 0);
+	ck_assert(wait->has(wait, SASYNC_MSG_IKE_ADD, msg));
+	msg->destroy(msg);
+	/* a newer IKE_ADD replaces the older in its place, and the IKE_MID */
+	ck_assert_int_eq(wait_add(wait, wait_record(SASYNC_MSG_IKE_ADD, 1, 0, 3)),
+					 SASYNC_WAIT_REPLACED);
+	ck_assert_int_eq(wait->get_count(wait), 2);
+	ck_assert_int_eq(wait_add(wait, wait_record(SASYNC_MSG_CHILD_ADD, 2, 8, 0)),
+					 SASYNC_WAIT_ADDED);
+	/* a CHILD_DELETE drops its CHILD SA's record only */
+	del = wait_record(SASYNC_MSG_CHILD_DELETE, 2, 9, 0);
+	ck_assert_int_eq(wait->drop(wait, del), 1);
+	del->destroy(del);
+
+	ck_assert(wait->remove_first(wait, &msg, &since));
+	ck_assert_int_eq(msg->get_type(msg), SASYNC_MSG_IKE_ADD);
+	ck_assert(msg->get_int(msg, SASYNC_ATTR_MID_I, &value));
+	ck_assert_int_eq(value, 3);
+	msg->destroy(msg);
+	ck_assert(wait->remove_first(wait, &msg, &since));
+	ck_assert_int_eq(msg->get_type(msg), SASYNC_MSG_CHILD_ADD);
+	ck_assert(msg->get_int(msg, SASYNC_ATTR_SPI_IN, &value));
+	ck_assert_int_eq(value, 8);
+	msg->destroy(msg);
+	ck_assert(!wait->remove_first(wait, &msg, &since));
+
+	/* an IKE_DELETE drops every record of its IKE SA */
+	wait_add(wait, wait_record(SASYNC_MSG_IKE_ADD, 4, 0, 1));
+	wait_add(wait, wait_record(SASYNC_MSG_CHILD_REKEYED, 4, 5, 0));
+	wait_add(wait, wait_record(SASYNC_MSG_IKE_ADD, 6, 0, 1));
+	del = wait_record(SASYNC_MSG_IKE_DELETE, 4, 0, 0);
+	ck_assert_int_eq(wait->drop(wait, del), 2);
+	del->destroy(del);
+	ck_assert_int_eq(wait->get_count(wait), 1);
+	wait->destroy(wait);
+}
+END_TEST
+
+/**
+ * A restored CHILD SA's %unique interface ids are reserved off the record
+ * path, at the latest at promotion: a new CHILD SA there never gets them
+ */
+START_TEST(test_unique_reserved)
+{
+	child_cfg_create_t data = {
+		.mode = MODE_TUNNEL,
+		.if_id_in = IF_ID_UNIQUE,
+		.if_id_out = IF_ID_UNIQUE,
+	};
+	sasync_promote_t *promote;
+	child_cfg_t *uniq;
+	uint32_t in = IF_ID_UNIQUE, out = IF_ID_UNIQUE, held;
+	pair_t *pair;
+	u_int children;
+
+	uniq = child_cfg_create("uniq", &data);
+	uniq->add_proposal(uniq, proposal_create_from_string(PROTO_ESP,
+														 ESP_PROPOSAL));
+	uniq->add_traffic_selector(uniq, TRUE,
+			traffic_selector_create_from_cidr("10.1.0.0/16", 0, 0, 65535));
+	uniq->add_traffic_selector(uniq, FALSE,
+			traffic_selector_create_from_cidr("10.2.0.0/16", 0, 0, 65535));
+	cfg_v2->add_child_cfg(cfg_v2, uniq);
+
+	/* far ahead of this process' counter, as an active node's can be */
+	allocate_unique_if_ids(&in, &out);
+	held = in + 100000;
+	pair = pair_create(IKEV2, TRUE, NULL);
+	pair_derive(pair, IKE_PROPOSAL_AEAD, NULL, pair->sa);
+	establish(pair);
+	child_install_opts(pair->sa, 0xc2900001, 0xc3900001, &(child_opts_t){
+						.cfg = uniq, .if_id = held });
+	apply_range(0, rec_count());
+	check_no_apply_failure();
+	ck_assert_int_eq(held_state(pair->sa, &children), IKE_PASSIVE);
+	ck_assert_int_eq(children, 1);
+	/* not on the record path (no processor threads run the job here) */
+	in = out = IF_ID_UNIQUE;
+	allocate_unique_if_ids(&in, &out);
+	ck_assert(in < held);
+
+	lib->settings->set_bool(lib->settings,
+				"%s.plugins.sasync.updown_on_promote", FALSE, lib->ns);
+	promote = sasync_promote_create(standby_role, standby_ctr, apply,
+									standby_keys, NULL);
+	ck_assert(promote->promote(promote, "test", NULL));
+	in = out = IF_ID_UNIQUE;
+	allocate_unique_if_ids(&in, &out);
+	ck_assert_msg(in > held, "new interface id %u, restored one %u", in, held);
+	promote->destroy(promote);
+}
+END_TEST
+
 Suite *lifecycle_suite_create(void)
 {
 	Suite *s;
@@ -1620,6 +2142,18 @@ Suite *lifecycle_suite_create(void)
 	tcase_add_test(tc, test_promote_while_applying);
 	tcase_add_test(tc, test_promote_drops_waiting);
 	tcase_add_test(tc, test_demote);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("validation");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_reject_own_sa);
+	tcase_add_test(tc, test_demote_hands_over);
+	tcase_add_test(tc, test_reject_ts);
+	tcase_add_test(tc, test_reject_keys);
+	tcase_add_test(tc, test_reject_hosts);
+	tcase_add_test(tc, test_waiting_deduplicated);
+	tcase_add_test(tc, test_wait_queue);
+	tcase_add_test(tc, test_unique_reserved);
 	suite_add_tcase(s, tc);
 	return s;
 }
