@@ -63,6 +63,9 @@ struct sasync_ike_keys_t {
 	 * CREATE_CHILD_SA exchange it started and that is not answered yet */
 	uint32_t pending_spi;
 	protocol_id_t pending_protocol;
+	/** promoted: its RFC 6311 message ID sync is still to be started
+	 * (sasync_promote_sync_due()) */
+	bool midsync_due;
 };
 
 /**

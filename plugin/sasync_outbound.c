@@ -3,6 +3,7 @@
  */
 
 #include "sasync_outbound.h"
+#include "sasync_promote.h"
 
 #include <daemon.h>
 #include <collections/array.h>
@@ -42,6 +43,9 @@ struct private_sasync_outbound_t {
 
 	/** counters */
 	sasync_counters_t *counters;
+
+	/** key store, with the RFC 6311 syncs still due after promotion */
+	sasync_keystore_t *keys;
 
 	/** guard_t */
 	array_t *guards;
@@ -93,6 +97,8 @@ typedef struct {
 	uint32_t spi_in;
 	/** counters */
 	sasync_counters_t *counters;
+	/** key store */
+	sasync_keystore_t *keys;
 	/** polls while its IKE SA is still passive */
 	u_int tries;
 	/** rekeys started */
@@ -208,6 +214,9 @@ static job_requeue_t rekey_now(rekey_data_t *data)
 	{
 		DBG1(DBG_APP, "sasync: first outbound packet on restored CHILD_SA "
 			 "0x%08x, forcing a rekey", ntohl(data->spi_in));
+		/* the rekey queues behind the message ID sync, if that still waits
+		 * for its turn after the promotion */
+		sasync_promote_sync_due(ike_sa, data->counters, data->keys);
 	}
 	if (ike_sa->rekey_child_sa(ike_sa, child_sa->get_protocol(child_sa),
 							   data->spi_in) == DESTROY_ME)
@@ -230,6 +239,7 @@ static void queue_rekey(private_sasync_outbound_t *this, guard_t *guard)
 		.unique = guard->unique,
 		.spi_in = guard->spi_in,
 		.counters = this->counters,
+		.keys = this->keys,
 	);
 	this->counters->inc(this->counters, SASYNC_CTR_FORCED_REKEYS);
 	/* never from the kernel's event thread, which may be libipsec's */
@@ -497,7 +507,8 @@ METHOD(sasync_outbound_t, destroy, void,
  * Described in header
  */
 sasync_outbound_t *sasync_outbound_create(sasync_role_t *role,
-										  sasync_counters_t *counters)
+										  sasync_counters_t *counters,
+										  sasync_keystore_t *keys)
 {
 	private_sasync_outbound_t *this;
 
@@ -517,6 +528,7 @@ sasync_outbound_t *sasync_outbound_create(sasync_role_t *role,
 		},
 		.role = role,
 		.counters = counters,
+		.keys = keys,
 		.guards = array_create(0, 0),
 		.mutex = mutex_create(MUTEX_TYPE_RECURSIVE),
 	);

@@ -12,6 +12,7 @@
 
 #include "sasync_role.h"
 #include "sasync_counters.h"
+#include "sasync_keystore.h"
 
 #include <bus/listeners/listener.h>
 #include <kernel/kernel_listener.h>
@@ -84,8 +85,11 @@ struct sasync_outbound_t {
  *
  * @param role			role of this node; triggers act once it is primary
  * @param counters		counters to update (forced-rekeys)
+ * @param keys			key store: a forced rekey first starts the RFC 6311
+ *						sync its IKE SA may still wait for
  */
 sasync_outbound_t *sasync_outbound_create(sasync_role_t *role,
-										  sasync_counters_t *counters);
+										  sasync_counters_t *counters,
+										  sasync_keystore_t *keys);
 
 #endif /** SASYNC_OUTBOUND_H_ @}*/

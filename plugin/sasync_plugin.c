@@ -268,7 +268,8 @@ static bool start(private_sasync_plugin_t *this)
 		}
 	}
 	this->keys = sasync_keystore_create();
-	this->outbound = sasync_outbound_create(this->role, this->counters);
+	this->outbound = sasync_outbound_create(this->role, this->counters,
+											this->keys);
 	this->apply = sasync_apply_create(this->role, this->counters,
 									  this->outbound, this->keys);
 	this->standby = sasync_standby_create(this->role, this->counters);

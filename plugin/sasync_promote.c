@@ -7,6 +7,7 @@
 #include "sasync_orphan.h"
 
 #include <daemon.h>
+#include <processing/jobs/callback_job.h>
 
 typedef struct private_sasync_promote_t private_sasync_promote_t;
 
@@ -59,9 +60,86 @@ static void delete_orphan(ike_sa_t *ike_sa, sasync_keystore_t *keys)
 /*
  * Described in header
  */
-void sasync_promote_activate(ike_sa_t *ike_sa, sasync_counters_t *counters,
+void sasync_promote_sync_due(ike_sa_t *ike_sa, sasync_counters_t *counters,
 							 sasync_keystore_t *keys)
 {
+	sasync_ike_keys_t *entry;
+	bool due;
+
+	keys->lock(keys);
+	entry = keys->get_ike(keys, ike_sa->get_unique_id(ike_sa), FALSE);
+	due = entry && entry->midsync_due;
+	if (due)
+	{
+		entry->midsync_due = FALSE;
+	}
+	keys->unlock(keys);
+	if (!due || ike_sa->get_state(ike_sa) != IKE_ESTABLISHED)
+	{
+		return;
+	}
+	if (ike_sa->supports_extension(ike_sa, EXT_IKE_MESSAGE_ID_SYNC))
+	{
+		sasync_midsync_start(ike_sa, counters);
+	}
+	delete_orphan(ike_sa, keys);
+}
+
+/**
+ * A deferred start of the exchanges of a promoted IKE SA
+ */
+typedef struct {
+	ike_sa_id_t *id;
+	sasync_counters_t *counters;
+	sasync_keystore_t *keys;
+} sync_job_t;
+
+static void sync_job_destroy(sync_job_t *job)
+{
+	job->id->destroy(job->id);
+	free(job);
+}
+
+static job_requeue_t sync_job(sync_job_t *job)
+{
+	ike_sa_t *ike_sa;
+
+	ike_sa = charon->ike_sa_manager->checkout(charon->ike_sa_manager,
+											  job->id);
+	if (ike_sa)
+	{
+		sasync_promote_sync_due(ike_sa, job->counters, job->keys);
+		charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
+	}
+	return JOB_REQUEUE_NONE;
+}
+
+/**
+ * Start the exchanges of a promoted IKE SA in delay ms
+ */
+static void schedule_sync(ike_sa_t *ike_sa, sasync_counters_t *counters,
+						  sasync_keystore_t *keys, u_int delay)
+{
+	sync_job_t *job;
+
+	INIT(job,
+		.id = ike_sa->get_id(ike_sa)->clone(ike_sa->get_id(ike_sa)),
+		.counters = counters,
+		.keys = keys,
+	);
+	lib->scheduler->schedule_job_ms(lib->scheduler,
+			(job_t*)callback_job_create((callback_job_cb_t)sync_job, job,
+										(void*)sync_job_destroy, NULL), delay);
+}
+
+/*
+ * Described in header
+ */
+void sasync_promote_activate(ike_sa_t *ike_sa, sasync_counters_t *counters,
+							 sasync_keystore_t *keys, u_int delay)
+{
+	sasync_ike_keys_t *entry;
+
 	/* a CHILD SA queued while passive (a standby's acquire or start action
 	 * that found this SA by its config) would duplicate what the failed
 	 * node held; the start actions run after promotion for what is missing */
@@ -71,11 +149,18 @@ void sasync_promote_activate(ike_sa_t *ike_sa, sasync_counters_t *counters,
 	{
 		return;
 	}
-	if (ike_sa->supports_extension(ike_sa, EXT_IKE_MESSAGE_ID_SYNC))
+	keys->lock(keys);
+	entry = keys->get_ike(keys, ike_sa->get_unique_id(ike_sa), TRUE);
+	entry->midsync_due = TRUE;
+	keys->unlock(keys);
+	if (delay)
 	{
-		sasync_midsync_start(ike_sa, counters);
+		schedule_sync(ike_sa, counters, keys, delay);
 	}
-	delete_orphan(ike_sa, keys);
+	else
+	{
+		sasync_promote_sync_due(ike_sa, counters, keys);
+	}
 }
 
 /**
@@ -97,6 +182,19 @@ static void announce_up(private_sasync_promote_t *this, ike_sa_t *ike_sa)
 	this->counters->inc(this->counters, SASYNC_CTR_UPDOWN);
 }
 
+/**
+ * RFC 6311 exchanges to start per second after a promotion, 0 for no limit
+ */
+static u_int promote_rate()
+{
+	int rate;
+
+	rate = lib->settings->get_int(lib->settings,
+						"%s.plugins.sasync.promote_rate", SASYNC_PROMOTE_RATE,
+						lib->ns);
+	return max(rate, 0);
+}
+
 static bool updown_enabled()
 {
 	return lib->settings->get_bool(lib->settings,
@@ -108,7 +206,7 @@ METHOD(sasync_promote_t, promote, bool,
 {
 	enumerator_t *enumerator;
 	ike_sa_t *ike_sa;
-	u_int activated = 0;
+	u_int activated = 0, rate = promote_rate();
 	bool updown = updown_enabled();
 
 	/* no record is applied while we switch: each one checks the role under
@@ -126,7 +224,9 @@ METHOD(sasync_promote_t, promote, bool,
 	{
 		if (ike_sa->get_state(ike_sa) == IKE_PASSIVE)
 		{
-			sasync_promote_activate(ike_sa, this->counters, this->keys);
+			/* RFC 6311 exchanges at the rate set, the first ones at once */
+			sasync_promote_activate(ike_sa, this->counters, this->keys,
+						rate ? (uint64_t)activated * 1000 / rate : 0);
 			if (updown)
 			{
 				announce_up(this, ike_sa);

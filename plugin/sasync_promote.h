@@ -67,16 +67,37 @@ struct sasync_promote_t {
 	void (*destroy)(sasync_promote_t *this);
 };
 
+/** RFC 6311 message ID syncs started per second after a promotion, by
+ * default (charon.plugins.sasync.promote_rate) */
+#define SASYNC_PROMOTE_RATE 1000
+
 /**
  * Make a restored IKE SA active: established, its message IDs synchronised
  * with the peer (RFC 6311) if it supports that, then a CHILD SA the failed
  * node left half-made at the peer deleted there (sasync_orphan_delete()).
+ * The exchanges may wait: with thousands of SAs, starting them all at once
+ * would hit the peers (and this node) with a burst. An exchange due is
+ * started by its job, or earlier by sasync_promote_sync_due() when the SA
+ * is about to start another exchange (a forced rekey).
  *
  * @param ike_sa		passive IKE SA, checked out
  * @param counters		counters
  * @param keys			key store (exchanges left open)
+ * @param delay			ms until the exchanges start, 0 for now
  */
 void sasync_promote_activate(ike_sa_t *ike_sa, sasync_counters_t *counters,
+							 sasync_keystore_t *keys, u_int delay);
+
+/**
+ * Start the RFC 6311 message ID sync (and the delete of a CHILD SA the
+ * failed node left half-made) of a promoted IKE SA if it still waits for
+ * it, so an exchange queued after it uses synchronised message IDs.
+ *
+ * @param ike_sa		established IKE SA, checked out
+ * @param counters		counters
+ * @param keys			key store
+ */
+void sasync_promote_sync_due(ike_sa_t *ike_sa, sasync_counters_t *counters,
 							 sasync_keystore_t *keys);
 
 /**

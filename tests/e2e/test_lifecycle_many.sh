@@ -27,6 +27,25 @@ set -uo pipefail
 
 N=$MANY_N
 E2E_DPD_DELAY=0s
+# RFC 6311 syncs after the promotion at one per second, so most still wait
+# when the first packets go into every tunnel: each forced rekey must pull
+# its IKE SA's sync forward and queue behind it
+SASYNC_EXTRA_CONF="		promote_rate = 1"
+
+# rekey_before_midsync: IKE SAs on b whose first CREATE_CHILD_SA request
+# after the promotion went out before their RFC 6311 message ID sync, and
+# the number of IKE SAs synced ("LATE SYNCED")
+rekey_before_midsync() {
+	awk -v mark="$1" 'NR > mark && match($0, /<[^|>]*\|[0-9]+>/) {
+		sa = substr($0, RSTART, RLENGTH)
+		if ($0 ~ /RFC 6311 message ID sync: initiating/ && !(sa in s)) {
+			s[sa] = 1; synced++
+		}
+		if ($0 ~ /generating CREATE_CHILD_SA request/ && !(sa in r)) {
+			r[sa] = 1; if (!(sa in s)) late++
+		}
+	} END { print late + 0, synced + 0 }' "$(e2e_log b)"
+}
 
 # changed SNAP KIND: lines of KIND (ike, child) in the peer's mirrored
 # summary that SNAP did not have
@@ -122,6 +141,7 @@ ike_before=$(many_peer_ikes)
 # a tunnel rekeyed twice (CHILD by the peer, IKE by the peer) and a fresh one
 lc_streams_start "t1 $E2E_LAN_HOST $(many_addr 1)" "t$((N > 3 ? N - 1 : N)) $E2E_LAN_HOST $(many_addr $((N > 3 ? N - 1 : N)))"
 streams=(l2p-t1 p2l-t1 "l2p-t$((N > 3 ? N - 1 : N))" "p2l-t$((N > 3 ? N - 1 : N))")
+mark_promotion=$(wc -l <"$(e2e_log b)")
 lc_failover
 lc_expect_resumed "${streams[@]}"
 for s in "${streams[@]}"; do e2e_ping_stop "$s"; done
@@ -155,6 +175,9 @@ stale=$(comm -12 <(echo "$CHILDREN") <(many_peer_children) | awk '{ print $1 }' 
 e2e_expect "b rekeyed each of the $N CHILD SAs on its first outbound packet (not rekeyed: ${stale:-none}; the peer has $(many_peer_children | wc -l))" \
 	all_rekeyed
 echo "forced rekeys on b: $(sasync_stat b forced-rekeys)"
+read -r late synced < <(rekey_before_midsync "$mark_promotion")
+e2e_expect "no CHILD rekey by b before its IKE SA's RFC 6311 sync ($late early; $synced of $MANY_CONNS IKE SAs synced)" \
+	[ "$late" = 0 ] && [ "$synced" = "$MANY_CONNS" ]
 e2e_expect "b holds what the peer holds ($MANY_CONNS IKE SAs, $N CHILD SAs)" \
 	e2e_wait_for "b and the peer agree" 10 eval 'lc_side_on_active peer && [ "$(many_counts peer ESTABLISHED mirror)" = "$MANY_CONNS $N" ]' ||
 	{ echo "    peer: $(many_counts peer ESTABLISHED mirror), b: $(many_counts b)"; }

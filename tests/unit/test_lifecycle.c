@@ -342,7 +342,8 @@ static void setup()
 	capture = sasync_capture_create(&rlink->public, active_role, active_ctr,
 									active_keys);
 	charon->bus->add_listener(charon->bus, &capture->listener);
-	outbound = sasync_outbound_create(standby_role, standby_ctr);
+	outbound = sasync_outbound_create(standby_role, standby_ctr,
+									  standby_keys);
 	charon->bus->add_listener(charon->bus, &outbound->bus);
 	apply = sasync_apply_create(standby_role, standby_ctr, outbound,
 								standby_keys);

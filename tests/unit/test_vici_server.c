@@ -88,7 +88,7 @@ static void setup(void)
 	counters = sasync_counters_create();
 	role = sasync_role_create(SASYNC_ROLE_STANDBY);
 	keys = sasync_keystore_create();
-	outbound = sasync_outbound_create(role, counters);
+	outbound = sasync_outbound_create(role, counters, keys);
 	apply = sasync_apply_create(role, counters, outbound, keys);
 	promote = sasync_promote_create(role, counters, apply, keys, NULL);
 	control = create_control(uri);
