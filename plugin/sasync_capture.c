@@ -36,6 +36,10 @@ struct private_sasync_capture_t {
 	/** progress of the latest bulk resync: IKE SAs gone through, of */
 	u_int resync_sent;
 	u_int resync_total;
+
+	/** mid_sync = coalesced: message IDs of IKEv2 SAs whose peer supports
+	 * RFC 6311 are sent at most every SASYNC_MID_COALESCE seconds */
+	bool coalesce;
 };
 
 /**
@@ -509,6 +513,32 @@ static void negotiate_midsync(ike_sa_t *ike_sa, message_t *message,
 }
 
 /**
+ * Whether the message IDs of an IKE SA need not go to the standbys now: a
+ * new primary resyncs them with the peer (RFC 6311), and an update at most
+ * every SASYNC_MID_COALESCE seconds keeps them close for the peers that
+ * fail to answer that; with the keys locked
+ */
+static bool coalesce_mid(private_sasync_capture_t *this, ike_sa_t *ike_sa,
+						 sasync_ike_keys_t *keys)
+{
+	time_t now;
+
+	if (!this->coalesce || ike_sa->get_version(ike_sa) != IKEV2 ||
+		!ike_sa->supports_extension(ike_sa, EXT_IKE_MESSAGE_ID_SYNC))
+	{
+		return FALSE;
+	}
+	now = time_monotonic(NULL);
+	if (keys->mid_sent && now - keys->mid_sent < SASYNC_MID_COALESCE)
+	{
+		this->counters->inc(this->counters, SASYNC_CTR_MID_SYNC_COALESCED);
+		return TRUE;
+	}
+	keys->mid_sent = now;
+	return FALSE;
+}
+
+/**
  * Track the next message ID (IKEv2) or DPD sequence number (IKEv1) of one
  * direction and tell the standbys
  */
@@ -528,7 +558,7 @@ static void track_mid(private_sasync_capture_t *this, ike_sa_t *ike_sa,
 	{
 		keys->mid_i = max(keys->mid_i, next);
 	}
-	if (keys->synced && is_primary(this))
+	if (keys->synced && is_primary(this) && !coalesce_mid(this, ike_sa, keys))
 	{
 		msg = sasync_msg_create(SASYNC_MSG_IKE_MID);
 		add_ike_id(msg, ike_sa);
@@ -1140,6 +1170,28 @@ METHOD(sasync_capture_t, destroy, void,
 	free(this);
 }
 
+/**
+ * The mid_sync setting: TRUE for coalesced, FALSE for every-exchange (the
+ * default; an invalid value is logged)
+ */
+static bool mid_sync_coalesced()
+{
+	char *mode;
+
+	mode = lib->settings->get_str(lib->settings, "%s.plugins.sasync.mid_sync",
+								  "every-exchange", lib->ns);
+	if (streq(mode, "coalesced"))
+	{
+		return TRUE;
+	}
+	if (!streq(mode, "every-exchange"))
+	{
+		DBG1(DBG_APP, "sasync: invalid mid_sync '%s' (every-exchange or "
+			 "coalesced), using every-exchange", mode);
+	}
+	return FALSE;
+}
+
 /*
  * Described in header
  */
@@ -1171,6 +1223,7 @@ sasync_capture_t *sasync_capture_create(sasync_link_t *link, sasync_role_t *role
 		.role = role,
 		.counters = counters,
 		.keys = keys,
+		.coalesce = mid_sync_coalesced(),
 	);
 	return &this->public;
 }

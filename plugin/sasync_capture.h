@@ -21,6 +21,10 @@
 
 typedef struct sasync_capture_t sasync_capture_t;
 
+/** mid_sync = coalesced: seconds between message ID records of an IKEv2 SA
+ * whose peer supports RFC 6311 */
+#define SASYNC_MID_COALESCE 300
+
 /**
  * Bus listener of the active node: turns IKE and CHILD SA events into sync
  * records.

@@ -4,7 +4,7 @@
 
 #include "sasync_counters.h"
 
-ENUM(sasync_counter_names, SASYNC_CTR_RESYNC, SASYNC_CTR_RESYNC_DEFERRED,
+ENUM(sasync_counter_names, SASYNC_CTR_RESYNC, SASYNC_CTR_MID_SYNC_COALESCED,
 	"resync",
 	"vike-sync",
 	"conn-sync",
@@ -39,6 +39,7 @@ ENUM(sasync_counter_names, SASYNC_CTR_RESYNC, SASYNC_CTR_RESYNC_DEFERRED,
 	"reject-keys",
 	"wait-dropped",
 	"resync-deferred",
+	"mid-sync-coalesced",
 );
 
 typedef struct private_sasync_counters_t private_sasync_counters_t;

@@ -97,6 +97,9 @@ enum sasync_counter_t {
 	/** resync requests (or links up) within the minimum interval of the
 	 * last bulk resync to that partner, coalesced into one at its end */
 	SASYNC_CTR_RESYNC_DEFERRED,
+	/** message ID updates not sent (mid_sync = coalesced: RFC 6311 covers
+	 * them after a promotion) */
+	SASYNC_CTR_MID_SYNC_COALESCED,
 	SASYNC_CTR_MAX,
 };
 

@@ -66,6 +66,9 @@ struct sasync_ike_keys_t {
 	/** promoted: its RFC 6311 message ID sync is still to be started
 	 * (sasync_promote_sync_due()) */
 	bool midsync_due;
+	/** when message IDs were last sent (time_monotonic(), mid_sync =
+	 * coalesced) */
+	time_t mid_sent;
 };
 
 /**
