@@ -7,6 +7,7 @@
 
 #include <daemon.h>
 #include <collections/array.h>
+#include <collections/hashtable.h>
 #include <processing/jobs/callback_job.h>
 #include <threading/mutex.h>
 
@@ -47,10 +48,17 @@ struct private_sasync_outbound_t {
 	/** key store, with the RFC 6311 syncs still due after promotion */
 	sasync_keystore_t *keys;
 
-	/** guard_t */
-	array_t *guards;
+	/** guard_t by CHILD SA unique id, the owner of the guards */
+	hashtable_t *guards;
 
-	/** protects guards */
+	/** guard_t by sentinel SPI (those with a sentinel SA) */
+	hashtable_t *by_sentinel;
+
+	/** array_t of guard_t by reqid: acquires name the reqid, which a
+	 * CHILD SA rekeyed before the failover shares with its successor */
+	hashtable_t *by_reqid;
+
+	/** protects the tables */
 	mutex_t *mutex;
 };
 
@@ -84,6 +92,69 @@ static void guard_destroy(guard_t *guard)
 	guard->src->destroy(guard->src);
 	guard->dst->destroy(guard->dst);
 	free(guard);
+}
+
+/** an integer as a hashtable key */
+#define KEY(value) ((void*)(uintptr_t)(value))
+
+/**
+ * Add a guard to the tables, with the lock held
+ */
+static void index_guard(private_sasync_outbound_t *this, guard_t *guard)
+{
+	array_t *same;
+
+	this->guards->put(this->guards, KEY(guard->unique), guard);
+	if (guard->sentinel)
+	{
+		this->by_sentinel->put(this->by_sentinel, KEY(guard->sentinel), guard);
+	}
+	same = this->by_reqid->get(this->by_reqid, KEY(guard->reqid));
+	if (!same)
+	{
+		same = array_create(0, 0);
+		this->by_reqid->put(this->by_reqid, KEY(guard->reqid), same);
+	}
+	array_insert(same, ARRAY_TAIL, guard);
+}
+
+/**
+ * Remove the guard of a CHILD SA from the tables, with the lock held
+ */
+static guard_t *unindex_guard(private_sasync_outbound_t *this,
+							  uint32_t unique)
+{
+	guard_t *guard;
+	array_t *same;
+	int i;
+
+	guard = this->guards->remove(this->guards, KEY(unique));
+	if (!guard)
+	{
+		return NULL;
+	}
+	if (guard->sentinel)
+	{
+		this->by_sentinel->remove(this->by_sentinel, KEY(guard->sentinel));
+	}
+	same = this->by_reqid->get(this->by_reqid, KEY(guard->reqid));
+	for (i = 0; same && i < array_count(same); i++)
+	{
+		guard_t *other;
+
+		array_get(same, i, &other);
+		if (other == guard)
+		{
+			array_remove(same, i, NULL);
+			break;
+		}
+	}
+	if (same && !array_count(same))
+	{
+		this->by_reqid->remove(this->by_reqid, KEY(guard->reqid));
+		array_destroy(same);
+	}
+	return guard;
 }
 
 /**
@@ -270,17 +341,19 @@ METHOD(kernel_listener_t, acquire, bool,
 {
 	enumerator_t *enumerator;
 	guard_t *guard;
+	array_t *same;
 
 	this->mutex->lock(this->mutex);
-	enumerator = array_create_enumerator(this->guards);
-	while (enumerator->enumerate(enumerator, &guard))
+	same = this->by_reqid->get(this->by_reqid, KEY(reqid));
+	if (same)
 	{
-		if (guard->reqid == reqid)
+		enumerator = array_create_enumerator(same);
+		while (enumerator->enumerate(enumerator, &guard))
 		{
 			trigger(this, guard);
 		}
+		enumerator->destroy(enumerator);
 	}
-	enumerator->destroy(enumerator);
 	this->mutex->unlock(this->mutex);
 	return TRUE;
 }
@@ -289,19 +362,14 @@ METHOD(kernel_listener_t, expire, bool,
 	private_sasync_outbound_t *this, uint8_t protocol, uint32_t spi,
 	host_t *dst, bool hard)
 {
-	enumerator_t *enumerator;
 	guard_t *guard;
 
 	this->mutex->lock(this->mutex);
-	enumerator = array_create_enumerator(this->guards);
-	while (enumerator->enumerate(enumerator, &guard))
+	guard = spi ? this->by_sentinel->get(this->by_sentinel, KEY(spi)) : NULL;
+	if (guard)
 	{
-		if (guard->sentinel && guard->sentinel == spi)
-		{
-			trigger(this, guard);
-		}
+		trigger(this, guard);
 	}
-	enumerator->destroy(enumerator);
 	this->mutex->unlock(this->mutex);
 	return TRUE;
 }
@@ -375,7 +443,7 @@ METHOD(sasync_outbound_t, restore, bool,
 	private_sasync_outbound_t *this, ike_sa_t *ike_sa, child_sa_t *child_sa,
 	size_t encr_len, size_t integ_len)
 {
-	guard_t *guard;
+	guard_t *guard, *old;
 	bool needs_sentinel;
 
 	INIT(guard,
@@ -400,8 +468,14 @@ METHOD(sasync_outbound_t, restore, bool,
 		return FALSE;
 	}
 	this->mutex->lock(this->mutex);
-	array_insert(this->guards, ARRAY_TAIL, guard);
+	/* a CHILD SA restored again (a resync) replaces its guard */
+	old = unindex_guard(this, guard->unique);
+	index_guard(this, guard);
 	this->mutex->unlock(this->mutex);
+	if (old)
+	{
+		guard_destroy(old);
+	}
 	return TRUE;
 }
 
@@ -412,25 +486,14 @@ METHOD(listener_t, child_state_change, bool,
 	/* the bus listener is not the first member */
 	private_sasync_outbound_t *this = (void*)((char*)listener -
 							offsetof(private_sasync_outbound_t, public.bus));
-	enumerator_t *enumerator;
-	guard_t *guard, *gone = NULL;
+	guard_t *gone;
 
 	if (state != CHILD_DESTROYING && state != CHILD_DELETED)
 	{
 		return TRUE;
 	}
 	this->mutex->lock(this->mutex);
-	enumerator = array_create_enumerator(this->guards);
-	while (enumerator->enumerate(enumerator, &guard))
-	{
-		if (guard->unique == child_sa->get_unique_id(child_sa))
-		{
-			array_remove_at(this->guards, enumerator);
-			gone = guard;
-			break;
-		}
-	}
-	enumerator->destroy(enumerator);
+	gone = unindex_guard(this, child_sa->get_unique_id(child_sa));
 	this->mutex->unlock(this->mutex);
 	/* outside the lock: libipsec may be in expire() with the SA checked out */
 	if (gone)
@@ -454,8 +517,8 @@ static void role_changed(private_sasync_outbound_t *this,
 		return;
 	}
 	this->mutex->lock(this->mutex);
-	enumerator = array_create_enumerator(this->guards);
-	while (enumerator->enumerate(enumerator, &guard))
+	enumerator = this->guards->create_enumerator(this->guards);
+	while (enumerator->enumerate(enumerator, NULL, &guard))
 	{
 		if (guard->triggered)
 		{
@@ -472,7 +535,7 @@ METHOD(sasync_outbound_t, get_pending, u_int,
 	u_int count;
 
 	this->mutex->lock(this->mutex);
-	count = array_count(this->guards);
+	count = this->guards->get_count(this->guards);
 	this->mutex->unlock(this->mutex);
 	return count;
 }
@@ -480,17 +543,10 @@ METHOD(sasync_outbound_t, get_pending, u_int,
 METHOD(sasync_outbound_t, is_pending, bool,
 	private_sasync_outbound_t *this, uint32_t unique)
 {
-	enumerator_t *enumerator;
-	guard_t *guard;
-	bool found = FALSE;
+	bool found;
 
 	this->mutex->lock(this->mutex);
-	enumerator = array_create_enumerator(this->guards);
-	while (enumerator->enumerate(enumerator, &guard))
-	{
-		found = found || guard->unique == unique;
-	}
-	enumerator->destroy(enumerator);
+	found = this->guards->get(this->guards, KEY(unique)) != NULL;
 	this->mutex->unlock(this->mutex);
 	return found;
 }
@@ -498,7 +554,9 @@ METHOD(sasync_outbound_t, is_pending, bool,
 METHOD(sasync_outbound_t, destroy, void,
 	private_sasync_outbound_t *this)
 {
-	array_destroy_function(this->guards, (void*)guard_destroy, NULL);
+	this->by_reqid->destroy_function(this->by_reqid, (void*)array_destroy);
+	this->by_sentinel->destroy(this->by_sentinel);
+	this->guards->destroy_function(this->guards, (void*)guard_destroy);
 	this->mutex->destroy(this->mutex);
 	free(this);
 }
@@ -529,7 +587,11 @@ sasync_outbound_t *sasync_outbound_create(sasync_role_t *role,
 		.role = role,
 		.counters = counters,
 		.keys = keys,
-		.guards = array_create(0, 0),
+		.guards = hashtable_create(hashtable_hash_ptr, hashtable_equals_ptr, 32),
+		.by_sentinel = hashtable_create(hashtable_hash_ptr,
+										hashtable_equals_ptr, 32),
+		.by_reqid = hashtable_create(hashtable_hash_ptr, hashtable_equals_ptr,
+									 32),
 		.mutex = mutex_create(MUTEX_TYPE_RECURSIVE),
 	);
 	role->add_listener(role, (void*)role_changed, this);
