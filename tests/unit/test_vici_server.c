@@ -826,11 +826,13 @@ START_TEST(test_end_first)
 {
 	chunk_t message = chunk_from_chars(7, 3, 3, 'i', 'k', 'e', 0, 4,
 									   'n', 'o', 'n', 'e');
-	chunk_t request, response;
+	chunk_t name, request, response;
 	int fd;
 
 	add_ike_sa();
-	request = chunk_cat("mc", packet(CMD_REQUEST, "ha-list-sas"), message);
+	/* chunk_cat() evaluates its arguments twice */
+	name = packet(CMD_REQUEST, "ha-list-sas");
+	request = chunk_cat("mc", name, message);
 	htoun32(request.ptr, request.len - 4);
 	fd = connect_raw();
 	write_raw(fd, request);
