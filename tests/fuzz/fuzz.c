@@ -55,6 +55,7 @@ bool fuzz_init(char *name)
 		return FALSE;
 	}
 	dbg = dbg_format;
+	lib->plugins->add_path(lib->plugins, PLUGINDIR);
 	if (!lib->plugins->load(lib->plugins, FUZZ_PLUGINS))
 	{
 		fprintf(stderr, "%s: loading '%s' from %s failed\n", name,

@@ -24,7 +24,12 @@
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	return fuzz_init("fuzz_frame") ? 0 : 1;
+	/* libFuzzer ignores what this returns */
+	if (!fuzz_init("fuzz_frame"))
+	{
+		exit(1);
+	}
+	return 0;
 }
 
 /**
