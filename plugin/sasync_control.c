@@ -424,6 +424,21 @@ static vici_message_t *list_ike(private_sasync_control_t *this,
 }
 
 /**
+ * Whether anything may be read of a request. strongSwan's vici_message_t
+ * (5.9.8) enumerates an explicit end marker without setting the element
+ * type, and get_str()/get_int() keep theirs uninitialised: for a message
+ * that starts with one they compare a key with a name from an
+ * uninitialised pointer (a crash, found by tests/fuzz). Such a message
+ * ends before its first element: it has nothing to read.
+ */
+static bool readable(vici_message_t *request)
+{
+	chunk_t data = request->get_encoding(request);
+
+	return !data.len || data.ptr[0] != VICI_END;
+}
+
+/**
  * "ha-list-sas" command
  */
 CALLBACK(cmd_list_sas, vici_message_t*,
@@ -438,8 +453,8 @@ CALLBACK(cmd_list_sas, vici_message_t*,
 	int ike_id;
 	u_int count = 0;
 
-	ike = request->get_str(request, NULL, "ike");
-	ike_id = request->get_int(request, 0, "ike-id");
+	ike = readable(request) ? request->get_str(request, NULL, "ike") : NULL;
+	ike_id = readable(request) ? request->get_int(request, 0, "ike-id") : 0;
 	if (ike_id < 0)
 	{
 		return reply("invalid ike-id");
@@ -478,8 +493,12 @@ CALLBACK(cmd_list_sas, vici_message_t*,
 static char *role_reason(vici_message_t *request, char *cmd, char *buf,
 						 size_t len)
 {
-	char *reason = request->get_str(request, NULL, "reason");
+	char *reason = NULL;
 
+	if (readable(request))
+	{
+		reason = request->get_str(request, NULL, "reason");
+	}
 	if (reason && *reason)
 	{
 		snprintf(buf, len, "%s command: %s", cmd, reason);

@@ -608,6 +608,11 @@ static enumerator_t *create_value_enumerator(private_sasync_msg_t *this,
 METHOD(sasync_msg_t, create_host_enumerator, enumerator_t*,
 	private_sasync_msg_t *this, sasync_attr_t attr)
 {
+	/* as the getters: values of another kind may look like hosts */
+	if (kind_of(attr) != KIND_HOST)
+	{
+		return enumerator_create_empty();
+	}
 	return create_value_enumerator(this, attr, (void*)decode_host,
 								   host_destroy_value);
 }
@@ -615,6 +620,10 @@ METHOD(sasync_msg_t, create_host_enumerator, enumerator_t*,
 METHOD(sasync_msg_t, create_ts_enumerator, enumerator_t*,
 	private_sasync_msg_t *this, sasync_attr_t attr)
 {
+	if (kind_of(attr) != KIND_TS)
+	{
+		return enumerator_create_empty();
+	}
 	return create_value_enumerator(this, attr, (void*)decode_ts,
 								   ts_destroy_value);
 }

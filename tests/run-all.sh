@@ -10,7 +10,10 @@
 #   5. make lint             (shellcheck on every script)
 #   6. make check            (unit tests, libcheck)
 #   7. make check-valgrind   (unit tests under valgrind, CK_FORK=no)
-#   8. bash tests/e2e/test_*.sh, each with a timeout
+#   8. tests/sanitize.sh     (unit tests built with ASan+UBSan, in build-asan/)
+#   9. tests/fuzz/run.sh     (libFuzzer targets of the decoders, FUZZ_SECONDS
+#                            each, built with clang in build-fuzz/)
+#  10. bash tests/e2e/test_*.sh, each with a timeout
 # and ends with exactly one line "N passed, N failed" (", N skipped" when
 # something was skipped); exits non-zero if anything failed.
 #
@@ -24,6 +27,9 @@
 #                           scripts not started within it count as failed
 #   UNIT_TIMEOUT=S          limit for make check (default 600 s)
 #   VALGRIND_TIMEOUT=S      limit for the valgrind run (default 300 s)
+#   SANITIZE_TIMEOUT=S      limit for tests/sanitize.sh (default 300 s)
+#   FUZZ_SECONDS=S          run time of each fuzz target (default 30 s)
+#   FUZZ_TIMEOUT=S          limit for tests/fuzz/run.sh (default 300 s)
 # shellcheck disable=SC2317  # functions run through step(); finish() exits
 set -uo pipefail
 
@@ -33,6 +39,9 @@ cd "$TOP" || exit 1
 E2E_TIMEOUT=${E2E_TIMEOUT:-420}
 E2E_BUDGET=${E2E_BUDGET:-2400}
 UNIT_TIMEOUT=${UNIT_TIMEOUT:-600}
+SANITIZE_TIMEOUT=${SANITIZE_TIMEOUT:-300}
+FUZZ_TIMEOUT=${FUZZ_TIMEOUT:-300}
+export FUZZ_SECONDS=${FUZZ_SECONDS:-30}
 export VALGRIND_TIMEOUT=${VALGRIND_TIMEOUT:-300}
 E2E_FILTER=${E2E_FILTER:-*}
 
@@ -123,6 +132,10 @@ step "make" make -j2 || finish
 step "make lint (shellcheck)" make lint
 step "make check (unit tests)" timeout -k 10 "$UNIT_TIMEOUT" make check
 step "unit tests under valgrind" make check-valgrind
+step "unit tests under ASan+UBSan" \
+	timeout -k 10 "$SANITIZE_TIMEOUT" bash tests/sanitize.sh
+step "fuzz targets (${FUZZ_SECONDS}s each)" \
+	timeout -k 10 "$FUZZ_TIMEOUT" bash tests/fuzz/run.sh
 
 # ------------------------------------------------------------ end to end
 if [ "${SASYNC_SKIP_E2E:-0}" = 1 ]; then

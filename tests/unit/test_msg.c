@@ -449,6 +449,49 @@ START_TEST(test_empty_string)
 }
 END_TEST
 
+/**
+ * Count what an enumerator of hosts or traffic selectors yields
+ */
+static int count_values(enumerator_t *enumerator)
+{
+	void *value;
+	int count = 0;
+
+	while (enumerator->enumerate(enumerator, &value))
+	{
+		count++;
+	}
+	enumerator->destroy(enumerator);
+	return count;
+}
+
+START_TEST(test_enumerator_kind)
+{
+	sasync_msg_t *msg, *parsed;
+	chunk_t ts, host;
+
+	/* bytes that decode as a traffic selector and as an IPv4 host, in
+	 * attributes of other kinds (a proposal and a name): the enumerators
+	 * refuse them as the getters do (found by tests/fuzz) */
+	ts = chunk_from_chars(TS_IPV4_ADDR_RANGE, 0, 0, 0, 0xff, 0xff,
+						  198, 18, 2, 0, 198, 18, 2, 255);
+	host = chunk_from_chars(4, 198, 18, 0, 1, 0x01, 0xf4);
+	msg = sasync_msg_create(SASYNC_MSG_CHILD_ADD);
+	msg->add_chunk(msg, SASYNC_ATTR_NAME, host);
+	msg->add_chunk(msg, SASYNC_ATTR_CHILD_NAME, ts);
+	parsed = sasync_msg_parse(msg->get_encoding(msg));
+	ck_assert(parsed);
+	ck_assert_int_eq(count_values(parsed->create_host_enumerator(parsed,
+										SASYNC_ATTR_NAME)), 0);
+	ck_assert_int_eq(count_values(parsed->create_ts_enumerator(parsed,
+										SASYNC_ATTR_CHILD_NAME)), 0);
+	ck_assert_int_eq(count_values(parsed->create_ts_enumerator(parsed,
+										SASYNC_ATTR_NAME)), 0);
+	parsed->destroy(parsed);
+	msg->destroy(msg);
+}
+END_TEST
+
 Suite *msg_suite_create(void)
 {
 	Suite *s;
@@ -471,6 +514,7 @@ Suite *msg_suite_create(void)
 	tcase_add_test(tc, test_wire_numbers);
 	tcase_add_test(tc, test_golden_record);
 	tcase_add_test(tc, test_empty_string);
+	tcase_add_test(tc, test_enumerator_kind);
 	suite_add_tcase(s, tc);
 	return s;
 }

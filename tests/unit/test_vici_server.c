@@ -603,22 +603,37 @@ static bool read_raw(int fd, void *buf, size_t len)
 }
 
 /**
- * Read a packet and return its type, -1 on EOF.
+ * Read a packet (its type, then the rest), chunk_empty on EOF.
  */
-static int read_packet_type(int fd)
+static chunk_t read_packet(int fd)
 {
 	uint32_t len;
 	chunk_t data;
-	int type;
 
 	if (!read_raw(fd, &len, sizeof(len)))
 	{
-		return -1;
+		return chunk_empty;
 	}
 	len = ntohl(len);
 	ck_assert(len > 0 && len <= 512 * 1024);
 	data = chunk_alloc(len);
 	ck_assert(read_raw(fd, data.ptr, data.len));
+	return data;
+}
+
+/**
+ * Read a packet and return its type, -1 on EOF.
+ */
+static int read_packet_type(int fd)
+{
+	chunk_t data;
+	int type;
+
+	data = read_packet(fd);
+	if (!data.len)
+	{
+		return -1;
+	}
 	type = data.ptr[0];
 	chunk_free(&data);
 	return type;
@@ -781,6 +796,52 @@ START_TEST(test_bad_message)
 	write_raw(fd, chunk_from_thing(len));
 	write_raw(fd, bad_message[_i].data);
 	ck_assert_int_eq(read_packet_type(fd), CMD_RESPONSE);
+	assert_serving_fd(fd);
+	close(fd);
+}
+END_TEST
+
+static bool contains(chunk_t haystack, chunk_t needle)
+{
+	size_t i;
+
+	for (i = 0; i + needle.len <= haystack.len; i++)
+	{
+		if (memeq(haystack.ptr + i, needle.ptr, needle.len))
+		{
+			return TRUE;
+		}
+	}
+	return FALSE;
+}
+
+/**
+ * A request whose message starts with an end marker (VICI_END, 7) ends
+ * there: strongSwan's vici_message_t would read its elements with an
+ * uninitialised type and name (found by tests/fuzz). The plugin reads
+ * nothing of it, so "ha-list-sas" lists every IKE_SA, not none of the
+ * "ike" that follows the marker.
+ */
+START_TEST(test_end_first)
+{
+	chunk_t message = chunk_from_chars(7, 3, 3, 'i', 'k', 'e', 0, 4,
+									   'n', 'o', 'n', 'e');
+	chunk_t name, request, response;
+	int fd;
+
+	add_ike_sa();
+	/* chunk_cat() evaluates its arguments twice */
+	name = packet(CMD_REQUEST, "ha-list-sas");
+	request = chunk_cat("mc", name, message);
+	htoun32(request.ptr, request.len - 4);
+	fd = connect_raw();
+	write_raw(fd, request);
+	response = read_packet(fd);
+	ck_assert(response.len && response.ptr[0] == CMD_RESPONSE);
+	ck_assert_msg(contains(response, chunk_create("\x03\x07ike-sas\x00\x01"
+												  "1", 12)), "%B", &response);
+	chunk_free(&response);
+	chunk_free(&request);
 	assert_serving_fd(fd);
 	close(fd);
 }
@@ -1032,6 +1093,7 @@ Suite *vici_server_suite_create(void)
 	tcase_add_loop_test(tc, test_fatal, 0, countof(fatal));
 	tcase_add_loop_test(tc, test_ignored, 0, countof(ignored));
 	tcase_add_loop_test(tc, test_bad_message, 0, countof(bad_message));
+	tcase_add_test(tc, test_end_first);
 	tcase_add_test(tc, test_random_garbage);
 	tcase_add_test(tc, test_pipelined);
 	tcase_set_timeout(tc, 120);
