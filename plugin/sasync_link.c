@@ -758,8 +758,8 @@ static void report_failure(peer_t *peer, fail_t failure)
 	static char *reasons[] = {
 		[FAIL_NONE] = "failed",
 		[FAIL_UNREACHABLE] = "unreachable",
-		[FAIL_CLOSED] = "closed the connection during the handshake "
-						"(different secret?)",
+		[FAIL_CLOSED] = ("closed the connection during the handshake "
+						 "(different secret?)"),
 		[FAIL_HELLO] = "sent an invalid handshake",
 		[FAIL_AUTH] = "failed authentication (different secret?)",
 		[FAIL_IDENTITY] = "is not the node it should be (see ha-sync-error)",

@@ -30,12 +30,6 @@ t0=$SECONDS
 log() { echo "[sanitize] $*"; }
 
 CFLAGS="-g -O1 $SAN -fno-omit-frame-pointer -fno-sanitize-recover=all"
-case "$CC" in
-*clang*)
-	# the split string literal in sasync_link.c's report_failure() is meant
-	# (see tests/fuzz/run.sh)
-	CFLAGS="$CFLAGS -Wno-error=string-concatenation" ;;
-esac
 bash "$TOP/tests/build-tree.sh" "$DIR" CC="$CC" --enable-werror \
 	CFLAGS="$CFLAGS" LDFLAGS="$SAN" || exit 1
 log "building with $CC $SAN"
