@@ -938,62 +938,6 @@ static void schedule_retry(private_sasync_apply_t *this)
 	}
 }
 
-static void apply_ike_mid(private_sasync_apply_t *this, sasync_msg_t *msg)
-{
-	bool own;
-	ike_sa_t *ike_sa;
-	uint64_t mid;
-
-	ike_sa = checkout(this, msg, SASYNC_ATTR_IKE_SPI_I, SASYNC_ATTR_IKE_SPI_R,
-					  &own);
-	if (!ike_sa)
-	{
-		if (!own)
-		{
-			apply_failed(this);
-		}
-		return;
-	}
-	if (msg->get_int(msg, SASYNC_ATTR_MID_I, &mid))
-	{
-		ike_sa->set_message_id(ike_sa, TRUE, mid);
-	}
-	if (msg->get_int(msg, SASYNC_ATTR_MID_R, &mid))
-	{
-		ike_sa->set_message_id(ike_sa, FALSE, mid);
-	}
-	store_keys(this, ike_sa, msg);
-	this->counters->inc(this->counters, SASYNC_CTR_MID_SYNC);
-	charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
-}
-
-/**
- * Senders before the IKE_ADD of a rekeyed SA named the SA it replaces sent
- * this record after it
- */
-static void apply_ike_rekeyed(private_sasync_apply_t *this, sasync_msg_t *msg)
-{
-	ike_sa_t *ike_sa;
-	bool own;
-
-	if (replaces_own(this, msg))
-	{
-		return;
-	}
-	ike_sa = checkout(this, msg, SASYNC_ATTR_IKE_SPI_I, SASYNC_ATTR_IKE_SPI_R,
-					  &own);
-	if (!ike_sa)
-	{
-		if (!own)
-		{
-			apply_failed(this);
-		}
-		return;
-	}
-	take_over(this, ike_sa, msg);
-	charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
-}
-
 /**
  * Apply a delete of an SA that is not here: fine if it waited (then it goes
  * now) or if it was taken over by the SA that replaced it already
@@ -1023,19 +967,84 @@ static void delete_unknown(private_sasync_apply_t *this, sasync_msg_t *msg)
 	}
 }
 
-static void apply_ike_delete(private_sasync_apply_t *this, sasync_msg_t *msg)
+/**
+ * Check out the IKE SA a record names by its IKE SPIs. A record for an SA
+ * that is not there failed (or, deleting it, is done: see delete_unknown());
+ * one for an SA of this node's own was refused and counted by checkout()
+ */
+static ike_sa_t *checkout_named(private_sasync_apply_t *this,
+								sasync_msg_t *msg, bool deleting)
 {
-	bool own;
 	ike_sa_t *ike_sa;
+	bool own;
 
 	ike_sa = checkout(this, msg, SASYNC_ATTR_IKE_SPI_I, SASYNC_ATTR_IKE_SPI_R,
 					  &own);
-	if (!ike_sa)
+	if (!ike_sa && !own)
 	{
-		if (!own)
+		if (deleting)
 		{
 			delete_unknown(this, msg);
 		}
+		else
+		{
+			apply_failed(this);
+		}
+	}
+	return ike_sa;
+}
+
+static void apply_ike_mid(private_sasync_apply_t *this, sasync_msg_t *msg)
+{
+	ike_sa_t *ike_sa;
+	uint64_t mid;
+
+	ike_sa = checkout_named(this, msg, FALSE);
+	if (!ike_sa)
+	{
+		return;
+	}
+	if (msg->get_int(msg, SASYNC_ATTR_MID_I, &mid))
+	{
+		ike_sa->set_message_id(ike_sa, TRUE, mid);
+	}
+	if (msg->get_int(msg, SASYNC_ATTR_MID_R, &mid))
+	{
+		ike_sa->set_message_id(ike_sa, FALSE, mid);
+	}
+	store_keys(this, ike_sa, msg);
+	this->counters->inc(this->counters, SASYNC_CTR_MID_SYNC);
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
+}
+
+/**
+ * Senders before the IKE_ADD of a rekeyed SA named the SA it replaces sent
+ * this record after it
+ */
+static void apply_ike_rekeyed(private_sasync_apply_t *this, sasync_msg_t *msg)
+{
+	ike_sa_t *ike_sa;
+
+	if (replaces_own(this, msg))
+	{
+		return;
+	}
+	ike_sa = checkout_named(this, msg, FALSE);
+	if (!ike_sa)
+	{
+		return;
+	}
+	take_over(this, ike_sa, msg);
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
+}
+
+static void apply_ike_delete(private_sasync_apply_t *this, sasync_msg_t *msg)
+{
+	ike_sa_t *ike_sa;
+
+	ike_sa = checkout_named(this, msg, TRUE);
+	if (!ike_sa)
+	{
 		return;
 	}
 	this->waiting->drop(this->waiting, msg);
@@ -1427,18 +1436,12 @@ static void apply_child_add(private_sasync_apply_t *this, sasync_msg_t *msg)
 
 static void apply_child_delete(private_sasync_apply_t *this, sasync_msg_t *msg)
 {
-	bool own;
 	uint64_t protocol = PROTO_ESP, spi = 0;
 	ike_sa_t *ike_sa;
 
-	ike_sa = checkout(this, msg, SASYNC_ATTR_IKE_SPI_I, SASYNC_ATTR_IKE_SPI_R,
-					  &own);
+	ike_sa = checkout_named(this, msg, TRUE);
 	if (!ike_sa)
 	{
-		if (!own)
-		{
-			delete_unknown(this, msg);
-		}
 		return;
 	}
 	msg->get_int(msg, SASYNC_ATTR_PROTOCOL, &protocol);
@@ -1462,19 +1465,13 @@ static void apply_child_delete(private_sasync_apply_t *this, sasync_msg_t *msg)
 static void apply_child_rekeyed(private_sasync_apply_t *this,
 								sasync_msg_t *msg)
 {
-	bool own;
 	uint64_t protocol = PROTO_ESP, spi = 0;
 	child_sa_t *child_sa;
 	ike_sa_t *ike_sa;
 
-	ike_sa = checkout(this, msg, SASYNC_ATTR_IKE_SPI_I, SASYNC_ATTR_IKE_SPI_R,
-					  &own);
+	ike_sa = checkout_named(this, msg, FALSE);
 	if (!ike_sa)
 	{
-		if (!own)
-		{
-			apply_failed(this);
-		}
 		return;
 	}
 	msg->get_int(msg, SASYNC_ATTR_PROTOCOL, &protocol);
@@ -1495,17 +1492,11 @@ static void apply_child_rekeyed(private_sasync_apply_t *this,
 static void apply_child_pending(private_sasync_apply_t *this,
 								sasync_msg_t *msg)
 {
-	bool own;
 	ike_sa_t *ike_sa;
 
-	ike_sa = checkout(this, msg, SASYNC_ATTR_IKE_SPI_I, SASYNC_ATTR_IKE_SPI_R,
-					  &own);
+	ike_sa = checkout_named(this, msg, FALSE);
 	if (!ike_sa)
 	{
-		if (!own)
-		{
-			apply_failed(this);
-		}
 		return;
 	}
 	set_pending(this, ike_sa, msg, TRUE);
