@@ -2089,10 +2089,12 @@ START_TEST(test_unique_reserved)
 	check_no_apply_failure();
 	ck_assert_int_eq(held_state(pair->sa, &children), IKE_PASSIVE);
 	ck_assert_int_eq(children, 1);
-	/* not on the record path (no processor threads run the job here) */
+	/* not on the record path: its job has no thread to run on here, unless
+	 * an earlier test started some (CK_FORK=no, under valgrind) */
 	in = out = IF_ID_UNIQUE;
 	allocate_unique_if_ids(&in, &out);
-	ck_assert(in < held);
+	ck_assert(in < held ||
+			  lib->processor->get_total_threads(lib->processor) > 0);
 
 	lib->settings->set_bool(lib->settings,
 				"%s.plugins.sasync.updown_on_promote", FALSE, lib->ns);
