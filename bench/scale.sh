@@ -124,15 +124,22 @@ _b_missing() {
 
 # _wait_b SCENARIO: until b holds all of a's SAs (0), or b installed no
 # CHILD SA for 5 s (1: the ha plugin loses records over UDP, and nothing
-# would repair them), or SYNC_TIMEOUT
+# would repair them), or SYNC_TIMEOUT. It reads b's log until b logged N
+# installs (a listing of N SAs every poll would slow b's apply down) and
+# only then compares the listings.
 _wait_b() {
 	local deadline last
 	deadline=$(($(_e2e_now_ms) + SYNC_TIMEOUT * 1000))
 	while [ "$(_e2e_now_ms)" -lt "$deadline" ]; do
-		_b_holds "$1" && return 0
+		if [ "$(e2e_count_in_log b "$(_apply_re "$1")")" -ge "$N" ]; then
+			_b_holds "$1" && return 0
+		fi
 		last=$(_last_apply "$1")
-		[ -n "$last" ] && [ "$(_ms_since "$last" "$(e2e_tod_ms)")" -gt 5000 ] && return 1
-		sleep 0.5
+		if [ -n "$last" ] && [ "$(_ms_since "$last" "$(e2e_tod_ms)")" -gt 5000 ]; then
+			_b_holds "$1"
+			return
+		fi
+		sleep 0.2
 	done
 	return 1
 }

@@ -133,7 +133,7 @@ def b7_rows(results):
         ha, sasync = match.group(1), match.group(2)
         value = num("inf" if sasync == "no" else sasync)
         rows.append(("B7", "pings lost across a failover, 10 pps, " + label, 1, "-", ha, sasync,
-                     ratio(num("inf" if ha == "no" else ha), value), "<= 5",
+                     ratio(value, num("inf" if ha == "no" else ha)), "<= 5",
                      met(None if value is None else value <= 5)))
     return rows
 
