@@ -58,18 +58,18 @@ TOP=$(cd "$(dirname "$0")/.." && pwd)
 : "${BENCH_WARMUP:=40}"
 : "${BENCH_RECOVERY_S:=10}"
 : "${BENCH_TAIL_S:=2}"
-: "${BENCH_HA_SECRET=ha-bench-sync-secret-0123456789}"
 : "${BENCH_HA_ACTIVATE:=fifo}"
 : "${BENCH_KEEP:=0}"
 : "${E2E_PREFIX:=bench}"
 : "${SASYNC_CTL:=$TOP/tools/sasyncctl}"
 BENCH_SASYNC_SO=${E2E_PRELOAD:-$TOP/plugin/.libs/libstrongswan-sasync.so}
-BENCH_HA_SO=/usr/lib/ipsec/plugins/libstrongswan-ha.so
 E2E_PRELOAD=                    # set per scenario below
 E2E_KEEP=$BENCH_KEEP
 
 # shellcheck source=tests/e2e/sasync.sh
 . "$TOP/tests/e2e/sasync.sh"
+# shellcheck source=bench/ha.sh
+. "$TOP/bench/ha.sh"
 
 _bench_usage_error() { echo "failover_vs_ha: $*" >&2; exit 2; }
 [[ $BENCH_RUNS =~ ^[1-9][0-9]*$ ]] || _bench_usage_error "BENCH_RUNS must be a positive integer"
@@ -92,38 +92,6 @@ command -v tshark >/dev/null || _bench_usage_error "tshark is missing"
 
 # ------------------------------------------------------------ the ha plugin
 
-HA_FIFO=/var/run/charon.ha      # IPSEC_PIDDIR/charon.ha, in the node's /run
-
-# ha_conf NODE: strongswan.conf snippet loading the ha plugin on NODE.
-# No CLUSTERIP here (/proc/net/ipt_CLUSTERIP is missing, the plugin logs it
-# and skips the kernel part): segments are only the plugin's bookkeeping of
-# which node's IKE SAs are ESTABLISHED and which PASSIVE; the VIP move does
-# the traffic steering. One segment, so all SAs fail over together.
-ha_conf() {
-	local l r
-	if [ "$1" = a ]; then l=$E2E_A_LAN r=$E2E_B_LAN; else l=$E2E_B_LAN r=$E2E_A_LAN; fi
-	cat <<EOF
-plugins {
-	ha {
-		load = yes
-		local = $l
-		remote = $r
-$( [ -n "$BENCH_HA_SECRET" ] && echo "		secret = $BENCH_HA_SECRET")
-		segment_count = 1
-		fifo_interface = yes
-		monitor = yes
-		resync = yes
-	}
-}
-EOF
-}
-
-# ha_ctl NODE CMD: write "+N" (take segment N), "-N" (drop) or "*N"
-# (resync) to the plugin's control FIFO in NODE's /run
-ha_ctl() {
-	e2e_exec "$1" timeout 5 sh -c 'echo "$1" >"$2"' ha-ctl "$2" "$HA_FIFO"
-}
-
 # ha_cluster_up: the counterpart of sasync_cluster_up. a takes the only
 # segment through its FIFO before b runs: with monitor = yes the heartbeat
 # protocol hands an unclaimed segment to the node whose address compares
@@ -137,11 +105,7 @@ ha_cluster_up() {
 	e2e_swanctl_load peer peer.conf || e2e_fail "load peer.conf"
 	e2e_charon_start a "$(ha_conf a)" || e2e_fail "charon with ha on a"
 	E2E_DPD_DELAY=0s e2e_swanctl_load a cluster.conf || e2e_fail "load cluster.conf on a"
-	e2e_wait_for "ha FIFO on a" 5 e2e_exec a test -p "$HA_FIFO" || e2e_fail "ha FIFO on a"
-	ha_ctl a +1 || e2e_fail "write +1 to a's ha FIFO"
-	e2e_wait_for "a took segment 1" 5 \
-		eval '[ "$(e2e_count_in_log a "HA segment 1 activated")" -ge 1 ]' ||
-		e2e_fail "a took segment 1"
+	ha_take_segment a || e2e_fail "a took segment 1 (ha FIFO)"
 	e2e_charon_start b "$(ha_conf b)" || e2e_fail "charon with ha on b"
 	E2E_DPD_DELAY=0s e2e_swanctl_load b cluster.conf || e2e_fail "load cluster.conf on b"
 	e2e_wait_for "a answered b's resync request" 5 \
