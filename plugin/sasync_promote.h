@@ -69,7 +69,7 @@ struct sasync_promote_t {
 
 /** RFC 6311 message ID syncs started per second after a promotion, by
  * default (charon.plugins.sasync.promote_rate) */
-#define SASYNC_PROMOTE_RATE 1000
+#define SASYNC_PROMOTE_RATE 200
 
 /**
  * Make a restored IKE SA active: established, its message IDs synchronised
