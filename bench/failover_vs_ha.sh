@@ -92,35 +92,6 @@ command -v tshark >/dev/null || _bench_usage_error "tshark is missing"
 
 # ------------------------------------------------------------ the ha plugin
 
-# ha_cluster_up: the counterpart of sasync_cluster_up. a takes the only
-# segment through its FIFO before b runs: with monitor = yes the heartbeat
-# protocol hands an unclaimed segment to the node whose address compares
-# higher (b), and a segment b already holds would leave its synced SAs
-# PASSIVE at the failover. The tunnel is set up only after b's start-up
-# resync request (1 s after start) has been answered; a resync racing with the
-# live sync of a new SA installs it twice.
-ha_cluster_up() {
-	e2e_topo_up || e2e_fail "topology up"
-	e2e_charon_start peer || e2e_fail "charon on peer"
-	e2e_swanctl_load peer peer.conf || e2e_fail "load peer.conf"
-	e2e_charon_start a "$(ha_conf a)" || e2e_fail "charon with ha on a"
-	E2E_DPD_DELAY=0s e2e_swanctl_load a cluster.conf || e2e_fail "load cluster.conf on a"
-	ha_take_segment a || e2e_fail "a took segment 1 (ha FIFO)"
-	e2e_charon_start b "$(ha_conf b)" || e2e_fail "charon with ha on b"
-	E2E_DPD_DELAY=0s e2e_swanctl_load b cluster.conf || e2e_fail "load cluster.conf on b"
-	e2e_wait_for "a answered b's resync request" 5 \
-		eval '[ "$(e2e_count_in_log a "resyncing HA segment")" -ge 1 ]' ||
-		e2e_fail "ha resync between a and b"
-	e2e_initiate peer || e2e_fail "initiate from peer"
-	e2e_wait_for "SA up on peer" 10 e2e_sa_up peer || e2e_fail "SA up on peer"
-	e2e_wait_for "SA up on a" 10 e2e_sa_up a || e2e_fail "SA up on a"
-}
-
-# ha_synced: b has a's IKE SA (PASSIVE) with the same CHILD SA
-ha_synced() {
-	sasync_synced a b && [ "$(e2e_ike_field b state)" = PASSIVE ]
-}
-
 # ha_failover: the counterpart of sasync_failover; with
 # BENCH_HA_ACTIVATE=monitor b's watchdog takes the segment once a's
 # heartbeats are missing for heartbeat_timeout

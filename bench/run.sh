@@ -8,8 +8,8 @@
 #                                    # plain and sasync: about 25 min more)
 #
 # Runs bench/scale.sh at N = 1 (ha, sasync: B3's first point) and N = 1,000
-# (plain, ha, sasync: B2 to B5), with BENCH_LONG=1 also at N = 10,000, and
-# bench/failover_vs_ha.sh (B7); then prints the summary table of
+# (plain, ha, sasync: B2 to B5), with BENCH_LONG=1 also at N = 10,000,
+# bench/mid_sync.sh (B6) and bench/failover_vs_ha.sh (B7); then prints the summary table of
 # bench/summary.py: each target of issue 10, the measured medians, met or
 # not. Results (CSV, JSON, the failover_vs_ha output, summary.md) go to
 # BENCH_OUT (bench/results). BENCH_RUNS (3) runs per scenario; BENCH_SKIP_B7=1
@@ -35,6 +35,8 @@ if [ "$BENCH_LONG" = 1 ]; then
 	echo "== long mode: N = 10000"
 	BENCH_TUNNELS=10000 BENCH_RUNS=1 BENCH_SCENARIOS="plain sasync" bash "$TOP/bench/scale.sh" || rc=1
 fi
+echo "== B6: mid_sync.sh"
+bash "$TOP/bench/mid_sync.sh" || rc=1
 if [ "$BENCH_SKIP_B7" != 1 ]; then
 	echo "== B7: failover_vs_ha.sh"
 	bash "$TOP/bench/failover_vs_ha.sh" | tee "$BENCH_OUT/failover_vs_ha.txt"
