@@ -750,8 +750,10 @@ e2e_swanctl_load() {
 }
 
 # e2e_initiate NODE [CHILD]: initiate CHILD (default $E2E_CHILD) from NODE
+# (30 s: deleting another run's namespaces can stall every charon on the
+# machine for 10 s, as the kernel cleans them up)
 e2e_initiate() {
-	e2e_swanctl "$1" --initiate --child "${2:-$E2E_CHILD}" --timeout 10 \
+	e2e_swanctl "$1" --initiate --child "${2:-$E2E_CHILD}" --timeout 30 \
 		>>"$E2E_DIR/$1/initiate.out" 2>&1
 }
 
