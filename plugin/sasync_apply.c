@@ -66,6 +66,12 @@ struct private_sasync_apply_t {
 	sasync_apply_error_t error_cb;
 	void *error_data;
 
+	/**
+	 * Callback for the start and end of a bulk resync
+	 */
+	sasync_apply_resync_t resync_cb;
+	void *resync_data;
+
 	/** sender of the record being applied, NULL in retries */
 	host_t *peer;
 
@@ -1543,6 +1549,49 @@ static bool ike_add_waits(private_sasync_apply_t *this, sasync_msg_t *msg)
 }
 
 /**
+ * Report the start or end of a bulk resync to the callback
+ */
+static void report_resync(private_sasync_apply_t *this, bool done)
+{
+	u_int seen, total;
+
+	this->resync->get_progress(this->resync, &seen, &total);
+	if (this->resync_cb)
+	{
+		this->resync_cb(this->resync_data, this->peer, seen, total, done);
+	}
+}
+
+/**
+ * A bulk resync starts: note the IKE SAs the primary announces
+ */
+static void start_resync(private_sasync_apply_t *this, sasync_msg_t *msg)
+{
+	uint64_t total = 0;
+
+	msg->get_int(msg, SASYNC_ATTR_RESYNC_TOTAL, &total);
+	DBG1(DBG_APP, "sasync: bulk resync from %H started, %"PRIu64" IKE_SAs",
+		 this->peer, total);
+	this->resync->start(this->resync, total);
+	report_resync(this, FALSE);
+}
+
+/**
+ * A bulk resync is done: remove what it did not name
+ */
+static void finish_resync(private_sasync_apply_t *this)
+{
+	u_int seen, total;
+
+	this->resync->finish(this->resync);
+	this->resync->get_progress(this->resync, &seen, &total);
+	DBG1(DBG_APP, "sasync: bulk resync from %H complete, %u of %u IKE_SAs",
+		 this->peer, seen, total);
+	this->counters->inc(this->counters, SASYNC_CTR_RESYNC);
+	report_resync(this, TRUE);
+}
+
+/**
  * Apply one record, new or waiting, with this->mutex held. Message IDs,
  * rekeys and CHILD SA changes of an IKE SA whose IKE_ADD waits for its
  * connection (a node that starts gets records before swanctl loaded its
@@ -1595,12 +1644,10 @@ static void apply_record(private_sasync_apply_t *this, sasync_msg_t *msg)
 			apply_child_rekeyed(this, msg);
 			break;
 		case SASYNC_MSG_RESYNC_START:
-			this->resync->start(this->resync);
+			start_resync(this, msg);
 			break;
 		case SASYNC_MSG_RESYNC_DONE:
-			DBG1(DBG_APP, "sasync: bulk resync from %H complete", this->peer);
-			this->resync->finish(this->resync);
-			this->counters->inc(this->counters, SASYNC_CTR_RESYNC);
+			finish_resync(this);
 			break;
 		default:
 			break;
@@ -1687,6 +1734,26 @@ METHOD(sasync_apply_t, resume, void,
 	this->mutex->unlock(this->mutex);
 }
 
+METHOD(sasync_apply_t, get_resync_progress, bool,
+	private_sasync_apply_t *this, u_int *seen, u_int *total)
+{
+	bool running;
+
+	this->mutex->lock(this->mutex);
+	running = this->resync->get_progress(this->resync, seen, total);
+	this->mutex->unlock(this->mutex);
+	return running;
+}
+
+METHOD(sasync_apply_t, set_resync_cb, void,
+	private_sasync_apply_t *this, sasync_apply_resync_t cb, void *data)
+{
+	this->mutex->lock(this->mutex);
+	this->resync_cb = cb;
+	this->resync_data = data;
+	this->mutex->unlock(this->mutex);
+}
+
 METHOD(sasync_apply_t, set_error_cb, void,
 	private_sasync_apply_t *this, sasync_apply_error_t cb, void *data)
 {
@@ -1726,6 +1793,8 @@ sasync_apply_t *sasync_apply_create(sasync_role_t *role,
 			.hold = _hold,
 			.resume = _resume,
 			.set_error_cb = _set_error_cb,
+			.get_resync_progress = _get_resync_progress,
+			.set_resync_cb = _set_resync_cb,
 			.destroy = _destroy,
 		},
 		.role = role,

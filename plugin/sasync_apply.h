@@ -34,6 +34,18 @@ typedef void (*sasync_apply_error_t)(void *data, host_t *peer,
 									 sasync_counter_t counter, char *reason);
 
 /**
+ * Called when a bulk resync from the primary starts and when it is done.
+ *
+ * @param data			user data
+ * @param peer			the primary sending it
+ * @param seen			IKE SAs it named so far (all of them when done)
+ * @param total			IKE SAs the primary had at its start
+ * @param done			TRUE at its end
+ */
+typedef void (*sasync_apply_resync_t)(void *data, host_t *peer, u_int seen,
+									  u_int total, bool done);
+
+/**
  * Applies received sync records on a standby node.
  *
  * IKE SAs are rebuilt in charon as passive SAs (they initiate and answer
@@ -74,6 +86,25 @@ struct sasync_apply_t {
 	 * Number of CHILD SA records waiting for their IKE SA.
 	 */
 	u_int (*get_waiting)(sasync_apply_t *this);
+
+	/**
+	 * Progress of the latest bulk resync received.
+	 *
+	 * @param seen		IKE SAs it named so far
+	 * @param total		IKE SAs the primary had at its start
+	 * @return			TRUE while it runs
+	 */
+	bool (*get_resync_progress)(sasync_apply_t *this, u_int *seen,
+								u_int *total);
+
+	/**
+	 * Set the callback for the start and end of a bulk resync.
+	 *
+	 * @param cb		callback, NULL to unset
+	 * @param data		user data to pass to cb
+	 */
+	void (*set_resync_cb)(sasync_apply_t *this, sasync_apply_resync_t cb,
+						  void *data);
 
 	/**
 	 * Hold off records while the role changes: no record is being applied

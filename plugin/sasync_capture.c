@@ -1044,10 +1044,10 @@ static void resync_start(resync_t *resync)
 {
 	private_sasync_capture_t *this = resync->capture;
 	enumerator_t *enumerator;
+	sasync_msg_t *msg;
 	ike_sa_t *ike_sa;
 	ike_sa_id_t *id;
 
-	send_msg_to(this, resync->to, sasync_msg_create(SASYNC_MSG_RESYNC_START));
 	resync->ids = array_create(0, 0);
 	enumerator = charon->ike_sa_manager->create_enumerator(
 												charon->ike_sa_manager, TRUE);
@@ -1059,6 +1059,10 @@ static void resync_start(resync_t *resync)
 	enumerator->destroy(enumerator);
 	this->resync_total = array_count(resync->ids);
 	this->resync_sent = 0;
+	/* the partner learns how many there are, to tell how far it got */
+	msg = sasync_msg_create(SASYNC_MSG_RESYNC_START);
+	msg->add_int(msg, SASYNC_ATTR_RESYNC_TOTAL, this->resync_total);
+	send_msg_to(this, resync->to, msg);
 }
 
 /**

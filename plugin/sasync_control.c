@@ -115,6 +115,7 @@ struct private_sasync_control_t {
 #define EVENT_ROLE "ha-role"
 #define EVENT_SYNC_ERROR "ha-sync-error"
 #define EVENT_NODE "ha-node"
+#define EVENT_RESYNC "ha-resync"
 #define EVENT_LIST_SA "ha-list-sa"
 
 /**
@@ -282,11 +283,12 @@ static void add_peers(private_sasync_control_t *this, vici_builder_t *b)
 }
 
 /**
- * Add the progress of the latest bulk resync this node sent
+ * Add the progress of the latest bulk resync this node sent and received
  */
 static void add_resync(private_sasync_control_t *this, vici_builder_t *b)
 {
 	u_int sent, total;
+	bool running;
 
 	if (this->capture)
 	{
@@ -294,6 +296,10 @@ static void add_resync(private_sasync_control_t *this, vici_builder_t *b)
 		b->add_kv(b, "resync-sent", "%u", sent);
 		b->add_kv(b, "resync-total", "%u", total);
 	}
+	running = this->apply->get_resync_progress(this->apply, &sent, &total);
+	b->add_kv(b, "resync-receiving", "%s", running ? "yes" : "no");
+	b->add_kv(b, "resync-received", "%u", sent);
+	b->add_kv(b, "resync-expected", "%u", total);
 }
 
 /**
@@ -647,6 +653,29 @@ static void node_changed(sasync_cluster_listener_t *listener,
 }
 
 /**
+ * Raise ha-resync when a bulk resync from the primary starts and ends (a
+ * sasync_apply_resync_t)
+ */
+static void resync_changed(private_sasync_control_t *this, host_t *peer,
+						   u_int seen, u_int total, bool done)
+{
+	vici_builder_t *b;
+
+	if (!this->dispatcher->has_event_listeners(this->dispatcher, EVENT_RESYNC))
+	{
+		return;
+	}
+	b = vici_builder_create();
+	b->add_kv(b, "node", "%s", this->node_id);
+	b->add_kv(b, "peer", "%H", peer);
+	b->add_kv(b, "state", "%s", done ? "done" : "started");
+	b->add_kv(b, "received", "%u", seen);
+	b->add_kv(b, "expected", "%u", total);
+	this->dispatcher->raise_event(this->dispatcher, EVENT_RESYNC, 0,
+								  b->finalize(b));
+}
+
+/**
  * Raise ha-sync-error (a sasync_link_error_t and sasync_apply_error_t)
  */
 static void sync_error(private_sasync_control_t *this, host_t *peer,
@@ -829,6 +858,7 @@ static void manage_commands(private_sasync_control_t *this, bool reg)
 	this->dispatcher->manage_event(this->dispatcher, EVENT_ROLE, reg);
 	this->dispatcher->manage_event(this->dispatcher, EVENT_SYNC_ERROR, reg);
 	this->dispatcher->manage_event(this->dispatcher, EVENT_NODE, reg);
+	this->dispatcher->manage_event(this->dispatcher, EVENT_RESYNC, reg);
 	this->dispatcher->manage_event(this->dispatcher, EVENT_LIST_SA, reg);
 	manage_command(this, "stats", cmd_stats, reg);
 	manage_command(this, "ha-status", cmd_status, reg);
@@ -879,6 +909,7 @@ METHOD(sasync_control_t, destroy, void,
 		this->cluster->set_listener(this->cluster, NULL);
 	}
 	this->apply->set_error_cb(this->apply, NULL, NULL);
+	this->apply->set_resync_cb(this->apply, NULL, NULL);
 	manage_commands(this, FALSE);
 	this->dispatcher->destroy(this->dispatcher);
 	if (this->path)
@@ -955,6 +986,7 @@ sasync_control_t *sasync_control_create(char *uri,
 		link->set_error_cb(link, (sasync_link_error_t)sync_error, this);
 	}
 	apply->set_error_cb(apply, (sasync_apply_error_t)sync_error, this);
+	apply->set_resync_cb(apply, (sasync_apply_resync_t)resync_changed, this);
 	if (cluster)
 	{
 		cluster->set_listener(cluster, &this->node_listener);

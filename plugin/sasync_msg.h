@@ -135,6 +135,8 @@ enum sasync_attr_t {
 	/* traffic selector: u8 type, u8 proto, u16 from, u16 to, from, to */
 	SASYNC_ATTR_LOCAL_TS = 51,
 	SASYNC_ATTR_REMOTE_TS = 52,
+	/** IKE SAs a bulk resync goes through (RESYNC_START) */
+	SASYNC_ATTR_RESYNC_TOTAL = 53,
 	SASYNC_ATTR_MAX,
 };
 

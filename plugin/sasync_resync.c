@@ -34,6 +34,12 @@ struct private_sasync_resync_t {
 	 * Inbound SPIs of the CHILD SAs seen
 	 */
 	hashtable_t *child;
+
+	/**
+	 * IKE SAs the primary announced, and those seen when it last finished
+	 */
+	u_int total;
+	u_int seen;
 };
 
 /**
@@ -56,12 +62,22 @@ static void reset(private_sasync_resync_t *this)
 }
 
 METHOD(sasync_resync_t, start, void,
-	private_sasync_resync_t *this)
+	private_sasync_resync_t *this, u_int total)
 {
 	reset(this);
+	this->total = total;
+	this->seen = 0;
 	this->ike = hashtable_create(hashtable_hash_ptr, hashtable_equals_ptr, 64);
 	this->child = hashtable_create(hashtable_hash_ptr, hashtable_equals_ptr,
 								   64);
+}
+
+METHOD(sasync_resync_t, get_progress, bool,
+	private_sasync_resync_t *this, u_int *seen, u_int *total)
+{
+	*seen = this->ike ? this->ike->get_count(this->ike) : this->seen;
+	*total = this->total;
+	return this->ike != NULL;
 }
 
 METHOD(sasync_resync_t, seen_ike, void,
@@ -132,6 +148,7 @@ METHOD(sasync_resync_t, finish, void,
 	{
 		return;
 	}
+	this->seen = this->ike->get_count(this->ike);
 	enumerator = charon->ike_sa_manager->create_enumerator(
 												charon->ike_sa_manager, TRUE);
 	while (enumerator->enumerate(enumerator, &ike_sa))
@@ -190,6 +207,7 @@ sasync_resync_t *sasync_resync_create(sasync_counters_t *counters)
 	INIT(this,
 		.public = {
 			.start = _start,
+			.get_progress = _get_progress,
 			.seen_ike = _seen_ike,
 			.seen_child = _seen_child,
 			.finish = _finish,

@@ -32,8 +32,19 @@ struct sasync_resync_t {
 
 	/**
 	 * A resync starts: forget what was seen.
+	 *
+	 * @param total		IKE SAs the primary had at its start, 0 if unknown
 	 */
-	void (*start)(sasync_resync_t *this);
+	void (*start)(sasync_resync_t *this, u_int total);
+
+	/**
+	 * Progress of the latest resync.
+	 *
+	 * @param seen		IKE SAs named since its start (at its end, if done)
+	 * @param total		IKE SAs the primary had at its start
+	 * @return			TRUE while it runs
+	 */
+	bool (*get_progress)(sasync_resync_t *this, u_int *seen, u_int *total);
 
 	/**
 	 * An IKE SA is named by the primary.

@@ -67,8 +67,8 @@ static void usage(FILE *out)
 "  resync             full resync: the primary sends every SA again, a\n"
 "                     standby asks the primary for it\n"
 "  reset              reset the counters\n"
-"  monitor            print ha-role, ha-sync-error and ha-node events as\n"
-"                     they come, until the daemon goes away\n"
+"  monitor            print ha-role, ha-sync-error, ha-node and ha-resync\n"
+"                     events as they come, until the daemon goes away\n"
 "\n"
 "options:\n"
 "  --uri URI          the plugin's vici socket (default %s)\n"
@@ -284,6 +284,11 @@ static int cmd_status(vici_conn_t *conn, options_t *o)
 			   vici_find_str(res, "?", "resync-sent"),
 			   vici_find_str(res, "?", "resync-total"));
 	}
+	printf("last bulk resync received: %s of %s IKE SAs%s\n",
+		   vici_find_str(res, "?", "resync-received"),
+		   vici_find_str(res, "?", "resync-expected"),
+		   strcmp(vici_find_str(res, "", "resync-receiving"), "yes") == 0 ?
+				" (receiving)" : "");
 	for (i = 1; vici_find_str(res, NULL, "peers.%d.address", i); i++)
 	{
 		printf("peer %s: out %s, in %s, %s queued (lag %s ms), ",
@@ -559,7 +564,7 @@ static void on_event(void *user, char *name, vici_res_t *res)
 
 static int cmd_monitor(vici_conn_t *conn, options_t *o)
 {
-	char *events[] = { "ha-role", "ha-sync-error", "ha-node" };
+	char *events[] = { "ha-role", "ha-sync-error", "ha-node", "ha-resync" };
 	vici_res_t *res;
 	int i;
 
@@ -571,7 +576,8 @@ static int cmd_monitor(vici_conn_t *conn, options_t *o)
 		}
 	}
 	/* on stderr, so --raw output holds events only */
-	fprintf(stderr, "monitoring ha-role, ha-sync-error and ha-node events\n");
+	fprintf(stderr, "monitoring ha-role, ha-sync-error, ha-node and ha-resync "
+			"events\n");
 	/* libvici does not report a lost connection to event listeners */
 	while (1)
 	{

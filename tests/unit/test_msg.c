@@ -356,6 +356,7 @@ START_TEST(test_wire_numbers)
 		{ SASYNC_ATTR_PROPOSAL, 50 },
 		{ SASYNC_ATTR_LOCAL_TS, 51 },
 		{ SASYNC_ATTR_REMOTE_TS, 52 },
+		{ SASYNC_ATTR_RESYNC_TOTAL, 53 },
 	}, types[] = {
 		{ SASYNC_MSG_IKE_ADD, 1 },
 		{ SASYNC_MSG_IKE_MID, 2 },
