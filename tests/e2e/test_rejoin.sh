@@ -100,6 +100,10 @@ T0=$(_e2e_now_ms)
 many_node_start b standby
 rejoined b "bulk resync from a"
 e2e_expect "b counted a completed resync" eval '[ "$(sasync_stat b resync)" -ge 1 ]'
+e2e_expect "b's ha-status: the resync it received named all $N of the $N IKE SAs a announced" \
+	eval '[ "$(sasync_status b resync-receiving)" = no ] && [ "$(sasync_status b resync-received)" = $N ] && [ "$(sasync_status b resync-expected)" = $N ]'
+e2e_expect "a's ha-status: its resync went through all $N IKE SAs" \
+	eval '[ "$(sasync_status a resync-sent)" = $N ] && [ "$(sasync_status a resync-total)" = $N ]'
 e2e_expect "b's ha-status: $N IKE and $N CHILD SAs passive" holds b
 e2e_expect "a logged a bulk resync of all $N IKE SAs" resync_logged a "$mark_a"
 e2e_expect "no CHILD SA rekeyed at the peer (same CHILD SPIs)" \
