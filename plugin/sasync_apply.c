@@ -1170,6 +1170,7 @@ static void apply_child_add(private_sasync_apply_t *this, sasync_msg_t *msg)
 	}
 	if (child_known(ike_sa, msg))
 	{	/* a resync sends what we have already */
+		set_pending(this, ike_sa, msg, FALSE);
 		charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
 		return;
 	}
@@ -1268,6 +1269,13 @@ static void apply_child_rekeyed(private_sasync_apply_t *this,
 	charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
 }
 
+/**
+ * The active node proposed a CHILD SA in an exchange it started. One we hold
+ * already is no longer pending: the exchange completed, and its CHILD_ADD
+ * was applied first (records that waited for the connection of their IKE
+ * SA come after the CHILD_ADDs that waited for the IKE SA itself). Kept
+ * pending, a promotion would delete it at the peer, an established SA.
+ */
 static void apply_child_pending(private_sasync_apply_t *this,
 								sasync_msg_t *msg)
 {
@@ -1279,7 +1287,7 @@ static void apply_child_pending(private_sasync_apply_t *this,
 		apply_failed(this);
 		return;
 	}
-	set_pending(this, ike_sa, msg, TRUE);
+	set_pending(this, ike_sa, msg, !child_known(ike_sa, msg));
 	charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
 }
 

@@ -1384,6 +1384,129 @@ START_TEST(test_waiting_for_connection)
 }
 END_TEST
 
+/**
+ * A record of the active node about pair's IKE SA, of the given type,
+ * naming a CHILD SA by its inbound SPI (0: none)
+ */
+static sasync_msg_t *msg_for(pair_t *pair, sasync_msg_type_t type,
+							 uint32_t spi)
+{
+	ike_sa_id_t *id = pair->sa->get_id(pair->sa);
+	sasync_msg_t *msg;
+
+	msg = sasync_msg_create(type);
+	msg->add_int(msg, SASYNC_ATTR_IKE_SPI_I, id->get_initiator_spi(id));
+	msg->add_int(msg, SASYNC_ATTR_IKE_SPI_R, id->get_responder_spi(id));
+	msg->add_int(msg, SASYNC_ATTR_IKE_INITIATOR, id->is_initiator(id));
+	msg->add_int(msg, SASYNC_ATTR_IKE_VERSION, IKEV2);
+	if (spi)
+	{
+		msg->add_int(msg, SASYNC_ATTR_PROTOCOL, PROTO_ESP);
+		msg->add_int(msg, SASYNC_ATTR_SPI_IN, spi);
+	}
+	return msg;
+}
+
+static void apply_msg(sasync_msg_t *msg)
+{
+	apply->apply(apply, active_node, msg);
+	msg->destroy(msg);
+}
+
+/**
+ * The CHILD SA the standby holds as pending for the copy of pair's IKE SA
+ * (0: none)
+ */
+static uint32_t pending_spi(pair_t *pair)
+{
+	sasync_ike_keys_t *keys;
+	uint32_t spi = 0;
+	ike_sa_t *copy;
+
+	copy = restored(pair->sa);
+	ck_assert(copy);
+	standby_keys->lock(standby_keys);
+	keys = standby_keys->get_ike(standby_keys, copy->get_unique_id(copy),
+								 FALSE);
+	if (keys)
+	{
+		spi = keys->pending_spi;
+	}
+	standby_keys->unlock(standby_keys);
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
+	return spi;
+}
+
+/**
+ * Whether the standby holds pair's IKE SA and in it the CHILD SA of spi
+ */
+static bool child_held(pair_t *pair, uint32_t spi)
+{
+	ike_sa_t *copy;
+	bool held;
+
+	copy = restored(pair->sa);
+	if (!copy)
+	{
+		return FALSE;
+	}
+	held = copy->get_child_sa(copy, PROTO_ESP, spi, TRUE) != NULL;
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
+	return held;
+}
+
+/**
+ * A CHILD SA the active node proposed (CHILD_PENDING) and then established
+ * (CHILD_ADD) is not pending on the standby, whatever order the records are
+ * applied in: a node that starts gets them before its connections are
+ * loaded, the CHILD_ADD waits for the IKE SA and the CHILD_PENDING behind
+ * the IKE_ADD, and the IKE_ADD releases the CHILD_ADD first. Left pending,
+ * a promotion deleted the established CHILD SA at the peer (churn soak).
+ * _i: 0 in order and the connection there, 1 the node starts without it
+ */
+START_TEST(test_pending_then_added)
+{
+	pair_t *pair;
+	child_sa_t *child_sa;
+	uint32_t spi;
+	u_int i;
+
+	pair = pair_create(IKEV2, TRUE, NULL);
+	pair_derive(pair, IKE_PROPOSAL_AEAD, NULL, pair->sa);
+	child_sa = child_install(pair->sa, 0xc2000009, 0xc3000009);
+	spi = child_sa->get_spi(child_sa, TRUE);
+	establish(pair);
+	ck_assert_int_eq(rec_count(), 2);
+
+	cfg_hidden = _i;
+	apply_one(0);
+	apply_msg(msg_for(pair, SASYNC_MSG_CHILD_PENDING, spi));
+	apply_one(1);
+	check_no_apply_failure();
+	if (_i)
+	{
+		ck_assert(!restored(pair->sa));
+		if (!lib->processor->get_total_threads(lib->processor))
+		{
+			lib->processor->set_threads(lib->processor, 2);
+		}
+		cfg_hidden = FALSE;
+		for (i = 0; i < 100 && !child_held(pair, spi); i++)
+		{
+			usleep(50000);
+		}
+		/* the retry applies what waited behind the IKE_ADD after it */
+		usleep(100000);
+		check_no_apply_failure();
+	}
+	ck_assert_int_eq(restored_child_state(pair, child_sa), CHILD_INSTALLED);
+	ck_assert_int_eq(pending_spi(pair), 0);
+	/* a CHILD SA proposed and not (yet) held stays pending */
+	apply_msg(msg_for(pair, SASYNC_MSG_CHILD_PENDING, htonl(0xc200000a)));
+	ck_assert_int_eq(pending_spi(pair), htonl(0xc200000a));
+}
+END_TEST
+
 /*
  * Promotion while records are applied from another thread
  */
@@ -1612,7 +1735,9 @@ Suite *lifecycle_suite_create(void)
 	tcase_add_loop_test(tc, test_waiting_child_deleted, 0, 4);
 	tcase_add_test(tc, test_rekeyed_unknown_child);
 	tcase_add_test(tc, test_waiting_for_connection);
+	tcase_add_loop_test(tc, test_pending_then_added, 0, 2);
 	suite_add_tcase(s, tc);
+
 
 	tc = tcase_create("promotion");
 	tcase_add_checked_fixture(tc, setup, teardown);
