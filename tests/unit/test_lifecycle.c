@@ -1507,6 +1507,54 @@ START_TEST(test_pending_then_added)
 }
 END_TEST
 
+/**
+ * A full resync destroys the CHILD SAs it does not name, whatever their
+ * state: a CHILD SA a rekey left DELETED just before the node was demoted
+ * waits for a delayed delete that charon refuses on the now passive IKE SA,
+ * and stayed forever (churn soak: a stale CHILD SA after the next
+ * promotion); the ones it names stay
+ */
+START_TEST(test_resync_sweeps_deleted)
+{
+	pair_t *pair;
+	child_sa_t *kept, *gone, *copy_child;
+	ike_sa_t *copy;
+
+	pair = pair_create(IKEV2, TRUE, NULL);
+	pair_derive(pair, IKE_PROPOSAL_AEAD, NULL, pair->sa);
+	kept = child_install(pair->sa, 0xc200000b, 0xc300000b);
+	gone = child_install(pair->sa, 0xc200000c, 0xc300000c);
+	establish(pair);
+	ck_assert_int_eq(rec_count(), 3);
+	apply_range(0, 3);
+	check_no_apply_failure();
+
+	copy = restored(pair->sa);
+	ck_assert(copy);
+	ck_assert_int_eq(copy->get_child_count(copy), 2);
+	copy_child = copy->get_child_sa(copy, PROTO_ESP,
+									gone->get_spi(gone, TRUE), TRUE);
+	ck_assert(copy_child);
+	copy_child->set_state(copy_child, CHILD_DELETED);
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
+
+	/* the resync names the IKE SA and the CHILD SA kept */
+	apply_msg(sasync_msg_create(SASYNC_MSG_RESYNC_START));
+	apply_one(0);
+	apply_one(1);
+	apply_msg(sasync_msg_create(SASYNC_MSG_RESYNC_DONE));
+	check_no_apply_failure();
+	copy = restored(pair->sa);
+	ck_assert(copy);
+	ck_assert_int_eq(copy->get_child_count(copy), 1);
+	ck_assert(copy->get_child_sa(copy, PROTO_ESP,
+								 kept->get_spi(kept, TRUE), TRUE));
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
+	ck_assert_int_eq(standby_ctr->get(standby_ctr, SASYNC_CTR_RESYNC_REMOVED),
+					 1);
+}
+END_TEST
+
 /*
  * Promotion while records are applied from another thread
  */
@@ -1738,6 +1786,10 @@ Suite *lifecycle_suite_create(void)
 	tcase_add_loop_test(tc, test_pending_then_added, 0, 2);
 	suite_add_tcase(s, tc);
 
+	tc = tcase_create("resync");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_resync_sweeps_deleted);
+	suite_add_tcase(s, tc);
 
 	tc = tcase_create("promotion");
 	tcase_add_checked_fixture(tc, setup, teardown);
