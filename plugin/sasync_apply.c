@@ -1151,12 +1151,63 @@ static void set_pending(private_sasync_apply_t *this, ike_sa_t *ike_sa,
 	this->keys->unlock(this->keys);
 }
 
+/**
+ * A CHILD SA a record names could not be installed in its IKE SA (checked
+ * out): another passive IKE SA may hold it still, one whose IKE rekey this
+ * node missed (while its link was down, or while it was primary in a split
+ * brain; a full resync names the new IKE SA, not the one it replaced), and
+ * its inbound SA blocks the install. The primary holds it in the record's
+ * IKE SA: the stale copy is destroyed. Returns the record's IKE SA checked
+ * out again if one was, else checks it in and returns NULL.
+ */
+static ike_sa_t *retake_moved_child(ike_sa_t *ike_sa, sasync_msg_t *msg)
+{
+	uint64_t protocol = PROTO_ESP, spi = 0;
+	enumerator_t *enumerator;
+	ike_sa_id_t *id;
+	ike_sa_t *holder;
+	child_sa_t *child_sa;
+	bool dropped = FALSE;
+
+	msg->get_int(msg, SASYNC_ATTR_PROTOCOL, &protocol);
+	msg->get_int(msg, SASYNC_ATTR_SPI_IN, &spi);
+	id = ike_sa->get_id(ike_sa);
+	id = id->clone(id);
+	/* the enumerator checks out each IKE SA in turn, ours too */
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
+	enumerator = charon->ike_sa_manager->create_enumerator(
+											charon->ike_sa_manager, TRUE);
+	while (!dropped && enumerator->enumerate(enumerator, &holder))
+	{
+		child_sa = holder->get_child_sa(holder, protocol, spi, TRUE);
+		if (child_sa && holder->get_state(holder) == IKE_PASSIVE &&
+			!id->equals(id, holder->get_id(holder)))
+		{
+			DBG1(DBG_APP, "sasync: CHILD_SA %s{%u} moved to another IKE_SA "
+				 "on the primary: destroyed here",
+				 child_sa->get_name(child_sa),
+				 child_sa->get_unique_id(child_sa));
+			dropped = holder->destroy_child_sa(holder, protocol,
+											   spi) == SUCCESS;
+		}
+	}
+	enumerator->destroy(enumerator);
+	ike_sa = NULL;
+	if (dropped)
+	{
+		ike_sa = charon->ike_sa_manager->checkout(charon->ike_sa_manager, id);
+	}
+	id->destroy(id);
+	return ike_sa;
+}
+
 static void apply_child_add(private_sasync_apply_t *this, sasync_msg_t *msg)
 {
 	child_cfg_t *cfg;
 	child_sa_t *child_sa;
 	ike_sa_t *ike_sa;
 	char *name;
+	bool installed;
 
 	ike_sa = checkout(msg, SASYNC_ATTR_IKE_SPI_I, SASYNC_ATTR_IKE_SPI_R);
 	if (!ike_sa)
@@ -1186,8 +1237,20 @@ static void apply_child_add(private_sasync_apply_t *this, sasync_msg_t *msg)
 		return;
 	}
 	child_sa = create_child(ike_sa, cfg, msg);
+	installed = install_child(this, ike_sa, child_sa, msg);
+	if (!installed)
+	{	/* another passive IKE SA may hold it still */
+		child_sa->destroy(child_sa);
+		child_sa = NULL;
+		ike_sa = retake_moved_child(ike_sa, msg);
+		if (ike_sa)
+		{
+			child_sa = create_child(ike_sa, cfg, msg);
+			installed = install_child(this, ike_sa, child_sa, msg);
+		}
+	}
 	cfg->destroy(cfg);
-	if (install_child(this, ike_sa, child_sa, msg))
+	if (installed)
 	{
 		ike_sa->add_child_sa(ike_sa, child_sa);
 		reserve_unique_ids(ike_sa, child_sa);
@@ -1205,10 +1268,13 @@ static void apply_child_add(private_sasync_apply_t *this, sasync_msg_t *msg)
 	else
 	{
 		DBG1(DBG_APP, "sasync: installing CHILD_SA '%s' failed", name);
-		child_sa->destroy(child_sa);
+		DESTROY_IF(child_sa);
 		apply_failed(this);
 	}
-	charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
+	if (ike_sa)
+	{
+		charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
+	}
 	free(name);
 }
 
