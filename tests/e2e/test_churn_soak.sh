@@ -77,6 +77,9 @@ soak_churn() {
 		fi
 		rm -f "$E2E_DIR/soak-paused"
 		act=$(cat "$E2E_DIR/soak-active")
+		# not on a node that is no longer primary (a switchover): a
+		# terminate there destroys its passive copy, silently
+		[ "$(sasync_status "$act" role 2>/dev/null)" = primary ] || act=peer
 		i=$((RANDOM % N + 1))
 		c=$(((i - 1) / MANY_CHILDREN + 1))
 		name=$(many_child "$i")
