@@ -1152,6 +1152,31 @@ static void set_pending(private_sasync_apply_t *this, ike_sa_t *ike_sa,
 }
 
 /**
+ * The primary names a CHILD SA we hold as installed (a resync, or its
+ * CHILD_ADD again): so is ours. One left REKEYING or DELETING by an exchange
+ * this node started as primary and that its demotion cut off would stay so
+ * for good (a passive IKE SA runs no exchange), not live after the next
+ * promotion, while the peer uses it.
+ */
+static void reinstate_child(ike_sa_t *ike_sa, sasync_msg_t *msg)
+{
+	uint64_t protocol = PROTO_ESP, spi = 0;
+	child_sa_t *child_sa;
+
+	msg->get_int(msg, SASYNC_ATTR_PROTOCOL, &protocol);
+	msg->get_int(msg, SASYNC_ATTR_SPI_IN, &spi);
+	child_sa = ike_sa->get_child_sa(ike_sa, protocol, spi, TRUE);
+	if (child_sa && child_sa->get_state(child_sa) != CHILD_INSTALLED)
+	{
+		DBG1(DBG_APP, "sasync: CHILD_SA %s{%u} %N here, installed on the "
+			 "primary: installed", child_sa->get_name(child_sa),
+			 child_sa->get_unique_id(child_sa), child_sa_state_names,
+			 child_sa->get_state(child_sa));
+		child_sa->set_state(child_sa, CHILD_INSTALLED);
+	}
+}
+
+/**
  * A CHILD SA a record names could not be installed in its IKE SA (checked
  * out): another passive IKE SA may hold it still, one whose IKE rekey this
  * node missed (while its link was down, or while it was primary in a split
@@ -1221,6 +1246,7 @@ static void apply_child_add(private_sasync_apply_t *this, sasync_msg_t *msg)
 	}
 	if (child_known(ike_sa, msg))
 	{	/* a resync sends what we have already */
+		reinstate_child(ike_sa, msg);
 		set_pending(this, ike_sa, msg, FALSE);
 		charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
 		return;

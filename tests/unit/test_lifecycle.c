@@ -1714,6 +1714,40 @@ START_TEST(test_resync_after_missed_rekey)
 }
 END_TEST
 
+/**
+ * A CHILD SA the node held as primary and started to rekey when it was
+ * demoted stays REKEYING (a passive IKE SA runs no exchange): the primary
+ * names it installed in the resync, so it is installed again (churn soak:
+ * not live after the next promotion, the peer's traffic on it lost)
+ */
+START_TEST(test_resync_reinstates_child)
+{
+	pair_t *pair;
+	child_sa_t *child_sa, *copy_child;
+	ike_sa_t *copy;
+
+	pair = pair_create(IKEV2, TRUE, NULL);
+	pair_derive(pair, IKE_PROPOSAL_AEAD, NULL, pair->sa);
+	child_sa = child_install(pair->sa, 0xc200000e, 0xc300000e);
+	establish(pair);
+	apply_range(0, 2);
+	copy = restored(pair->sa);
+	ck_assert(copy);
+	copy_child = copy->get_child_sa(copy, PROTO_ESP,
+									child_sa->get_spi(child_sa, TRUE), TRUE);
+	ck_assert(copy_child);
+	copy_child->set_state(copy_child, CHILD_REKEYING);
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
+	ck_assert_int_eq(restored_child_state(pair, child_sa), CHILD_REKEYING);
+
+	apply_msg(sasync_msg_create(SASYNC_MSG_RESYNC_START));
+	apply_range(0, 2);
+	apply_msg(sasync_msg_create(SASYNC_MSG_RESYNC_DONE));
+	check_no_apply_failure();
+	ck_assert_int_eq(restored_child_state(pair, child_sa), CHILD_INSTALLED);
+}
+END_TEST
+
 /*
  * Promotion while records are applied from another thread
  */
@@ -1949,6 +1983,7 @@ Suite *lifecycle_suite_create(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_resync_sweeps_deleted);
 	tcase_add_test(tc, test_resync_after_missed_rekey);
+	tcase_add_test(tc, test_resync_reinstates_child);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("promotion");
