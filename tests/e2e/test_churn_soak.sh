@@ -166,8 +166,13 @@ soak_restore() {
 			e2e_swanctl peer --rekey --ike-id "$id" ;;
 		*)
 			STUCK=$((STUCK + 1))
-			aid=$(lc_uniqueid "$act" "$spi_i $spi_r") &&
-				e2e_swanctl "$act" --terminate --ike-id "$aid" --timeout 5 ;;
+			# the peer's own delete of an IKE SA the active node no
+			# longer has (it died after taking it) ends at the peer
+			if aid=$(lc_uniqueid "$act" "$spi_i $spi_r"); then
+				e2e_swanctl "$act" --terminate --ike-id "$aid" --timeout 5
+			else
+				e2e_swanctl peer --terminate --ike-id "$id" --force --timeout 2
+			fi ;;
 		esac >>"$E2E_DIR/restore.out" 2>&1
 		echo "$(date +%T.%3N) peer IKE_SA #$id $st ($spi_i $spi_r) moved on" >>"$E2E_DIR/restore.out"
 	done < <(soak_busy_ikes)
