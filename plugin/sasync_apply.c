@@ -1363,14 +1363,90 @@ static bool child_allowed(private_sasync_apply_t *this, ike_sa_t *ike_sa,
 	return *my_ts && *other_ts;
 }
 
+/**
+ * The primary names a CHILD SA we hold as installed (a resync, or its
+ * CHILD_ADD again): so is ours. One left REKEYING or DELETING by an exchange
+ * this node started as primary and that its demotion cut off would stay so
+ * for good (a passive IKE SA runs no exchange), not live after the next
+ * promotion, while the peer uses it.
+ */
+static void reinstate_child(ike_sa_t *ike_sa, sasync_msg_t *msg)
+{
+	uint64_t protocol = PROTO_ESP, spi = 0;
+	child_sa_t *child_sa;
+
+	msg->get_int(msg, SASYNC_ATTR_PROTOCOL, &protocol);
+	msg->get_int(msg, SASYNC_ATTR_SPI_IN, &spi);
+	child_sa = ike_sa->get_child_sa(ike_sa, protocol, spi, TRUE);
+	if (child_sa && child_sa->get_state(child_sa) != CHILD_INSTALLED)
+	{
+		DBG1(DBG_APP, "sasync: CHILD_SA %s{%u} %N here, installed on the "
+			 "primary: installed", child_sa->get_name(child_sa),
+			 child_sa->get_unique_id(child_sa), child_sa_state_names,
+			 child_sa->get_state(child_sa));
+		child_sa->set_state(child_sa, CHILD_INSTALLED);
+	}
+}
+
+/**
+ * A CHILD SA a record names could not be installed in its IKE SA (checked
+ * out): another passive IKE SA may hold it still, one whose IKE rekey this
+ * node missed (while its link was down, or while it was primary in a split
+ * brain; a full resync names the new IKE SA, not the one it replaced), and
+ * its inbound SA blocks the install. The primary holds it in the record's
+ * IKE SA: the stale copy is destroyed. Returns the record's IKE SA checked
+ * out again if one was, else checks it in and returns NULL.
+ */
+static ike_sa_t *retake_moved_child(ike_sa_t *ike_sa, sasync_msg_t *msg)
+{
+	uint64_t protocol = PROTO_ESP, spi = 0;
+	enumerator_t *enumerator;
+	ike_sa_id_t *id;
+	ike_sa_t *holder;
+	child_sa_t *child_sa;
+	bool dropped = FALSE;
+
+	msg->get_int(msg, SASYNC_ATTR_PROTOCOL, &protocol);
+	msg->get_int(msg, SASYNC_ATTR_SPI_IN, &spi);
+	id = ike_sa->get_id(ike_sa);
+	id = id->clone(id);
+	/* the enumerator checks out each IKE SA in turn, ours too */
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
+	enumerator = charon->ike_sa_manager->create_enumerator(
+											charon->ike_sa_manager, TRUE);
+	while (!dropped && enumerator->enumerate(enumerator, &holder))
+	{
+		child_sa = holder->get_child_sa(holder, protocol, spi, TRUE);
+		if (child_sa && holder->get_state(holder) == IKE_PASSIVE &&
+			!id->equals(id, holder->get_id(holder)))
+		{
+			DBG1(DBG_APP, "sasync: CHILD_SA %s{%u} moved to another IKE_SA "
+				 "on the primary: destroyed here",
+				 child_sa->get_name(child_sa),
+				 child_sa->get_unique_id(child_sa));
+			dropped = holder->destroy_child_sa(holder, protocol,
+											   spi) == SUCCESS;
+		}
+	}
+	enumerator->destroy(enumerator);
+	ike_sa = NULL;
+	if (dropped)
+	{
+		ike_sa = charon->ike_sa_manager->checkout(charon->ike_sa_manager, id);
+	}
+	id->destroy(id);
+	return ike_sa;
+}
+
 static void apply_child_add(private_sasync_apply_t *this, sasync_msg_t *msg)
 {
 	linked_list_t *my_ts, *other_ts;
-	bool own, ok;
+	bool own;
 	child_cfg_t *cfg;
 	child_sa_t *child_sa;
 	ike_sa_t *ike_sa;
 	char *name;
+	bool installed;
 
 	ike_sa = checkout(this, msg, SASYNC_ATTR_IKE_SPI_I, SASYNC_ATTR_IKE_SPI_R,
 					  &own);
@@ -1389,6 +1465,8 @@ static void apply_child_add(private_sasync_apply_t *this, sasync_msg_t *msg)
 	}
 	if (child_known(ike_sa, msg))
 	{	/* a resync sends what we have already */
+		reinstate_child(ike_sa, msg);
+		set_pending(this, ike_sa, msg, FALSE);
 		charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
 		return;
 	}
@@ -1411,11 +1489,23 @@ static void apply_child_add(private_sasync_apply_t *this, sasync_msg_t *msg)
 		return;
 	}
 	child_sa = create_child(ike_sa, cfg, msg);
+	installed = install_child(this, ike_sa, child_sa, msg, my_ts, other_ts);
+	if (!installed)
+	{	/* another passive IKE SA may hold it still */
+		child_sa->destroy(child_sa);
+		child_sa = NULL;
+		ike_sa = retake_moved_child(ike_sa, msg);
+		if (ike_sa)
+		{
+			child_sa = create_child(ike_sa, cfg, msg);
+			installed = install_child(this, ike_sa, child_sa, msg, my_ts,
+									  other_ts);
+		}
+	}
 	cfg->destroy(cfg);
-	ok = install_child(this, ike_sa, child_sa, msg, my_ts, other_ts);
 	my_ts->destroy_offset(my_ts, offsetof(traffic_selector_t, destroy));
 	other_ts->destroy_offset(other_ts, offsetof(traffic_selector_t, destroy));
-	if (ok)
+	if (installed)
 	{
 		ike_sa->add_child_sa(ike_sa, child_sa);
 		reserve_unique_ids(this, ike_sa, child_sa);
@@ -1433,10 +1523,13 @@ static void apply_child_add(private_sasync_apply_t *this, sasync_msg_t *msg)
 	else
 	{
 		DBG1(DBG_APP, "sasync: installing CHILD_SA '%s' failed", name);
-		child_sa->destroy(child_sa);
+		DESTROY_IF(child_sa);
 		apply_failed(this);
 	}
-	charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
+	if (ike_sa)
+	{
+		charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
+	}
 	free(name);
 }
 
@@ -1495,6 +1588,13 @@ static void apply_child_rekeyed(private_sasync_apply_t *this,
 	charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
 }
 
+/**
+ * The active node proposed a CHILD SA in an exchange it started. One we hold
+ * already is no longer pending: the exchange completed, and its CHILD_ADD
+ * was applied first (records that waited for the connection of their IKE
+ * SA come after the CHILD_ADDs that waited for the IKE SA itself). Kept
+ * pending, a promotion would delete it at the peer, an established SA.
+ */
 static void apply_child_pending(private_sasync_apply_t *this,
 								sasync_msg_t *msg)
 {
@@ -1505,7 +1605,7 @@ static void apply_child_pending(private_sasync_apply_t *this,
 	{
 		return;
 	}
-	set_pending(this, ike_sa, msg, TRUE);
+	set_pending(this, ike_sa, msg, !child_known(ike_sa, msg));
 	charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
 }
 

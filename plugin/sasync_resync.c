@@ -99,8 +99,10 @@ METHOD(sasync_resync_t, seen_child, void,
 }
 
 /**
- * Destroy the installed CHILD SAs of a passive IKE SA the resync did not
- * name, return how many
+ * Destroy the CHILD SAs of a passive IKE SA the resync did not name, return
+ * how many. Whatever their state: one a rekey left DELETED just before the
+ * node was demoted is never destroyed otherwise (its delayed delete is
+ * refused on a passive IKE SA), and the primary names only installed ones.
  */
 static u_int sweep_children(private_sasync_resync_t *this, ike_sa_t *ike_sa)
 {
@@ -114,8 +116,7 @@ static u_int sweep_children(private_sasync_resync_t *this, ike_sa_t *ike_sa)
 	while (enumerator->enumerate(enumerator, &child_sa))
 	{
 		spi = child_sa->get_spi(child_sa, TRUE);
-		if (child_sa->get_state(child_sa) == CHILD_INSTALLED &&
-			!this->child->get(this->child, key(spi)))
+		if (!this->child->get(this->child, key(spi)))
 		{
 			array_insert_create_value(&gone, sizeof(child_sa_t*), ARRAY_TAIL,
 									  &child_sa);

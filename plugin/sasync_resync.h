@@ -22,7 +22,7 @@ typedef struct sasync_resync_t sasync_resync_t;
  *
  * Between the RESYNC_START and RESYNC_DONE records of a resync, every
  * IKE_ADD and CHILD_ADD (of the resync, or incremental) marks its SA as
- * seen. At the end, passive IKE SAs not seen, and installed CHILD SAs of
+ * seen. At the end, passive IKE SAs not seen, and CHILD SAs (in any state) of
  * seen ones that were not, are destroyed locally: nothing is sent to any
  * peer. Deletes the standby missed (while it was primary in a split brain,
  * or while its link was down) are so caught up. Not thread-safe: the apply

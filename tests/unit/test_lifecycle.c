@@ -41,6 +41,8 @@
 #include <collections/array.h>
 #include <threading/mutex.h>
 #include <threading/thread.h>
+#include <bio/bio_reader.h>
+#include <bio/bio_writer.h>
 #include <sa/ike_sa_manager.h>
 #include <sa/child_sa_manager.h>
 #include <sa/ikev1/keymat_v1.h>
@@ -128,7 +130,10 @@ static rec_link_t *rec_link_create()
 }
 
 /*
- * Kernel IPsec backend that accepts everything and counts SAs
+ * Kernel IPsec backend that accepts everything but a third inbound SA of an
+ * SPI and counts SAs. Both nodes of the tests share it: the active node's
+ * and the standby's copy are two, a second copy on the standby is refused,
+ * as the kernel and libipsec refuse it there.
  */
 typedef struct {
 	kernel_ipsec_t public;
@@ -136,6 +141,8 @@ typedef struct {
 	u_int sas_in;
 	u_int sas_out;
 	u_int deleted;
+	/** inbound SPIs installed, uint32_t, one entry per SA */
+	array_t *spis_in;
 } test_ipsec_t;
 
 static test_ipsec_t *ipsec;
@@ -156,8 +163,20 @@ static status_t ipsec_get_spi(kernel_ipsec_t *this, host_t *src, host_t *dst,
 static status_t ipsec_add_sa(kernel_ipsec_t *this, kernel_ipsec_sa_id_t *id,
 							 kernel_ipsec_add_sa_t *data)
 {
+	uint32_t spi;
+	int i, copies = 0;
+
 	if (data->inbound)
 	{
+		for (i = 0; i < array_count(ipsec->spis_in); i++)
+		{
+			array_get(ipsec->spis_in, i, &spi);
+			if (spi == id->spi && ++copies == 2)
+			{
+				return FAILED;
+			}
+		}
+		array_insert(ipsec->spis_in, ARRAY_TAIL, &id->spi);
 		ipsec->sas_in++;
 	}
 	else
@@ -170,6 +189,18 @@ static status_t ipsec_add_sa(kernel_ipsec_t *this, kernel_ipsec_sa_id_t *id,
 static status_t ipsec_del_sa(kernel_ipsec_t *this, kernel_ipsec_sa_id_t *id,
 							 kernel_ipsec_del_sa_t *data)
 {
+	uint32_t spi;
+	int i;
+
+	for (i = 0; i < array_count(ipsec->spis_in); i++)
+	{
+		array_get(ipsec->spis_in, i, &spi);
+		if (spi == id->spi)
+		{
+			array_remove(ipsec->spis_in, i, NULL);
+			break;
+		}
+	}
 	ipsec->deleted++;
 	return SUCCESS;
 }
@@ -191,6 +222,7 @@ static status_t ipsec_query_policy(kernel_ipsec_t *this,
 
 static void ipsec_destroy(kernel_ipsec_t *this)
 {
+	array_destroy(ipsec->spis_in);
 	free(this);
 	ipsec = NULL;
 }
@@ -215,6 +247,7 @@ static kernel_ipsec_t *test_ipsec_create()
 			.enable_udp_decap = (void*)return_true,
 			.destroy = ipsec_destroy,
 		},
+		.spis_in = array_create(sizeof(uint32_t), 0),
 	);
 	return &ipsec->public;
 }
@@ -1430,6 +1463,337 @@ START_TEST(test_waiting_for_connection)
 }
 END_TEST
 
+/**
+ * A record of the active node about pair's IKE SA, of the given type,
+ * naming a CHILD SA by its inbound SPI (0: none)
+ */
+static sasync_msg_t *msg_for(pair_t *pair, sasync_msg_type_t type,
+							 uint32_t spi)
+{
+	ike_sa_id_t *id = pair->sa->get_id(pair->sa);
+	sasync_msg_t *msg;
+
+	msg = sasync_msg_create(type);
+	msg->add_int(msg, SASYNC_ATTR_IKE_SPI_I, id->get_initiator_spi(id));
+	msg->add_int(msg, SASYNC_ATTR_IKE_SPI_R, id->get_responder_spi(id));
+	msg->add_int(msg, SASYNC_ATTR_IKE_INITIATOR, id->is_initiator(id));
+	msg->add_int(msg, SASYNC_ATTR_IKE_VERSION, IKEV2);
+	if (spi)
+	{
+		msg->add_int(msg, SASYNC_ATTR_PROTOCOL, PROTO_ESP);
+		msg->add_int(msg, SASYNC_ATTR_SPI_IN, spi);
+	}
+	return msg;
+}
+
+static void apply_msg(sasync_msg_t *msg)
+{
+	apply->apply(apply, active_node, msg);
+	msg->destroy(msg);
+}
+
+/**
+ * The CHILD SA the standby holds as pending for the copy of pair's IKE SA
+ * (0: none)
+ */
+static uint32_t pending_spi(pair_t *pair)
+{
+	sasync_ike_keys_t *keys;
+	uint32_t spi = 0;
+	ike_sa_t *copy;
+
+	copy = restored(pair->sa);
+	ck_assert(copy);
+	standby_keys->lock(standby_keys);
+	keys = standby_keys->get_ike(standby_keys, copy->get_unique_id(copy),
+								 FALSE);
+	if (keys)
+	{
+		spi = keys->pending_spi;
+	}
+	standby_keys->unlock(standby_keys);
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
+	return spi;
+}
+
+/**
+ * Whether the standby holds pair's IKE SA and in it the CHILD SA of spi
+ */
+static bool child_held(pair_t *pair, uint32_t spi)
+{
+	ike_sa_t *copy;
+	bool held;
+
+	copy = restored(pair->sa);
+	if (!copy)
+	{
+		return FALSE;
+	}
+	held = copy->get_child_sa(copy, PROTO_ESP, spi, TRUE) != NULL;
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
+	return held;
+}
+
+/**
+ * A CHILD SA the active node proposed (CHILD_PENDING) and then established
+ * (CHILD_ADD) is not pending on the standby, whatever order the records are
+ * applied in: a node that starts gets them before its connections are
+ * loaded, the CHILD_ADD waits for the IKE SA and the CHILD_PENDING behind
+ * the IKE_ADD, and the IKE_ADD releases the CHILD_ADD first. Left pending,
+ * a promotion deleted the established CHILD SA at the peer (churn soak).
+ * _i: 0 in order and the connection there, 1 the node starts without it
+ */
+START_TEST(test_pending_then_added)
+{
+	pair_t *pair;
+	child_sa_t *child_sa;
+	uint32_t spi;
+	u_int i;
+
+	pair = pair_create(IKEV2, TRUE, NULL);
+	pair_derive(pair, IKE_PROPOSAL_AEAD, NULL, pair->sa);
+	child_sa = child_install(pair->sa, 0xc2000009, 0xc3000009);
+	spi = child_sa->get_spi(child_sa, TRUE);
+	establish(pair);
+	ck_assert_int_eq(rec_count(), 2);
+
+	cfg_hidden = _i;
+	apply_one(0);
+	apply_msg(msg_for(pair, SASYNC_MSG_CHILD_PENDING, spi));
+	apply_one(1);
+	check_no_apply_failure();
+	if (_i)
+	{
+		ck_assert(!restored(pair->sa));
+		if (!lib->processor->get_total_threads(lib->processor))
+		{
+			lib->processor->set_threads(lib->processor, 2);
+		}
+		cfg_hidden = FALSE;
+		for (i = 0; i < 100 && !child_held(pair, spi); i++)
+		{
+			usleep(50000);
+		}
+		/* the retry applies what waited behind the IKE_ADD after it */
+		usleep(100000);
+		check_no_apply_failure();
+	}
+	ck_assert_int_eq(restored_child_state(pair, child_sa), CHILD_INSTALLED);
+	ck_assert_int_eq(pending_spi(pair), 0);
+	/* a CHILD SA proposed and not (yet) held stays pending */
+	apply_msg(msg_for(pair, SASYNC_MSG_CHILD_PENDING, htonl(0xc200000a)));
+	ck_assert_int_eq(pending_spi(pair), htonl(0xc200000a));
+}
+END_TEST
+
+/**
+ * A full resync destroys the CHILD SAs it does not name, whatever their
+ * state: a CHILD SA a rekey left DELETED just before the node was demoted
+ * waits for a delayed delete that charon refuses on the now passive IKE SA,
+ * and stayed forever (churn soak: a stale CHILD SA after the next
+ * promotion); the ones it names stay
+ */
+START_TEST(test_resync_sweeps_deleted)
+{
+	pair_t *pair;
+	child_sa_t *kept, *gone, *copy_child;
+	ike_sa_t *copy;
+
+	pair = pair_create(IKEV2, TRUE, NULL);
+	pair_derive(pair, IKE_PROPOSAL_AEAD, NULL, pair->sa);
+	kept = child_install(pair->sa, 0xc200000b, 0xc300000b);
+	gone = child_install(pair->sa, 0xc200000c, 0xc300000c);
+	establish(pair);
+	ck_assert_int_eq(rec_count(), 3);
+	apply_range(0, 3);
+	check_no_apply_failure();
+
+	copy = restored(pair->sa);
+	ck_assert(copy);
+	ck_assert_int_eq(copy->get_child_count(copy), 2);
+	copy_child = copy->get_child_sa(copy, PROTO_ESP,
+									gone->get_spi(gone, TRUE), TRUE);
+	ck_assert(copy_child);
+	copy_child->set_state(copy_child, CHILD_DELETED);
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
+
+	/* the resync names the IKE SA and the CHILD SA kept */
+	apply_msg(sasync_msg_create(SASYNC_MSG_RESYNC_START));
+	apply_one(0);
+	apply_one(1);
+	apply_msg(sasync_msg_create(SASYNC_MSG_RESYNC_DONE));
+	check_no_apply_failure();
+	copy = restored(pair->sa);
+	ck_assert(copy);
+	ck_assert_int_eq(copy->get_child_count(copy), 1);
+	ck_assert(copy->get_child_sa(copy, PROTO_ESP,
+								 kept->get_spi(kept, TRUE), TRUE));
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
+	ck_assert_int_eq(standby_ctr->get(standby_ctr, SASYNC_CTR_RESYNC_REMOVED),
+					 1);
+}
+END_TEST
+
+/**
+ * A record rewritten as a bulk resync sends it: no IKE SA it replaces (the
+ * OLD_* attributes of an incremental IKE_ADD dropped) and, with ike, about
+ * that IKE SA (a CHILD_ADD the active node would send for it now)
+ */
+static sasync_msg_t *as_resync(sasync_msg_t *msg, pair_t *ike)
+{
+	ike_sa_id_t *id = ike ? ike->sa->get_id(ike->sa) : NULL;
+	bio_reader_t *reader;
+	bio_writer_t *writer, *attrs;
+	uint8_t version, type;
+	uint16_t count, attr, kept = 0;
+	uint64_t number;
+	chunk_t value;
+	sasync_msg_t *copy;
+	int i;
+
+	reader = bio_reader_create(msg->get_encoding(msg));
+	attrs = bio_writer_create(256);
+	ck_assert(reader->read_uint8(reader, &version) &&
+			  reader->read_uint8(reader, &type) &&
+			  reader->read_uint16(reader, &count));
+	while (count--)
+	{
+		ck_assert(reader->read_uint16(reader, &attr) &&
+				  reader->read_data16(reader, &value));
+		if (attr == SASYNC_ATTR_OLD_SPI_I || attr == SASYNC_ATTR_OLD_SPI_R ||
+			attr == SASYNC_ATTR_OLD_PRF || attr == SASYNC_ATTR_OLD_SKD)
+		{
+			continue;
+		}
+		attrs->write_uint16(attrs, attr);
+		if (id && (attr == SASYNC_ATTR_IKE_SPI_I ||
+				   attr == SASYNC_ATTR_IKE_SPI_R ||
+				   attr == SASYNC_ATTR_IKE_INITIATOR))
+		{
+			number = attr == SASYNC_ATTR_IKE_SPI_I ? id->get_initiator_spi(id) :
+					 attr == SASYNC_ATTR_IKE_SPI_R ? id->get_responder_spi(id) :
+					 id->is_initiator(id);
+			attrs->write_uint16(attrs, value.len);
+			for (i = value.len - 1; i >= 0; i--)
+			{	/* big-endian, in the attribute's own size */
+				attrs->write_uint8(attrs, (number >> (8 * i)) & 0xff);
+			}
+		}
+		else
+		{
+			attrs->write_data16(attrs, value);
+		}
+		kept++;
+	}
+	reader->destroy(reader);
+	writer = bio_writer_create(256);
+	writer->write_uint8(writer, version);
+	writer->write_uint8(writer, type);
+	writer->write_uint16(writer, kept);
+	writer->write_data(writer, attrs->get_buf(attrs));
+	copy = sasync_msg_parse(writer->get_buf(writer));
+	writer->destroy(writer);
+	attrs->destroy(attrs);
+	msg->destroy(msg);
+	ck_assert(copy);
+	return copy;
+}
+
+/**
+ * A node that missed an IKE rekey (its link was down, or it was primary in
+ * a split brain and ignored the records) holds the CHILD SAs in the old IKE
+ * SA when a full resync names them in the new one, whose IKE_ADD does not
+ * name the old: the old one's inbound SAs blocked the install, the resync
+ * then destroyed the old IKE SA with them, and the node held none of them
+ * (churn soak, switchover). The CHILD SAs are moved: held in the new IKE SA,
+ * the old one goes with the resync, nothing failed.
+ */
+START_TEST(test_resync_after_missed_rekey)
+{
+	pair_t *old, *new;
+	child_sa_t *child_sa;
+	sasync_msg_t *msg;
+	ike_sa_t *copy;
+	u_int i, from;
+
+	old = pair_create(IKEV2, TRUE, NULL);
+	pair_derive(old, IKE_PROPOSAL_AEAD, NULL, old->sa);
+	child_sa = child_install(old->sa, 0xc200000d, 0xc300000d);
+	establish(old);
+	ck_assert_int_eq(rec_count(), 2);
+	apply_range(0, 2);
+	check_no_apply_failure();
+
+	/* the IKE rekey the standby never gets */
+	new = pair_create(IKEV2, TRUE, old);
+	pair_derive(new, IKE_PROPOSAL_AEAD, old, old->sa);
+	establish_rekeyed(old, new);
+	ck_assert_int_eq(new->sa->get_child_count(new->sa), 1);
+	from = rec_count();
+	for (i = 2; i < from; i++)
+	{
+		msg = rec_get(i);
+		if (msg->get_type(msg) == SASYNC_MSG_IKE_ADD)
+		{
+			from = i;
+		}
+		msg->destroy(msg);
+	}
+	ck_assert(from < rec_count());
+
+	/* the resync: the new IKE SA, its CHILD SA (the active node would send
+	 * its CHILD_ADD as build_child_add() does; the CHILD_ADD of the original
+	 * install names the old IKE SA, so it is rewritten) */
+	apply_msg(sasync_msg_create(SASYNC_MSG_RESYNC_START));
+	apply_msg(as_resync(rec_get(from), NULL));
+	apply_msg(as_resync(rec_get(1), new));
+	apply_msg(sasync_msg_create(SASYNC_MSG_RESYNC_DONE));
+	check_no_apply_failure();
+
+	ck_assert(!manager_has(old->sa->get_id(old->sa)));
+	copy = restored(new->sa);
+	ck_assert(copy);
+	ck_assert_int_eq(copy->get_child_count(copy), 1);
+	ck_assert(copy->get_child_sa(copy, PROTO_ESP,
+								 child_sa->get_spi(child_sa, TRUE), TRUE));
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
+}
+END_TEST
+
+/**
+ * A CHILD SA the node held as primary and started to rekey when it was
+ * demoted stays REKEYING (a passive IKE SA runs no exchange): the primary
+ * names it installed in the resync, so it is installed again (churn soak:
+ * not live after the next promotion, the peer's traffic on it lost)
+ */
+START_TEST(test_resync_reinstates_child)
+{
+	pair_t *pair;
+	child_sa_t *child_sa, *copy_child;
+	ike_sa_t *copy;
+
+	pair = pair_create(IKEV2, TRUE, NULL);
+	pair_derive(pair, IKE_PROPOSAL_AEAD, NULL, pair->sa);
+	child_sa = child_install(pair->sa, 0xc200000e, 0xc300000e);
+	establish(pair);
+	apply_range(0, 2);
+	copy = restored(pair->sa);
+	ck_assert(copy);
+	copy_child = copy->get_child_sa(copy, PROTO_ESP,
+									child_sa->get_spi(child_sa, TRUE), TRUE);
+	ck_assert(copy_child);
+	copy_child->set_state(copy_child, CHILD_REKEYING);
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
+	ck_assert_int_eq(restored_child_state(pair, child_sa), CHILD_REKEYING);
+
+	apply_msg(sasync_msg_create(SASYNC_MSG_RESYNC_START));
+	apply_range(0, 2);
+	apply_msg(sasync_msg_create(SASYNC_MSG_RESYNC_DONE));
+	check_no_apply_failure();
+	ck_assert_int_eq(restored_child_state(pair, child_sa), CHILD_INSTALLED);
+}
+END_TEST
+
 /*
  * Promotion while records are applied from another thread
  */
@@ -2137,6 +2501,14 @@ Suite *lifecycle_suite_create(void)
 	tcase_add_loop_test(tc, test_waiting_child_deleted, 0, 4);
 	tcase_add_test(tc, test_rekeyed_unknown_child);
 	tcase_add_test(tc, test_waiting_for_connection);
+	tcase_add_loop_test(tc, test_pending_then_added, 0, 2);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("resync");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_resync_sweeps_deleted);
+	tcase_add_test(tc, test_resync_after_missed_rekey);
+	tcase_add_test(tc, test_resync_reinstates_child);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("promotion");
