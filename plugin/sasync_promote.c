@@ -272,9 +272,14 @@ static bool make_passive(ike_sa_t *ike_sa, sasync_keystore_t *keys)
 	{
 		case IKE_ESTABLISHED:
 		case IKE_REKEYING:
+		case IKE_DELETING:
+			/* one this node was deleting when it lost the role: unanswered,
+			 * the peer may still hold it, and the new primary decides (its
+			 * resync names the SA, or removes our copy); a DELETE sent again
+			 * from here would break what the new primary serves */
 			break;
 		default:
-			/* half-open, rekeyed or deleting SAs are not ours to keep */
+			/* half-open or rekeyed SAs are not ours to keep */
 			return FALSE;
 	}
 	ike_sa->set_state(ike_sa, IKE_PASSIVE);

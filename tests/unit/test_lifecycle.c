@@ -1947,6 +1947,12 @@ START_TEST(test_demote)
 	ck_assert(!promote->demote(promote, "standby already", NULL));
 	ck_assert(promote->promote(promote, "test", &activated));
 	ck_assert_int_eq(activated, 3);
+	/* one the node was deleting as primary is handed over as well */
+	enumerator = charon->ike_sa_manager->create_enumerator(
+											charon->ike_sa_manager, TRUE);
+	ck_assert(enumerator->enumerate(enumerator, &ike_sa));
+	ike_sa->set_state(ike_sa, IKE_DELETING);
+	enumerator->destroy(enumerator);
 
 	deleted = ipsec->deleted;
 	ck_assert(promote->demote(promote, "test", &passive));
