@@ -1676,13 +1676,33 @@ static void start_resync(private_sasync_apply_t *this, sasync_msg_t *msg)
 	report_resync(this, FALSE);
 }
 
+CALLBACK(named_ike, bool,
+	private_sasync_apply_t *this, uint64_t spi_i)
+{
+	return this->resync->named_ike(this->resync, spi_i);
+}
+
 /**
- * A bulk resync is done: remove what it did not name
+ * A bulk resync is done: remove what it did not name, including records
+ * that wait since before it started (for their connection or IKE SA),
+ * which would otherwise restore SAs gone on the primary once applied
  */
 static void finish_resync(private_sasync_apply_t *this)
 {
-	u_int seen, total;
+	u_int seen, total, dropped;
 
+	dropped = this->waiting_ike->drop_unnamed(this->waiting_ike, named_ike,
+											  this) +
+			  this->waiting->drop_unnamed(this->waiting, named_ike, this);
+	if (dropped)
+	{
+		DBG1(DBG_APP, "sasync: dropped %u waiting records of IKE_SAs the "
+			 "resync did not name", dropped);
+		while (dropped--)
+		{
+			this->counters->inc(this->counters, SASYNC_CTR_RESYNC_REMOVED);
+		}
+	}
 	this->resync->finish(this->resync);
 	this->resync->get_progress(this->resync, &seen, &total);
 	DBG1(DBG_APP, "sasync: bulk resync from %H complete, %u of %u IKE_SAs",

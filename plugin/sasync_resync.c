@@ -89,6 +89,12 @@ METHOD(sasync_resync_t, seen_ike, void,
 	}
 }
 
+METHOD(sasync_resync_t, named_ike, bool,
+	private_sasync_resync_t *this, uint64_t spi_i)
+{
+	return !this->ike || this->ike->get(this->ike, key(spi_i)) != NULL;
+}
+
 METHOD(sasync_resync_t, seen_child, void,
 	private_sasync_resync_t *this, uint32_t spi_in)
 {
@@ -209,6 +215,7 @@ sasync_resync_t *sasync_resync_create(sasync_counters_t *counters)
 		.public = {
 			.start = _start,
 			.get_progress = _get_progress,
+			.named_ike = _named_ike,
 			.seen_ike = _seen_ike,
 			.seen_child = _seen_child,
 			.finish = _finish,

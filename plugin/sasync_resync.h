@@ -54,6 +54,14 @@ struct sasync_resync_t {
 	void (*seen_ike)(sasync_resync_t *this, uint64_t spi_i);
 
 	/**
+	 * Whether the running resync named an IKE SA so far.
+	 *
+	 * @param spi_i		its initiator SPI, as in ike_sa_id_t
+	 * @return			TRUE if named, or if no resync runs
+	 */
+	bool (*named_ike)(sasync_resync_t *this, uint64_t spi_i);
+
+	/**
 	 * A CHILD SA is named by the primary.
 	 *
 	 * @param spi_in	its inbound SPI, as in child_sa_t (network order)

@@ -175,6 +175,27 @@ METHOD(sasync_wait_t, drop, u_int,
 	return count;
 }
 
+METHOD(sasync_wait_t, drop_unnamed, u_int,
+	private_sasync_wait_t *this, bool (*named)(void *data, uint64_t spi_i),
+	void *data)
+{
+	enumerator_t *enumerator;
+	entry_t *entry;
+	u_int count = 0;
+
+	enumerator = array_create_enumerator(this->order);
+	while (enumerator->enumerate(enumerator, &entry))
+	{
+		if (entry->msg && !named(data, entry->key.spi_i))
+		{
+			kill_entry(this, entry);
+			count++;
+		}
+	}
+	enumerator->destroy(enumerator);
+	return count;
+}
+
 METHOD(sasync_wait_t, remove_first, bool,
 	private_sasync_wait_t *this, sasync_msg_t **msg, time_t *since)
 {
@@ -227,6 +248,7 @@ sasync_wait_t *sasync_wait_create(u_int max)
 			.add = _add,
 			.has = _has,
 			.drop = _drop,
+			.drop_unnamed = _drop_unnamed,
 			.remove_first = _remove_first,
 			.get_count = _get_count,
 			.destroy = _destroy,

@@ -71,6 +71,19 @@ struct sasync_wait_t {
 	u_int (*drop)(sasync_wait_t *this, sasync_msg_t *delete);
 
 	/**
+	 * Drop the records of IKE SAs a full resync did not name: they are gone
+	 * on the primary, and applied later they would be stale.
+	 *
+	 * @param named		whether the resync named the IKE SA of this
+	 *					initiator SPI
+	 * @param data		user data to pass to named
+	 * @return			number of records dropped
+	 */
+	u_int (*drop_unnamed)(sasync_wait_t *this,
+						  bool (*named)(void *data, uint64_t spi_i),
+						  void *data);
+
+	/**
 	 * Take the oldest record out.
 	 *
 	 * @param msg		record, to destroy

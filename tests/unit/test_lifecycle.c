@@ -1922,6 +1922,43 @@ END_TEST
  * refuses rekeys and deletes; a record of the new primary applied after it
  * is restored passive
  */
+START_TEST(test_resync_drops_waiting)
+{
+	sasync_msg_t *msg;
+	pair_t *pair;
+	u_int i;
+
+	pair = pair_create(IKEV2, TRUE, NULL);
+	pair_derive(pair, IKE_PROPOSAL_AEAD, NULL, pair->sa);
+	child_install(pair->sa, 0xc2a00001, 0xc3a00001);
+	establish(pair);
+	/* the CHILD_ADD arrives, its IKE_ADD not: it waits for the IKE SA */
+	for (i = 0; i < rec_count(); i++)
+	{
+		msg = rec_get(i);
+		if (msg->get_type(msg) == SASYNC_MSG_CHILD_ADD)
+		{
+			apply->apply(apply, active_node, msg);
+		}
+		msg->destroy(msg);
+	}
+	ck_assert_int_eq(apply->get_waiting(apply), 1);
+	/* a full resync that does not name that IKE SA: it is gone on the
+	 * primary, so what waited for it goes too, instead of being restored
+	 * stale once its IKE SA came */
+	msg = sasync_msg_create(SASYNC_MSG_RESYNC_START);
+	msg->add_int(msg, SASYNC_ATTR_RESYNC_TOTAL, 0);
+	apply->apply(apply, active_node, msg);
+	msg->destroy(msg);
+	msg = sasync_msg_create(SASYNC_MSG_RESYNC_DONE);
+	apply->apply(apply, active_node, msg);
+	msg->destroy(msg);
+	ck_assert_int_eq(apply->get_waiting(apply), 0);
+	ck_assert_int_eq(standby_ctr->get(standby_ctr, SASYNC_CTR_RESYNC_REMOVED),
+					 1);
+}
+END_TEST
+
 START_TEST(test_demote)
 {
 	sasync_promote_t *promote;
@@ -2523,6 +2560,7 @@ Suite *lifecycle_suite_create(void)
 	tcase_add_test(tc, test_promote_while_applying);
 	tcase_add_test(tc, test_promote_drops_waiting);
 	tcase_add_test(tc, test_demote);
+	tcase_add_test(tc, test_resync_drops_waiting);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("validation");
