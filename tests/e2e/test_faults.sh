@@ -161,7 +161,10 @@ SASYNC_EXTRA_CONF=${SASYNC_EXTRA_CONF/heartbeat_lost = 5/heartbeat_lost = 25}
 fault_setup
 ikes=$(many_peer_ikes)
 fault_start_b_cut
-e2e_wait_for "b applied what it got" 3 eval 'h=$(fault_held b); sleep 0.3; [ "$(fault_held b)" = "$h" ]'
+# records that came before b's connections were loaded wait for them and
+# are retried every 500 ms: b holds what it got once its count is steady
+# for longer than that, and not zero
+e2e_wait_for "b applied what it got" 10 eval 'h=$(fault_held b); sleep 1.5; [ "$(fault_held b)" = "$h" ] && [ "${h% *}" -gt 0 ]'
 held=$(fault_held b)
 t_kill=$(_e2e_now_ms)
 tod_kill=$(e2e_tod_ms)
