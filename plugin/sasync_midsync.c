@@ -17,6 +17,12 @@ typedef struct private_midsync_task_t private_midsync_task_t;
  * long; they are right unless the failed node had an exchange in flight */
 #define MIDSYNC_TIMEOUT 3
 
+/** how far ahead of the synced one the next request ID we announce is: the
+ * peer ignores a sync with an ID below the one it expects (RFC 6311 3.3),
+ * and records of the failed node's last exchanges may not have reached us;
+ * the peer takes the larger value, so skipping IDs is harmless */
+#define MIDSYNC_MARGIN 64
+
 /**
  * State shared by the task and its timeout job; either may go first. Only
  * used with the IKE SA checked out, which serializes them.
@@ -56,9 +62,13 @@ struct private_midsync_task_t {
 	/** our nonce */
 	uint32_t nonce;
 
-	/** our next request ID (synced + 1), and the next one we expect */
+	/** our next request ID (synced + MIDSYNC_MARGIN), and the next one we
+	 * expect */
 	uint32_t send;
 	uint32_t recv;
+
+	/** our next request ID as synced, if the peer does not answer */
+	uint32_t synced;
 
 	/** shared with the timeout job */
 	midsync_state_t *state;
@@ -126,7 +136,7 @@ METHOD(task_t, process, status_t,
 	{
 		DBG1(DBG_APP, "sasync: invalid %N answer, keeping synced message IDs",
 			 notify_type_names, IKEV2_MESSAGE_ID_SYNC);
-		peer_recv = this->send - 1;
+		peer_recv = this->synced;
 		peer_send = this->recv;
 	}
 	else
@@ -182,11 +192,9 @@ static task_t *midsync_task_create(ike_sa_t *ike_sa,
 		},
 		.ike_sa = ike_sa,
 		.counters = counters,
-		/* one more than synced: a standby one IKE_MID record behind would
-		 * announce an ID the peer already saw, and be refused; the peer
-		 * takes the larger value, so skipping one is harmless */
-		.send = ike_sa->get_message_id(ike_sa, TRUE) + 1,
+		.send = ike_sa->get_message_id(ike_sa, TRUE) + MIDSYNC_MARGIN,
 		.recv = ike_sa->get_message_id(ike_sa, FALSE),
+		.synced = ike_sa->get_message_id(ike_sa, TRUE),
 	);
 	INIT(this->state,
 		.alive = TRUE,
@@ -263,7 +271,7 @@ void sasync_midsync_start(ike_sa_t *ike_sa, sasync_counters_t *counters)
 	INIT(timeout,
 		.id = ike_sa->get_id(ike_sa)->clone(ike_sa->get_id(ike_sa)),
 		.state = task->state,
-		.send = task->send - 1,
+		.send = task->synced,
 		.recv = task->recv,
 	);
 	ref_get(&task->state->refs);
