@@ -322,6 +322,7 @@ static ike_sa_t *active_sa(u_int i, rng_t *rng)
 {
 	ike_sa_id_t *id;
 	ike_sa_t *sa;
+	char buf[64];
 
 	/* distinct, nonzero SPIs */
 	id = ike_sa_id_create(IKEV2_MAJOR_VERSION, 0x1000000000000000ULL + i,
@@ -330,10 +331,15 @@ static ike_sa_t *active_sa(u_int i, rng_t *rng)
 	id->destroy(id);
 	sa->set_peer_cfg(sa, peer_cfg);
 	sa->set_my_host(sa, host_create_from_string("192.0.2.1", 500));
-	sa->set_other_host(sa, host_create_from_string("203.0.113.5", 500));
+	/* road warriors: an identity and address each (charon's table of
+	 * connected peers keeps one list per pair of identities, one shared
+	 * by all would be walked in full on every checkin) */
+	snprintf(buf, sizeof(buf), "100.%u.%u.%u", (i >> 16) & 0xff,
+			 (i >> 8) & 0xff, i & 0xff);
+	sa->set_other_host(sa, host_create_from_string(buf, 500));
 	sa->set_my_id(sa, identification_create_from_string("gw.example.org"));
-	sa->set_other_id(sa,
-				identification_create_from_string("client@example.org"));
+	snprintf(buf, sizeof(buf), "client-%u@example.org", i);
+	sa->set_other_id(sa, identification_create_from_string(buf));
 	derive(sa, rng);
 	/* installed before the SA is established, as in IKE_AUTH: the capture
 	 * holds it back until the IKE SA was sent */
@@ -660,6 +666,14 @@ static void init()
 	/* the link runs on the watcher and processor jobs */
 	lib->processor->set_threads(lib->processor, 4);
 
+	/* as a gateway of thousands (and bench/scale.sh) sizes it: the default
+	 * of one bucket makes every checkout walk all N SAs (B1_IKESA_TABLE_SIZE
+	 * = 1 shows it) */
+	lib->settings->set_int(lib->settings, "%s.ikesa_table_size",
+						   getenv("B1_IKESA_TABLE_SIZE") ?
+						   atoi(getenv("B1_IKESA_TABLE_SIZE")) : 4096, lib->ns);
+	lib->settings->set_int(lib->settings, "%s.ikesa_table_segments", 16,
+						   lib->ns);
 	charon->ike_sa_manager = ike_sa_manager_create();
 	charon->child_sa_manager = child_sa_manager_create();
 	if (!charon->ike_sa_manager || !charon->child_sa_manager ||
