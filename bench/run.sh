@@ -3,13 +3,15 @@
 #
 # The benchmark suite in one command (root, after `make`):
 #
-#   bash bench/run.sh            # about 10 min on 2 CPUs
+#   bash bench/run.sh            # about 12 min on 2 CPUs
 #   BENCH_LONG=1 bash bench/run.sh   # plus N = 10,000 (one run each of
 #                                    # plain and sasync: about 25 min more)
 #
-# Runs bench/scale.sh at N = 1 (ha, sasync: B3's first point) and N = 1,000
-# (plain, ha, sasync: B2 to B5), with BENCH_LONG=1 also at N = 10,000,
-# bench/mid_sync.sh (B6) and bench/failover_vs_ha.sh (B7); then prints the summary table of
+# Runs bench/b1.sh (B1 in-process at N = 1,000, 10,000, 100,000: about
+# 2 min and 2.3 GB of memory; BENCH_SKIP_B1=1 leaves it out), bench/scale.sh
+# at N = 1 (ha, sasync: B3's first point) and N = 1,000 (plain, ha, sasync:
+# B2 to B5), with BENCH_LONG=1 also at N = 10,000, bench/mid_sync.sh (B6)
+# and bench/failover_vs_ha.sh (B7); then prints the summary table of
 # bench/summary.py: each target of issue 10, the measured medians, met or
 # not. Results (CSV, JSON, the failover_vs_ha output, summary.md) go to
 # BENCH_OUT (bench/results). BENCH_RUNS (3) runs per scenario; BENCH_SKIP_B7=1
@@ -21,12 +23,17 @@ TOP=$(cd "$(dirname "$0")/.." && pwd)
 : "${BENCH_RUNS:=3}"
 : "${BENCH_LONG:=0}"
 : "${BENCH_SKIP_B7:=0}"
+: "${BENCH_SKIP_B1:=0}"
 export BENCH_OUT BENCH_RUNS
 mkdir -p "$BENCH_OUT" || exit 2
-rm -f "$BENCH_OUT"/scale-N*.json "$BENCH_OUT/failover_vs_ha.txt"
+rm -f "$BENCH_OUT"/scale-N*.json "$BENCH_OUT/failover_vs_ha.txt" "$BENCH_OUT/b1.json"
 t0=$SECONDS
 rc=0
 
+if [ "$BENCH_SKIP_B1" != 1 ]; then
+	echo "== B1: b1.sh (in-process, N = 1000 10000 100000)"
+	bash "$TOP/bench/b1.sh" || rc=1
+fi
 echo "== B3 at N = 1"
 BENCH_TUNNELS=1 BENCH_SCENARIOS="ha sasync" bash "$TOP/bench/scale.sh" || rc=1
 echo "== B2 to B5 at N = 1000"

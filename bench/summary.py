@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Summary table of the benchmark suite (bench/run.sh).
 
-Reads the medians bench/scale.sh wrote (scale-N<N>.json) and the output of
-bench/failover_vs_ha.sh (failover_vs_ha.txt) from a results directory and
+Reads the medians bench/b1.sh and bench/scale.sh wrote (b1.json,
+scale-N<N>.json) and the output of bench/failover_vs_ha.sh
+(failover_vs_ha.txt) from a results directory and
 prints one Markdown row per target of issue 10: the measured medians, the
 baseline, and whether the target is met.
 
@@ -120,6 +121,33 @@ def scale_rows(runs):
     return rows
 
 
+def b1_rows(results):
+    """B1 from bench/b1.sh's b1.json: the limit (the links alone) stands in
+    the plain column, the ratio is applied / limit."""
+    path = os.path.join(results, "b1.json")
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        med = json.load(f)["medians"]
+    rows = []
+    ns = sorted(int(n) for n in med if "apply" in med[n] and "limit" in med[n])
+    for n in ns:
+        a, l = med[str(n)]["apply"], med[str(n)]["limit"]
+        rows.append(("B1", "SA pairs applied per s on a standby, in-process (us per pair); "
+                     "plain column: the same records through the links alone", n,
+                     fmt(round(l["pairs_per_s"])), "-",
+                     "%s (%s us)" % (fmt(round(a["pairs_per_s"])), fmt(round(a["us_per_pair"], 1))),
+                     ratio(a["pairs_per_s"], l["pairs_per_s"]), ">= 20,000 pairs/s",
+                     met(a["pairs_per_s"] >= 20000)))
+    if len(ns) > 1:
+        lo, hi = med[str(ns[0])]["apply"], med[str(ns[-1])]["apply"]
+        growth = hi["us_per_pair"] / lo["us_per_pair"]
+        rows.append(("B1", "time per SA pair at N = %d over N = %d (flat: <= 1.25x)" % (ns[-1], ns[0]),
+                     ns[-1], "-", "-", "%.1f / %.1f us" % (hi["us_per_pair"], lo["us_per_pair"]),
+                     "%.2fx" % growth, "flat from 1k to 100k", met(growth <= 1.25)))
+    return rows
+
+
 def b7_rows(results):
     path = os.path.join(results, "failover_vs_ha.txt")
     if not os.path.exists(path):
@@ -164,7 +192,7 @@ def main():
         sys.exit("usage: summary.py RESULTS_DIR")
     results = sys.argv[1]
     runs = load(results)
-    rows = scale_rows(runs) + b6_rows(results) + b7_rows(results)
+    rows = b1_rows(results) + scale_rows(runs) + b6_rows(results) + b7_rows(results)
     first = next(iter(runs.values()), None)
     if first:
         print("Measured %s on %s; medians of %d run(s); ratio: sasync / baseline (ha for B2, B3, B7; plain for B4, B5)."
@@ -174,7 +202,8 @@ def main():
     print("|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         print("| " + " | ".join(str(c) for c in row) + " |")
-    print("| B1 | in-process apply rate | | | | | | | not in this suite |")
+    if not b1_rows(results):
+        print("| B1 | in-process apply rate (bench/b1.sh) | | | | | | | not run |")
 
 
 if __name__ == "__main__":
