@@ -143,6 +143,11 @@ struct private_sasync_msg_t {
 	/** attr_t, values pointing into buf (parsed) or allocated (built) */
 	array_t *attrs;
 
+	/** index + 1 in attrs of the first attribute of each type, 0 for none:
+	 * a record is read by some 30 lookups, a scan each made them a fifth
+	 * of a standby's work (B1) */
+	uint32_t first[SASYNC_ATTR_MAX];
+
 	/** received encoding, or cached built encoding */
 	chunk_t encoding;
 
@@ -164,6 +169,10 @@ static void add_attr(private_sasync_msg_t *this, sasync_attr_t type,
 		.value = value,
 	};
 	array_insert(this->attrs, ARRAY_TAIL, &attr);
+	if (type < SASYNC_ATTR_MAX && !this->first[type])
+	{
+		this->first[type] = array_count(this->attrs);
+	}
 	chunk_clear(&this->encoding);
 }
 
@@ -313,22 +322,15 @@ METHOD(sasync_msg_t, add_mark, void,
 static bool find_attr(private_sasync_msg_t *this, sasync_attr_t type,
 					  chunk_t *value)
 {
-	enumerator_t *enumerator;
-	attr_t *attr;
-	bool found = FALSE;
+	attr_t attr;
 
-	enumerator = array_create_enumerator(this->attrs);
-	while (enumerator->enumerate(enumerator, &attr))
+	if (type >= SASYNC_ATTR_MAX || !this->first[type] ||
+		!array_get(this->attrs, this->first[type] - 1, &attr))
 	{
-		if (attr->type == type)
-		{
-			*value = attr->value;
-			found = TRUE;
-			break;
-		}
+		return FALSE;
 	}
-	enumerator->destroy(enumerator);
-	return found;
+	*value = attr.value;
+	return TRUE;
 }
 
 METHOD(sasync_msg_t, get_int, bool,
