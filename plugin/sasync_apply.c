@@ -670,7 +670,7 @@ static void set_restored_state(private_sasync_apply_t *this, ike_sa_t *ike_sa)
 {
 	if (this->role->get(this->role) == SASYNC_ROLE_PRIMARY)
 	{
-		sasync_promote_activate(ike_sa, this->counters, this->keys, 0);
+		sasync_promote_activate(ike_sa, this->counters, this->keys, TRUE);
 	}
 }
 

@@ -11,6 +11,26 @@
 
 typedef struct private_sasync_promote_t private_sasync_promote_t;
 
+/**
+ * What the deferred starts of RFC 6311 exchanges use: they may still be
+ * scheduled when the plugin goes, so they hold a reference and do nothing
+ * once it is stopping
+ */
+typedef struct {
+	refcount_t ref;
+	bool stopping;
+	sasync_counters_t *counters;
+	sasync_keystore_t *keys;
+} sync_ctx_t;
+
+static void ctx_put(sync_ctx_t *ctx)
+{
+	if (ref_put(&ctx->ref))
+	{
+		free(ctx);
+	}
+}
+
 struct private_sasync_promote_t {
 
 	/** public interface */
@@ -30,6 +50,9 @@ struct private_sasync_promote_t {
 
 	/** start actions held back on the standby, NULL for none */
 	sasync_standby_t *standby;
+
+	/** what the deferred RFC 6311 jobs use, outliving us */
+	sync_ctx_t *ctx;
 };
 
 /**
@@ -90,25 +113,30 @@ void sasync_promote_sync_due(ike_sa_t *ike_sa, sasync_counters_t *counters,
  */
 typedef struct {
 	ike_sa_id_t *id;
-	sasync_counters_t *counters;
-	sasync_keystore_t *keys;
+	sync_ctx_t *ctx;
 } sync_job_t;
 
 static void sync_job_destroy(sync_job_t *job)
 {
 	job->id->destroy(job->id);
+	ctx_put(job->ctx);
 	free(job);
 }
 
 static job_requeue_t sync_job(sync_job_t *job)
 {
+	sync_ctx_t *ctx = job->ctx;
 	ike_sa_t *ike_sa;
 
+	if (__atomic_load_n(&ctx->stopping, __ATOMIC_ACQUIRE))
+	{
+		return JOB_REQUEUE_NONE;
+	}
 	ike_sa = charon->ike_sa_manager->checkout(charon->ike_sa_manager,
 											  job->id);
 	if (ike_sa)
 	{
-		sasync_promote_sync_due(ike_sa, job->counters, job->keys);
+		sasync_promote_sync_due(ike_sa, ctx->counters, ctx->keys);
 		charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
 	}
 	return JOB_REQUEUE_NONE;
@@ -117,16 +145,16 @@ static job_requeue_t sync_job(sync_job_t *job)
 /**
  * Start the exchanges of a promoted IKE SA in delay ms
  */
-static void schedule_sync(ike_sa_t *ike_sa, sasync_counters_t *counters,
-						  sasync_keystore_t *keys, u_int delay)
+static void schedule_sync(private_sasync_promote_t *this, ike_sa_t *ike_sa,
+						  u_int delay)
 {
 	sync_job_t *job;
 
 	INIT(job,
 		.id = ike_sa->get_id(ike_sa)->clone(ike_sa->get_id(ike_sa)),
-		.counters = counters,
-		.keys = keys,
+		.ctx = this->ctx,
 	);
+	ref_get(&this->ctx->ref);
 	lib->scheduler->schedule_job_ms(lib->scheduler,
 			(job_t*)callback_job_create((callback_job_cb_t)sync_job, job,
 										(void*)sync_job_destroy, NULL), delay);
@@ -136,7 +164,7 @@ static void schedule_sync(ike_sa_t *ike_sa, sasync_counters_t *counters,
  * Described in header
  */
 void sasync_promote_activate(ike_sa_t *ike_sa, sasync_counters_t *counters,
-							 sasync_keystore_t *keys, u_int delay)
+							 sasync_keystore_t *keys, bool now)
 {
 	sasync_ike_keys_t *entry;
 
@@ -153,11 +181,7 @@ void sasync_promote_activate(ike_sa_t *ike_sa, sasync_counters_t *counters,
 	entry = keys->get_ike(keys, ike_sa->get_unique_id(ike_sa), TRUE);
 	entry->midsync_due = TRUE;
 	keys->unlock(keys);
-	if (delay)
-	{
-		schedule_sync(ike_sa, counters, keys, delay);
-	}
-	else
+	if (now)
 	{
 		sasync_promote_sync_due(ike_sa, counters, keys);
 	}
@@ -206,7 +230,7 @@ METHOD(sasync_promote_t, promote, bool,
 {
 	enumerator_t *enumerator;
 	ike_sa_t *ike_sa;
-	u_int activated = 0, rate = promote_rate();
+	u_int activated = 0, rate = promote_rate(), delay;
 	bool updown = updown_enabled();
 
 	/* no record is applied while we switch: each one checks the role under
@@ -225,8 +249,13 @@ METHOD(sasync_promote_t, promote, bool,
 		if (ike_sa->get_state(ike_sa) == IKE_PASSIVE)
 		{
 			/* RFC 6311 exchanges at the rate set, the first ones at once */
+			delay = rate ? (uint64_t)activated * 1000 / rate : 0;
 			sasync_promote_activate(ike_sa, this->counters, this->keys,
-						rate ? (uint64_t)activated * 1000 / rate : 0);
+									!delay);
+			if (delay)
+			{
+				schedule_sync(this, ike_sa, delay);
+			}
 			if (updown)
 			{
 				announce_up(this, ike_sa);
@@ -336,6 +365,8 @@ METHOD(sasync_promote_t, demote, bool,
 METHOD(sasync_promote_t, destroy, void,
 	private_sasync_promote_t *this)
 {
+	__atomic_store_n(&this->ctx->stopping, TRUE, __ATOMIC_RELEASE);
+	ctx_put(this->ctx);
 	free(this);
 }
 
@@ -361,6 +392,11 @@ sasync_promote_t *sasync_promote_create(sasync_role_t *role,
 		.apply = apply,
 		.keys = keys,
 		.standby = standby,
+	);
+	INIT(this->ctx,
+		.ref = 1,
+		.counters = counters,
+		.keys = keys,
 	);
 	return &this->public;
 }

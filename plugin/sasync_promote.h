@@ -77,16 +77,17 @@ struct sasync_promote_t {
  * node left half-made at the peer deleted there (sasync_orphan_delete()).
  * The exchanges may wait: with thousands of SAs, starting them all at once
  * would hit the peers (and this node) with a burst. An exchange due is
- * started by its job, or earlier by sasync_promote_sync_due() when the SA
- * is about to start another exchange (a forced rekey).
+ * started by sasync_promote_sync_due(): by a job of promote() (at
+ * promote_rate), or earlier when the SA is about to start another exchange
+ * (a forced rekey).
  *
  * @param ike_sa		passive IKE SA, checked out
  * @param counters		counters
  * @param keys			key store (exchanges left open)
- * @param delay			ms until the exchanges start, 0 for now
+ * @param now			start the exchanges now, else leave them due
  */
 void sasync_promote_activate(ike_sa_t *ike_sa, sasync_counters_t *counters,
-							 sasync_keystore_t *keys, u_int delay);
+							 sasync_keystore_t *keys, bool now);
 
 /**
  * Start the RFC 6311 message ID sync (and the delete of a CHILD SA the
