@@ -410,19 +410,6 @@ static void record_free(record_t *record)
 }
 
 /**
- * Wipe and free the keys
- */
-static void clear_keys(private_sasync_link_t *this)
-{
-	int i;
-
-	for (i = 0; i < SASYNC_KEYS_MAX; i++)
-	{
-		chunk_clear(&this->keys[i]);
-	}
-}
-
-/**
  * Destroy a configured peer
  */
 static void peer_destroy(peer_t *peer)
@@ -443,7 +430,7 @@ static void link_put(private_sasync_link_t *this)
 		array_destroy_function(this->peers, (void*)peer_destroy, NULL);
 		this->chans->destroy(this->chans);
 		DESTROY_IF(this->local);
-		clear_keys(this);
+		sasync_secret_clear(this->keys);
 		chunk_free(&this->beat_data);
 		this->mutex->destroy(this->mutex);
 		free(this);
@@ -2382,7 +2369,7 @@ METHOD(sasync_link_t, set_keys, bool,
 		}
 	}
 	this->mutex->lock(this->mutex);
-	clear_keys(this);
+	sasync_secret_clear(this->keys);
 	for (i = 0; i < count; i++)
 	{
 		this->keys[i] = chunk_clone(keys[i]);
@@ -2396,14 +2383,14 @@ METHOD(sasync_link_t, set_keys, bool,
  */
 static bool set_identity(private_sasync_link_t *this, char *name)
 {
-	if (!name || strlen(name) >= SASYNC_NAME_LEN ||
-		!valid_name(name, SASYNC_NAME_LEN))
+	if (!name || !valid_name(name, SASYNC_NAME_LEN))
 	{
 		DBG1(DBG_APP, "sasync: invalid node name '%s' (printable, up to %d "
 			 "characters)", name, SASYNC_NAME_LEN - 1);
 		return FALSE;
 	}
-	strncpy(this->name, name, SASYNC_NAME_LEN);
+	/* the rest stays zero from INIT: NUL padded as in a HELLO */
+	snprintf(this->name, SASYNC_NAME_LEN, "%s", name);
 	this->aeads = sasync_crypt_supported();
 	if (!this->aeads)
 	{

@@ -129,19 +129,6 @@ static char *node_id(char *buf, size_t len)
 }
 
 /**
- * Wipe the keys loaded from the settings
- */
-static void clear_keys(chunk_t keys[SASYNC_KEYS_MAX])
-{
-	int i;
-
-	for (i = 0; i < SASYNC_KEYS_MAX; i++)
-	{
-		chunk_clear(&keys[i]);
-	}
-}
-
-/**
  * Create the sync link from the settings, NULL and a reason if they are bad
  */
 static sasync_link_t *create_link(private_sasync_plugin_t *this)
@@ -150,6 +137,7 @@ static sasync_link_t *create_link(private_sasync_plugin_t *this)
 	char *peers = setting("peers", NULL), *local = setting("local", "0.0.0.0");
 	char host[256];
 	sasync_link_t *link;
+	int count;
 
 	if (!peers || !strlen(peers))
 	{
@@ -158,7 +146,8 @@ static sasync_link_t *create_link(private_sasync_plugin_t *this)
 		this->disabled = "no peers";
 		return NULL;
 	}
-	if (!sasync_secret_load(keys))
+	count = sasync_secret_load(keys);
+	if (!count)
 	{
 		DBG1(DBG_APP, "sasync: no valid secret, SA sync disabled");
 		this->disabled = "no valid secret";
@@ -166,11 +155,11 @@ static sasync_link_t *create_link(private_sasync_plugin_t *this)
 	}
 	link = sasync_link_create(local, peers, node_id(host, sizeof(host)),
 							  keys[0], this->counters);
-	if (link && keys[1].len)
+	if (link && count > 1)
 	{
-		link->set_keys(link, keys, SASYNC_KEYS_MAX);
+		link->set_keys(link, keys, count);
 	}
-	clear_keys(keys);
+	sasync_secret_clear(keys);
 	return link;
 }
 
@@ -391,14 +380,14 @@ METHOD(plugin_t, reload, bool,
 	{
 		return FALSE;
 	}
-	if (!sasync_secret_load(keys))
+	count = sasync_secret_load(keys);
+	if (!count)
 	{
 		DBG1(DBG_APP, "sasync: keeping the sync keys in use");
 		return FALSE;
 	}
-	count = keys[1].len ? 2 : 1;
 	this->link->set_keys(this->link, keys, count);
-	clear_keys(keys);
+	sasync_secret_clear(keys);
 	DBG1(DBG_APP, "sasync: reloaded %d sync key%s", count, count > 1 ? "s" : "");
 	return TRUE;
 }

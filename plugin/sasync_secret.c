@@ -205,7 +205,34 @@ static bool load_file(char *path, chunk_t keys[SASYNC_KEYS_MAX])
 /*
  * Described in header
  */
-bool sasync_secret_load(chunk_t keys[SASYNC_KEYS_MAX])
+void sasync_secret_clear(chunk_t keys[SASYNC_KEYS_MAX])
+{
+	int i;
+
+	for (i = 0; i < SASYNC_KEYS_MAX; i++)
+	{
+		chunk_clear(&keys[i]);
+	}
+}
+
+/**
+ * Number of keys loaded, the used ones come first
+ */
+static int count_keys(chunk_t keys[SASYNC_KEYS_MAX])
+{
+	int count = 0;
+
+	while (count < SASYNC_KEYS_MAX && keys[count].len)
+	{
+		count++;
+	}
+	return count;
+}
+
+/*
+ * Described in header
+ */
+int sasync_secret_load(chunk_t keys[SASYNC_KEYS_MAX])
 {
 	char *path, *secret, *error = "missing";
 	int i;
@@ -222,23 +249,20 @@ bool sasync_secret_load(chunk_t keys[SASYNC_KEYS_MAX])
 	{
 		if (load_file(path, keys))
 		{
-			return TRUE;
+			return count_keys(keys);
 		}
 	}
 	else if (secret && !(error = sasync_secret_parse(secret, &keys[0])))
 	{
-		return TRUE;
+		return 1;
 	}
 	else
 	{
 		DBG1(DBG_APP, "sasync: charon.plugins.sasync.secret is %s", error);
 	}
-	for (i = 0; i < SASYNC_KEYS_MAX; i++)
-	{
-		chunk_clear(&keys[i]);
-	}
+	sasync_secret_clear(keys);
 	DBG1(DBG_APP, "sasync: the sync channel needs a random key of at least "
 		 "%d bytes in secret_file; make one with: %s", SASYNC_KEY_MIN,
 		 SASYNC_KEY_HOWTO);
-	return FALSE;
+	return 0;
 }

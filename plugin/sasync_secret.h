@@ -41,9 +41,16 @@ char *sasync_secret_parse(char *str, chunk_t *key);
  * Errors are logged, with the command that makes a key.
  *
  * @param keys			SASYNC_KEYS_MAX keys, the first used to connect;
- *						unused ones empty
- * @return				TRUE if at least one valid key was loaded
+ *						unused ones empty; to wipe with sasync_secret_clear()
+ * @return				number of keys loaded, 0 if none is valid
  */
-bool sasync_secret_load(chunk_t keys[SASYNC_KEYS_MAX]);
+int sasync_secret_load(chunk_t keys[SASYNC_KEYS_MAX]);
+
+/**
+ * Wipe and free keys.
+ *
+ * @param keys			SASYNC_KEYS_MAX keys, empty afterwards
+ */
+void sasync_secret_clear(chunk_t keys[SASYNC_KEYS_MAX]);
 
 #endif /** SASYNC_SECRET_H_ @}*/
