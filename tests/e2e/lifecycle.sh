@@ -50,7 +50,8 @@ E2E_CHARON_CONF="$E2E_CHARON_CONF
 LC_ACTIVE=a
 LC_LIVE="ESTABLISHED|REKEYING"
 
-# awk function kv(s, k): value of k=... in s (a part of a raw list-sas line)
+# awk functions: kv(s, k), the value of k=... in s (a part of a raw list-sas
+# line), and split_sa()
 _LC_AWK_KV='
 	function kv(s, k,   r) {
 		if (!match(s, "(^|[ {])" k "=[^ }]*"))
@@ -59,6 +60,17 @@ _LC_AWK_KV='
 		sub(/^[ {]/, "", r)
 		sub(/^[^=]*=/, "", r)
 		return r
+	}
+	# a "list-sa event {NAME {...} child-sas {...}}" line of swanctl --raw
+	# into line (without the prefix), name (the IKE SA) and ike (its own
+	# keys, without its CHILD SAs), as globals
+	function split_sa() {
+		line = $0
+		sub(/^list-sa event \{/, "", line)
+		name = line
+		sub(/ .*/, "", name)
+		ike = line
+		sub(/ child-sas .*/, "", ike)
 	}'
 
 # ------------------------------------------------------------------ summary
@@ -92,12 +104,7 @@ lc_summary() {
 _lc_summary() {
 	awk -v want="^($1)\$" -v mirror="$2" -v ids="$LC_IDS" "$_LC_AWK_KV"'
 		/^list-sa event \{/ {
-			line = $0
-			sub(/^list-sa event \{/, "", line)
-			name = line
-			sub(/ .*/, "", name)
-			ike = line
-			sub(/ child-sas .*/, "", ike)
+			split_sa()
 			if (kv(ike, "state") !~ want)
 				next
 			spis = kv(ike, "initiator-spi") " " kv(ike, "responder-spi")

@@ -169,12 +169,7 @@ scale_wait_up() {
 scale_table() {
 	lc_raw "$1" | awk -v want="^($2)\$" -v mirror="${3:-}" -v names="${4:-}" "$_LC_AWK_KV"'
 		/^list-sa event \{/ {
-			line = $0
-			sub(/^list-sa event \{/, "", line)
-			name = line
-			sub(/ .*/, "", name)
-			ike = line
-			sub(/ child-sas .*/, "", ike)
+			split_sa()
 			if (kv(ike, "state") !~ want)
 				next
 			spis = kv(ike, "initiator-spi") " " kv(ike, "responder-spi")

@@ -19,12 +19,7 @@
 soak_view() {
 	lc_raw "$1" | awk -v mirror="${2:-}" "$_LC_AWK_KV"'
 		/^list-sa event \{/ {
-			line = $0
-			sub(/^list-sa event \{/, "", line)
-			name = line
-			sub(/ .*/, "", name)
-			ike = line
-			sub(/ child-sas .*/, "", ike)
+			split_sa()
 			spis = kv(ike, "initiator-spi") " " kv(ike, "responder-spi")
 			print "ike " name " " spis " " kv(ike, "state")
 			kids = line
