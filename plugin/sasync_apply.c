@@ -402,11 +402,32 @@ static void update_id(ike_sa_t *ike_sa, sasync_msg_t *msg, bool local)
  * Update everything a record of an IKE SA carries that may change during its
  * life: each record is complete, so a standby that missed one catches up
  */
+/**
+ * Take the message IDs of a record. An SA this node runs (a primary
+ * applying what a demoted node handed over) has exchanges of its own: it
+ * only takes a later ID the peer used in the exchange the demoted node
+ * answered, never one of its own requests
+ */
+static void set_mids(ike_sa_t *ike_sa, sasync_msg_t *msg)
+{
+	bool active = ike_sa->get_state(ike_sa) != IKE_PASSIVE;
+	uint64_t mid;
+
+	if (!active && msg->get_int(msg, SASYNC_ATTR_MID_I, &mid))
+	{
+		ike_sa->set_message_id(ike_sa, TRUE, mid);
+	}
+	if (msg->get_int(msg, SASYNC_ATTR_MID_R, &mid) &&
+		(!active || mid > ike_sa->get_message_id(ike_sa, FALSE)))
+	{
+		ike_sa->set_message_id(ike_sa, FALSE, mid);
+	}
+}
+
 static void update_ike(ike_sa_t *ike_sa, sasync_msg_t *msg)
 {
 	enumerator_t *enumerator;
 	linked_list_t *known;
-	uint64_t mid;
 	host_t *host;
 
 	update_hosts(ike_sa, msg);
@@ -415,14 +436,7 @@ static void update_ike(ike_sa_t *ike_sa, sasync_msg_t *msg)
 	set_eap_id(ike_sa, msg);
 	set_bits(ike_sa, msg);
 	set_iv(ike_sa, msg);
-	if (msg->get_int(msg, SASYNC_ATTR_MID_I, &mid))
-	{
-		ike_sa->set_message_id(ike_sa, TRUE, mid);
-	}
-	if (msg->get_int(msg, SASYNC_ATTR_MID_R, &mid))
-	{
-		ike_sa->set_message_id(ike_sa, FALSE, mid);
-	}
+	set_mids(ike_sa, msg);
 	/* remote virtual IPs only: local ones would be installed on an interface */
 	known = linked_list_create();
 	enumerator = ike_sa->create_virtual_ip_enumerator(ike_sa, FALSE);
@@ -1003,21 +1017,13 @@ static ike_sa_t *checkout_named(private_sasync_apply_t *this,
 static void apply_ike_mid(private_sasync_apply_t *this, sasync_msg_t *msg)
 {
 	ike_sa_t *ike_sa;
-	uint64_t mid;
 
 	ike_sa = checkout_named(this, msg, FALSE);
 	if (!ike_sa)
 	{
 		return;
 	}
-	if (msg->get_int(msg, SASYNC_ATTR_MID_I, &mid))
-	{
-		ike_sa->set_message_id(ike_sa, TRUE, mid);
-	}
-	if (msg->get_int(msg, SASYNC_ATTR_MID_R, &mid))
-	{
-		ike_sa->set_message_id(ike_sa, FALSE, mid);
-	}
+	set_mids(ike_sa, msg);
 	store_keys(this, ike_sa, msg);
 	this->counters->inc(this->counters, SASYNC_CTR_MID_SYNC);
 	charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
@@ -1579,6 +1585,10 @@ static void apply_child_rekeyed(private_sasync_apply_t *this,
 	if (child_sa)
 	{
 		child_sa->set_state(child_sa, CHILD_REKEYED);
+		if (ike_sa->get_state(ike_sa) != IKE_PASSIVE)
+		{	/* handed over: the demoted node won't delete it now */
+			sasync_promote_delete_rekeyed(ike_sa, this->counters);
+		}
 	}
 	else
 	{
@@ -1774,6 +1784,38 @@ static void apply_record(private_sasync_apply_t *this, sasync_msg_t *msg)
 	}
 }
 
+/**
+ * Whether a primary applies a record: one a demoted node sent about an SA
+ * it still acted on (an exchange in flight when it lost the role), so the
+ * SA or its change is not lost between the two nodes. Only what completed
+ * there: no resync, no exchange still pending at the demoted node
+ */
+static bool handed_over(private_sasync_apply_t *this, sasync_msg_t *msg)
+{
+	uint64_t handover = 0;
+
+	if (!msg->get_int(msg, SASYNC_ATTR_HANDOVER, &handover) || !handover)
+	{
+		return FALSE;
+	}
+	switch (msg->get_type(msg))
+	{
+		case SASYNC_MSG_IKE_ADD:
+		case SASYNC_MSG_IKE_MID:
+		case SASYNC_MSG_IKE_REKEYED:
+		case SASYNC_MSG_IKE_DELETE:
+		case SASYNC_MSG_CHILD_ADD:
+		case SASYNC_MSG_CHILD_DELETE:
+		case SASYNC_MSG_CHILD_REKEYED:
+			DBG1(DBG_APP, "sasync: applying %N record handed over by a "
+				 "demoted node", sasync_msg_type_names, msg->get_type(msg));
+			this->counters->inc(this->counters, SASYNC_CTR_HANDOVER_APPLIED);
+			return TRUE;
+		default:
+			return FALSE;
+	}
+}
+
 METHOD(sasync_apply_t, apply, void,
 	private_sasync_apply_t *this, host_t *peer, sasync_msg_t *msg)
 {
@@ -1781,7 +1823,8 @@ METHOD(sasync_apply_t, apply, void,
 	this->mutex->lock(this->mutex);
 	/* checked under the lock promotion takes: nothing is restored passive
 	 * once the node is primary */
-	if (this->role->get(this->role) != SASYNC_ROLE_STANDBY)
+	if (this->role->get(this->role) != SASYNC_ROLE_STANDBY &&
+		!handed_over(this, msg))
 	{
 		DBG1(DBG_APP, "sasync: %N record from %H ignored, we are primary",
 			 sasync_msg_type_names, msg->get_type(msg), peer);

@@ -5,6 +5,7 @@
 #include "sasync_capture.h"
 #include "sasync_msg.h"
 #include "sasync_keystore.h"
+#include "sasync_promote.h"
 
 #include <daemon.h>
 #include <collections/array.h>
@@ -75,12 +76,34 @@ static bool is_primary(private_sasync_capture_t *this)
 }
 
 /**
- * Send a record to one partner node, NULL for all of them
+ * Whether what happens to an IKE SA goes to the partners: always on the
+ * primary. On a demoted node, for an SA it held as primary that is not
+ * passive yet: the demotion waits for an exchange in flight on it (or
+ * left it half-open), and what that exchange completes is handed over to
+ * the new primary, else neither node would have it. Listeners run before
+ * charon changes the state, so an SA about to become passive or
+ * established is still seen as it was.
+ */
+static bool sending(private_sasync_capture_t *this, ike_sa_t *ike_sa,
+					sasync_ike_keys_t *keys)
+{
+	return is_primary(this) || (keys && keys->handover &&
+								ike_sa->get_state(ike_sa) != IKE_PASSIVE);
+}
+
+/**
+ * Send a record to one partner node, NULL for all of them; one sent while
+ * not primary is a hand-over (see sending())
  */
 static void send_msg_to(private_sasync_capture_t *this, host_t *to,
 						sasync_msg_t *msg)
 {
 	msg->add_int(msg, SASYNC_ATTR_TIMESTAMP, sasync_now_ms());
+	if (!is_primary(this))
+	{
+		msg->add_int(msg, SASYNC_ATTR_HANDOVER, 1);
+		this->counters->inc(this->counters, SASYNC_CTR_HANDOVER_SENT);
+	}
 	this->link->send_to(this->link, to, msg->get_encoding(msg));
 	msg->destroy(msg);
 }
@@ -283,7 +306,7 @@ static void sync_ike(private_sasync_capture_t *this, ike_sa_t *ike_sa,
 static void refresh_ike(private_sasync_capture_t *this, ike_sa_t *ike_sa,
 						sasync_ike_keys_t *keys)
 {
-	if (keys->synced && is_primary(this) &&
+	if (keys->synced && sending(this, ike_sa, keys) &&
 		(keys->conditions != condition_bits(ike_sa) ||
 		 keys->extensions != extension_bits(ike_sa)))
 	{
@@ -371,6 +394,66 @@ METHOD(listener_t, ike_keys, bool,
 }
 
 /**
+ * An IKE SA a demoted node handed over, to make passive
+ */
+typedef struct {
+	private_sasync_capture_t *this;
+	ike_sa_id_t *id;
+} passive_t;
+
+static void passive_destroy(passive_t *job)
+{
+	job->id->destroy(job->id);
+	free(job);
+}
+
+/**
+ * Make an IKE SA a demoted node handed over passive, as the demotion made
+ * the others
+ */
+static job_requeue_t passive_job(passive_t *job)
+{
+	ike_sa_t *ike_sa;
+
+	ike_sa = charon->ike_sa_manager->checkout(charon->ike_sa_manager, job->id);
+	if (ike_sa)
+	{
+		if (!is_primary(job->this) &&
+			ike_sa->get_state(ike_sa) == IKE_ESTABLISHED &&
+			sasync_promote_make_passive(ike_sa, job->this->keys))
+		{
+			DBG1(DBG_APP, "sasync: IKE_SA %s[%u] handed over to the new "
+				 "primary, passive here", ike_sa->get_name(ike_sa),
+				 ike_sa->get_unique_id(ike_sa));
+		}
+		charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
+	}
+	return JOB_REQUEUE_NONE;
+}
+
+/**
+ * A demoted node sent an IKE SA it completed after the demotion walk (half-
+ * open then, or a rekey's new SA): it becomes passive once charon is done
+ * with it (it changes the state after the listeners ran)
+ */
+static void passive_later(private_sasync_capture_t *this, ike_sa_t *ike_sa)
+{
+	passive_t *job;
+
+	if (is_primary(this))
+	{
+		return;
+	}
+	INIT(job,
+		.this = this,
+		.id = ike_sa->get_id(ike_sa)->clone(ike_sa->get_id(ike_sa)),
+	);
+	lib->processor->queue_job(lib->processor,
+			(job_t*)callback_job_create((callback_job_cb_t)passive_job, job,
+										(void*)passive_destroy, NULL));
+}
+
+/**
  * Remove our state of an IKE SA and tell the standbys if they knew it
  */
 static void ike_gone(private_sasync_capture_t *this, ike_sa_t *ike_sa)
@@ -380,7 +463,7 @@ static void ike_gone(private_sasync_capture_t *this, ike_sa_t *ike_sa)
 
 	this->keys->lock(this->keys);
 	keys = this->keys->remove_ike(this->keys, ike_sa->get_unique_id(ike_sa));
-	if (keys && keys->synced && is_primary(this))
+	if (keys && keys->synced && sending(this, ike_sa, keys))
 	{
 		msg = sasync_msg_create(SASYNC_MSG_IKE_DELETE);
 		add_ike_id(msg, ike_sa);
@@ -407,10 +490,11 @@ METHOD(listener_t, ike_state_change, bool,
 			/* an IKEv2 rekey is sent once charon moved identities, virtual
 			 * IPs and CHILD SAs to the new SA (ike_rekey); a restored SA
 			 * that becomes established at promotion goes to the others */
-			if (keys && is_primary(this) &&
+			if (keys && sending(this, ike_sa, keys) &&
 				!(keys->old_skd.len && !keys->synced))
 			{
 				sync_ike(this, ike_sa, keys);
+				passive_later(this, ike_sa);
 			}
 			this->keys->unlock(this->keys);
 			break;
@@ -432,7 +516,7 @@ METHOD(listener_t, ike_update, bool,
 
 	this->keys->lock(this->keys);
 	keys = find_ike(this, ike_sa);
-	if (keys && keys->synced && is_primary(this))
+	if (keys && keys->synced && sending(this, ike_sa, keys))
 	{	/* called before the IKE SA takes the new addresses */
 		sync_ike_hosts(this, ike_sa, keys, local, remote);
 	}
@@ -443,15 +527,21 @@ METHOD(listener_t, ike_update, bool,
 METHOD(listener_t, ike_rekey, bool,
 	private_sasync_capture_t *this, ike_sa_t *old, ike_sa_t *new)
 {
-	sasync_ike_keys_t *keys;
+	sasync_ike_keys_t *keys, *old_keys;
 
 	/* called after inherit_post(): new has the identities, virtual IPs,
 	 * conditions and CHILD SAs of old */
 	this->keys->lock(this->keys);
 	keys = find_ike(this, new);
-	if (keys && is_primary(this))
+	old_keys = find_ike(this, old);
+	if (keys && old_keys && old_keys->handover)
+	{	/* a rekey in flight at the demotion: the new SA goes over too */
+		keys->handover = TRUE;
+	}
+	if (keys && sending(this, old, keys))
 	{
 		sync_ike(this, new, keys);
+		passive_later(this, new);
 	}
 	this->keys->unlock(this->keys);
 	return TRUE;
@@ -475,7 +565,8 @@ METHOD(listener_t, children_migrate, bool,
 	else
 	{
 		keys = find_ike(this, ike_sa);
-		if (keys && keys->synced && keys->replaces && is_primary(this))
+		if (keys && keys->synced && keys->replaces &&
+			sending(this, ike_sa, keys))
 		{	/* else it says so when it is established */
 			sync_ike(this, ike_sa, keys);
 		}
@@ -558,7 +649,8 @@ static void track_mid(private_sasync_capture_t *this, ike_sa_t *ike_sa,
 	{
 		keys->mid_i = max(keys->mid_i, next);
 	}
-	if (keys->synced && is_primary(this) && !coalesce_mid(this, ike_sa, keys))
+	if (keys->synced && sending(this, ike_sa, keys) &&
+		!(is_primary(this) && coalesce_mid(this, ike_sa, keys)))
 	{
 		msg = sasync_msg_create(SASYNC_MSG_IKE_MID);
 		add_ike_id(msg, ike_sa);
@@ -590,7 +682,7 @@ static void track_iv(private_sasync_capture_t *this, ike_sa_t *ike_sa)
 	{
 		chunk_free(&keys->iv);
 		keys->iv = chunk_clone(iv);
-		if (keys->synced && is_primary(this))
+		if (keys->synced && sending(this, ike_sa, keys))
 		{
 			sync_ike(this, ike_sa, keys);
 		}
@@ -788,7 +880,7 @@ METHOD(listener_t, assign_vips, bool,
 	/* IKEv1 Mode Config assigns them after phase 1 completed */
 	this->keys->lock(this->keys);
 	keys = find_ike(this, ike_sa);
-	if (assign && keys && keys->synced && is_primary(this))
+	if (assign && keys && keys->synced && sending(this, ike_sa, keys))
 	{
 		sync_ike(this, ike_sa, keys);
 	}
@@ -902,7 +994,7 @@ static void child_changed(private_sasync_capture_t *this, ike_sa_t *ike_sa,
 	sasync_msg_t *msg;
 
 	ike = find_ike(this, ike_sa);
-	if (!ike || !ike->synced || !is_primary(this))
+	if (!ike || !ike->synced || !sending(this, ike_sa, ike))
 	{
 		return;
 	}
@@ -956,7 +1048,7 @@ METHOD(listener_t, child_state_change, bool,
 	switch (state)
 	{
 		case CHILD_INSTALLED:
-			if (is_primary(this))
+			if (sending(this, ike_sa, find_ike(this, ike_sa)))
 			{
 				child_installed(this, ike_sa, child_sa);
 			}

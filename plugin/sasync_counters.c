@@ -4,7 +4,7 @@
 
 #include "sasync_counters.h"
 
-ENUM(sasync_counter_names, SASYNC_CTR_RESYNC, SASYNC_CTR_MID_SYNC_COALESCED,
+ENUM(sasync_counter_names, SASYNC_CTR_RESYNC, SASYNC_CTR_REKEYED_DELETED,
 	"resync",
 	"vike-sync",
 	"conn-sync",
@@ -40,6 +40,9 @@ ENUM(sasync_counter_names, SASYNC_CTR_RESYNC, SASYNC_CTR_MID_SYNC_COALESCED,
 	"wait-dropped",
 	"resync-deferred",
 	"mid-sync-coalesced",
+	"handover-sent",
+	"handover-applied",
+	"rekeyed-deleted",
 );
 
 typedef struct private_sasync_counters_t private_sasync_counters_t;

@@ -100,6 +100,14 @@ enum sasync_counter_t {
 	/** message ID updates not sent (mid_sync = coalesced: RFC 6311 covers
 	 * them after a promotion) */
 	SASYNC_CTR_MID_SYNC_COALESCED,
+	/** records a demoted node sent about SAs it still acted on (exchanges
+	 * in flight at the demotion), for the new primary */
+	SASYNC_CTR_HANDOVER_SENT,
+	/** such records a primary applied */
+	SASYNC_CTR_HANDOVER_APPLIED,
+	/** rekeyed CHILD SAs a promoted node deleted at the peer: the failed
+	 * node's delete of them may never have reached it */
+	SASYNC_CTR_REKEYED_DELETED,
 	SASYNC_CTR_MAX,
 };
 

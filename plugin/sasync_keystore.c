@@ -242,6 +242,22 @@ METHOD(sasync_keystore_t, get_count, u_int,
 	return count;
 }
 
+METHOD(sasync_keystore_t, hand_over, void,
+	private_sasync_keystore_t *this)
+{
+	enumerator_t *enumerator;
+	sasync_ike_keys_t *keys;
+
+	this->mutex->lock(this->mutex);
+	enumerator = this->ikes->create_enumerator(this->ikes);
+	while (enumerator->enumerate(enumerator, NULL, &keys))
+	{
+		keys->handover = TRUE;
+	}
+	enumerator->destroy(enumerator);
+	this->mutex->unlock(this->mutex);
+}
+
 METHOD(sasync_keystore_t, destroy, void,
 	private_sasync_keystore_t *this)
 {
@@ -269,6 +285,7 @@ sasync_keystore_t *sasync_keystore_create()
 			.put_child = _put_child,
 			.remove_child = _remove_child,
 			.get_count = _get_count,
+			.hand_over = _hand_over,
 			.destroy = _destroy,
 		},
 		.ikes = hashtable_create(hashtable_hash_ptr, hashtable_equals_ptr, 32),

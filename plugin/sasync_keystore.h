@@ -53,6 +53,10 @@ struct sasync_ike_keys_t {
 	 * it, or a demotion handed it over to the new primary. Records act on
 	 * such SAs only, never on one the node runs itself */
 	bool restored;
+	/** the node held this IKE SA as primary when it was demoted: what it
+	 * still does on it while it is not passive (an exchange in flight at
+	 * the demotion) goes to the new primary (sasync_capture_t) */
+	bool handover;
 	/** id and unique id of the IKE SA this one replaces (IKEv2 rekey or
 	 * IKEv1 reauthentication), until the standbys were told */
 	ike_sa_id_t *replaces;
@@ -157,6 +161,12 @@ struct sasync_keystore_t {
 	 * @param children	count CHILD SAs instead of IKE SAs
 	 */
 	u_int (*get_count)(sasync_keystore_t *this, bool children);
+
+	/**
+	 * Mark every IKE SA entry as one a demotion hands over to the new
+	 * primary (sasync_ike_keys_t.handover).
+	 */
+	void (*hand_over)(sasync_keystore_t *this);
 
 	/**
 	 * Destroy a sasync_keystore_t, wiping every key.

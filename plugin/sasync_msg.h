@@ -137,6 +137,9 @@ enum sasync_attr_t {
 	SASYNC_ATTR_REMOTE_TS = 52,
 	/** IKE SAs a bulk resync goes through (RESYNC_START) */
 	SASYNC_ATTR_RESYNC_TOTAL = 53,
+	/** sent by a demoted node about an SA it still acted on (an exchange in
+	 * flight at the demotion): the primary applies it too */
+	SASYNC_ATTR_HANDOVER = 54,
 	SASYNC_ATTR_MAX,
 };
 

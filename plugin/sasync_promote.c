@@ -83,6 +83,54 @@ static void delete_orphan(ike_sa_t *ike_sa, sasync_keystore_t *keys)
 /*
  * Described in header
  */
+u_int sasync_promote_delete_rekeyed(ike_sa_t *ike_sa,
+									sasync_counters_t *counters)
+{
+	enumerator_t *enumerator;
+	child_sa_t *child_sa;
+	array_t *rekeyed = NULL;
+	struct {
+		protocol_id_t protocol;
+		uint32_t spi;
+	} sa;
+	u_int count = 0;
+
+	if (ike_sa->get_version(ike_sa) != IKEV2)
+	{	/* IKEv1 keeps rekeyed Quick Mode SAs until they expire */
+		return 0;
+	}
+	enumerator = ike_sa->create_child_sa_enumerator(ike_sa);
+	while (enumerator->enumerate(enumerator, &child_sa))
+	{
+		if (child_sa->get_state(child_sa) == CHILD_REKEYED)
+		{
+			sa.protocol = child_sa->get_protocol(child_sa);
+			sa.spi = child_sa->get_spi(child_sa, TRUE);
+			array_insert_create_value(&rekeyed, sizeof(sa), ARRAY_TAIL, &sa);
+		}
+	}
+	enumerator->destroy(enumerator);
+	/* queueing a delete may act on the list we walked: not while walking */
+	while (array_remove(rekeyed, ARRAY_HEAD, &sa))
+	{
+		DBG1(DBG_APP, "sasync: deleting CHILD_SA %.8x_i of %s[%u]: rekeyed "
+			 "by the node before, its delete may never have reached the peer",
+			 ntohl(sa.spi), ike_sa->get_name(ike_sa),
+			 ike_sa->get_unique_id(ike_sa));
+		if (ike_sa->delete_child_sa(ike_sa, sa.protocol, sa.spi,
+									FALSE) == SUCCESS)
+		{
+			counters->inc(counters, SASYNC_CTR_REKEYED_DELETED);
+			count++;
+		}
+	}
+	array_destroy(rekeyed);
+	return count;
+}
+
+/*
+ * Described in header
+ */
 void sasync_promote_sync_due(ike_sa_t *ike_sa, sasync_counters_t *counters,
 							 sasync_keystore_t *keys)
 {
@@ -106,6 +154,7 @@ void sasync_promote_sync_due(ike_sa_t *ike_sa, sasync_counters_t *counters,
 		sasync_midsync_start(ike_sa, counters);
 	}
 	delete_orphan(ike_sa, keys);
+	sasync_promote_delete_rekeyed(ike_sa, counters);
 }
 
 /**
@@ -293,7 +342,7 @@ METHOD(sasync_promote_t, promote, bool,
  * The SA is handed over to the new primary: its records act on it from now
  * on (as they act on SAs the apply side restored, and on no other SA).
  */
-static bool make_passive(ike_sa_t *ike_sa, sasync_keystore_t *keys)
+bool sasync_promote_make_passive(ike_sa_t *ike_sa, sasync_keystore_t *keys)
 {
 	sasync_ike_keys_t *entry;
 
@@ -337,6 +386,11 @@ METHOD(sasync_promote_t, demote, bool,
 	 * before the role changes (ignored, we were primary) or after this walk
 	 * (restored passive), never in between */
 	this->apply->hold(this->apply);
+	if (this->role->get(this->role) == SASYNC_ROLE_PRIMARY)
+	{	/* before the role changes: what an SA of ours still does goes to
+		 * the new primary until the walk below made it passive */
+		this->keys->hand_over(this->keys);
+	}
 	if (!this->role->set(this->role, SASYNC_ROLE_STANDBY, reason))
 	{
 		this->apply->resume(this->apply);
@@ -347,7 +401,7 @@ METHOD(sasync_promote_t, demote, bool,
 												charon->ike_sa_manager, TRUE);
 	while (enumerator->enumerate(enumerator, &ike_sa))
 	{
-		if (make_passive(ike_sa, this->keys))
+		if (sasync_promote_make_passive(ike_sa, this->keys))
 		{
 			passive++;
 		}

@@ -35,7 +35,10 @@ typedef struct sasync_promote_t sasync_promote_t;
  * hold (sasync_standby_t).
  *
  * Demotion is the reverse: established IKE SAs become passive again,
- * without a message to any peer.
+ * without a message to any peer. What the node still completes on one of
+ * them before it is passive (an exchange in flight at the demotion), and
+ * an IKE SA it was negotiating then, goes to the new primary as a
+ * hand-over (sasync_capture_t), so neither node loses it.
  */
 struct sasync_promote_t {
 
@@ -100,6 +103,32 @@ void sasync_promote_activate(ike_sa_t *ike_sa, sasync_counters_t *counters,
  */
 void sasync_promote_sync_due(ike_sa_t *ike_sa, sasync_counters_t *counters,
 							 sasync_keystore_t *keys);
+
+/**
+ * Delete the rekeyed CHILD SAs of an IKEv2 SA at the peer, as charon does
+ * once it rekeyed one. The node that rekeyed them may have died (or lost
+ * the role) before its delete reached the peer or this node: kept, such a
+ * CHILD SA would stay here, unused, until it expires. A peer that deleted
+ * it already answers with an empty INFORMATIONAL.
+ *
+ * @param ike_sa		established IKEv2 SA, checked out
+ * @param counters		counters (rekeyed-deleted)
+ * @return				number of CHILD SAs whose delete was started
+ */
+u_int sasync_promote_delete_rekeyed(ike_sa_t *ike_sa,
+									sasync_counters_t *counters);
+
+/**
+ * Make an IKE SA of this node passive, as a demotion does with each of
+ * them (described in sasync_promote.c); also for one a demoted node
+ * completed afterwards and handed over.
+ *
+ * @param ike_sa		IKE SA, checked out
+ * @param keys			key store
+ * @return				FALSE if the SA is not one to keep (half-open,
+ *						rekeyed), left as it is
+ */
+bool sasync_promote_make_passive(ike_sa_t *ike_sa, sasync_keystore_t *keys);
 
 /**
  * Create the promotion handler.

@@ -2199,6 +2199,219 @@ START_TEST(test_demote_hands_over)
 }
 END_TEST
 
+/*
+ * Hand-over between a demoted and a promoted node
+ */
+
+/**
+ * Wait until the processor ran what was queued, if it has threads
+ */
+static void processor_idle()
+{
+	u_int total;
+	int i;
+
+	total = lib->processor->get_total_threads(lib->processor);
+	for (i = 0; i < 200 && total &&
+		 (lib->processor->get_job_load(lib->processor, JOB_PRIO_MEDIUM) ||
+		  lib->processor->get_idle_threads(lib->processor) < total); i++)
+	{
+		usleep(10000);
+	}
+}
+
+/**
+ * An IKE SA the primary was negotiating when it was demoted completes
+ * afterwards: its records go out marked as a hand-over, and the new
+ * primary applies them (the IKE SA active, with its CHILD SA), where it
+ * ignores records without the mark. Before, neither node kept the SA (the
+ * churn soak lost it in a switchover).
+ */
+START_TEST(test_handover_after_demotion)
+{
+	sasync_promote_t *demoted, *promoted;
+	pair_t *half_open, *unmarked;
+	sasync_msg_t *msg;
+	uint64_t flag;
+	u_int children, from, i;
+
+	lib->settings->set_bool(lib->settings,
+				"%s.plugins.sasync.updown_on_promote", FALSE, lib->ns);
+	half_open = pair_create(IKEV2, FALSE, NULL);
+	pair_derive(half_open, IKE_PROPOSAL_AEAD, NULL, half_open->sa);
+	child_install(half_open->sa, 0xc2a00001, 0xc3a00001);
+	/* one the old primary still established as primary, not applied yet */
+	unmarked = pair_create(IKEV2, FALSE, NULL);
+	pair_derive(unmarked, IKE_PROPOSAL_AEAD, NULL, unmarked->sa);
+	establish(unmarked);
+	ck_assert_int_eq(rec_count(), 1);
+
+	promoted = sasync_promote_create(standby_role, standby_ctr, apply,
+									 standby_keys, NULL);
+	ck_assert(promoted->promote(promoted, "test", NULL));
+	demoted = sasync_promote_create(active_role, active_ctr, apply,
+									active_keys, NULL);
+	ck_assert(demoted->demote(demoted, "test", NULL));
+
+	from = rec_count();
+	establish(half_open);
+	ck_assert_int_eq(rec_count() - from, 2);
+	ck_assert_int_eq(active_ctr->get(active_ctr, SASYNC_CTR_HANDOVER_SENT), 2);
+	for (i = from; i < rec_count(); i++)
+	{
+		msg = rec_get(i);
+		ck_assert(msg->get_int(msg, SASYNC_ATTR_HANDOVER, &flag));
+		ck_assert_int_eq(flag, 1);
+		msg->destroy(msg);
+	}
+	msg = rec_get(0);
+	ck_assert(!msg->get_int(msg, SASYNC_ATTR_HANDOVER, &flag));
+	msg->destroy(msg);
+	/* its job would make the new primary's copy passive in this process */
+	processor_idle();
+
+	apply_range(0, rec_count());
+	check_no_apply_failure();
+	ck_assert_int_eq(held_state(unmarked->sa, &children), IKE_CREATED);
+	ck_assert_int_eq(held_state(half_open->sa, &children), IKE_ESTABLISHED);
+	ck_assert_int_eq(children, 1);
+	ck_assert_int_eq(ctr(SASYNC_CTR_HANDOVER_APPLIED), 2);
+
+	/* once its copy is passive the demoted node sends nothing of it */
+	from = rec_count();
+	half_open->sa->set_state(half_open->sa, IKE_PASSIVE);
+	child_install(half_open->sa, 0xc2a00002, 0xc3a00002);
+	ck_assert_int_eq(rec_count(), from);
+	demoted->destroy(demoted);
+	promoted->destroy(promoted);
+}
+END_TEST
+
+/**
+ * Records a primary ignores do not change the SAs it runs, a hand-over's
+ * message IDs only move the peer's (responder) ID forward
+ */
+START_TEST(test_handover_mids)
+{
+	sasync_promote_t *promoted;
+	sasync_msg_t *msg;
+	pair_t *pair;
+	ike_sa_t *copy;
+
+	lib->settings->set_bool(lib->settings,
+				"%s.plugins.sasync.updown_on_promote", FALSE, lib->ns);
+	pair = pair_create(IKEV2, FALSE, NULL);
+	pair_derive(pair, IKE_PROPOSAL_AEAD, NULL, pair->sa);
+	establish(pair);
+	apply_range(0, rec_count());
+	check_no_apply_failure();
+	promoted = sasync_promote_create(standby_role, standby_ctr, apply,
+									 standby_keys, NULL);
+	ck_assert(promoted->promote(promoted, "test", NULL));
+	copy = restored(pair->sa);
+	copy->set_message_id(copy, TRUE, 10);
+	copy->set_message_id(copy, FALSE, 5);
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
+
+	msg = msg_for(pair, SASYNC_MSG_IKE_MID, 0);
+	msg->add_int(msg, SASYNC_ATTR_MID_I, 3);
+	msg->add_int(msg, SASYNC_ATTR_MID_R, 7);
+	apply_msg(msg);
+	msg = msg_for(pair, SASYNC_MSG_IKE_MID, 0);
+	msg->add_int(msg, SASYNC_ATTR_MID_I, 3);
+	msg->add_int(msg, SASYNC_ATTR_MID_R, 6);
+	msg->add_int(msg, SASYNC_ATTR_HANDOVER, 1);
+	apply_msg(msg);
+	copy = restored(pair->sa);
+	ck_assert_int_eq(copy->get_message_id(copy, TRUE), 10);
+	ck_assert_int_eq(copy->get_message_id(copy, FALSE), 6);
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
+	msg = msg_for(pair, SASYNC_MSG_IKE_MID, 0);
+	msg->add_int(msg, SASYNC_ATTR_MID_R, 4);
+	msg->add_int(msg, SASYNC_ATTR_HANDOVER, 1);
+	apply_msg(msg);
+	copy = restored(pair->sa);
+	ck_assert_int_eq(copy->get_message_id(copy, FALSE), 6);
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
+	ck_assert_int_eq(ctr(SASYNC_CTR_HANDOVER_APPLIED), 2);
+	promoted->destroy(promoted);
+}
+END_TEST
+
+/**
+ * A sender that counts what charon would send
+ */
+typedef struct {
+	sender_t public;
+	u_int sent;
+} count_sender_t;
+
+static void count_send(sender_t *this, packet_t *packet)
+{
+	((count_sender_t*)this)->sent++;
+	packet->destroy(packet);
+}
+
+static void count_flush(sender_t *this)
+{
+}
+
+/**
+ * A CHILD SA the failed node rekeyed is deleted at the peer by the
+ * promoted node: the failed node's delete may never have gone out (churn
+ * soak: after a kill -9 the new primary kept such a CHILD SA beside its
+ * successor, one the peer no longer had). Its successor stays. IKEv1
+ * keeps rekeyed Quick Mode SAs, as charon does.
+ */
+START_TEST(test_promote_deletes_rekeyed)
+{
+	count_sender_t sender = {
+		.public = {
+			.send = count_send,
+			.send_no_marker = count_send,
+			.flush = count_flush,
+		},
+	};
+	sasync_promote_t *promoted;
+	child_sa_t *old, *new, *copy_old, *copy_new;
+	pair_t *pair;
+	ike_sa_t *copy;
+
+	lib->settings->set_bool(lib->settings,
+				"%s.plugins.sasync.updown_on_promote", FALSE, lib->ns);
+	lib->settings->set_int(lib->settings,
+				"%s.plugins.sasync.promote_rate", 0, lib->ns);
+	pair = pair_create(IKEV2, TRUE, NULL);
+	pair_derive(pair, IKE_PROPOSAL_AEAD, NULL, pair->sa);
+	old = child_install(pair->sa, 0xc2b00001, 0xc3b00001);
+	new = child_install(pair->sa, 0xc2b00002, 0xc3b00002);
+	establish(pair);
+	charon->bus->set_sa(charon->bus, pair->sa);
+	old->set_state(old, CHILD_REKEYED);
+	charon->bus->set_sa(charon->bus, NULL);
+	apply_range(0, rec_count());
+	check_no_apply_failure();
+
+	charon->sender = &sender.public;
+	promoted = sasync_promote_create(standby_role, standby_ctr, apply,
+									 standby_keys, NULL);
+	ck_assert(promoted->promote(promoted, "test", NULL));
+	charon->sender = NULL;
+	ck_assert_int_eq(ctr(SASYNC_CTR_REKEYED_DELETED), 1);
+	ck_assert_int_eq(sender.sent, 1);
+	copy = restored(pair->sa);
+	copy_old = copy->get_child_sa(copy, PROTO_ESP, old->get_spi(old, TRUE),
+								  TRUE);
+	copy_new = copy->get_child_sa(copy, PROTO_ESP, new->get_spi(new, TRUE),
+								  TRUE);
+	ck_assert(copy_old && copy_new);
+	ck_assert_int_eq(copy_old->get_state(copy_old), CHILD_DELETING);
+	ck_assert_int_eq(copy_new->get_state(copy_new), CHILD_INSTALLED);
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
+	promoted->destroy(promoted);
+}
+END_TEST
+
 /**
  * CHILD SA records whose selectors the child config does not allow (all
  * traffic, another tunnel's subnet) are rejected, nothing reaches the
@@ -2561,6 +2774,9 @@ Suite *lifecycle_suite_create(void)
 	tcase_add_test(tc, test_promote_drops_waiting);
 	tcase_add_test(tc, test_demote);
 	tcase_add_test(tc, test_resync_drops_waiting);
+	tcase_add_test(tc, test_handover_after_demotion);
+	tcase_add_test(tc, test_handover_mids);
+	tcase_add_test(tc, test_promote_deletes_rekeyed);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("validation");

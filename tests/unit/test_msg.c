@@ -357,6 +357,7 @@ START_TEST(test_wire_numbers)
 		{ SASYNC_ATTR_LOCAL_TS, 51 },
 		{ SASYNC_ATTR_REMOTE_TS, 52 },
 		{ SASYNC_ATTR_RESYNC_TOTAL, 53 },
+		{ SASYNC_ATTR_HANDOVER, 54 },
 	}, types[] = {
 		{ SASYNC_MSG_IKE_ADD, 1 },
 		{ SASYNC_MSG_IKE_MID, 2 },
