@@ -256,6 +256,19 @@ static void announce_up(private_sasync_promote_t *this, ike_sa_t *ike_sa)
 }
 
 /**
+ * charon checks DPD one interval after an SA became established, from its
+ * last inbound message: every SA a promotion activates would check at the
+ * same moment, a burst of DPDs towards idle peers. Marking the SA as heard
+ * from when its RFC 6311 exchange is due spreads the checks as those are
+ * (a peer that answers one moves it to its answer, which is spread too)
+ */
+static void spread_dpd(ike_sa_t *ike_sa, u_int delay)
+{
+	ike_sa->set_statistic(ike_sa, STAT_INBOUND,
+						  time_monotonic(NULL) + delay / 1000);
+}
+
+/**
  * RFC 6311 exchanges to start per second after a promotion, 0 for no limit
  */
 static u_int promote_rate()
@@ -304,6 +317,7 @@ METHOD(sasync_promote_t, promote, bool,
 			if (delay)
 			{
 				schedule_sync(this, ike_sa, delay);
+				spread_dpd(ike_sa, delay);
 			}
 			if (updown)
 			{

@@ -2199,6 +2199,53 @@ START_TEST(test_demote_hands_over)
 }
 END_TEST
 
+/**
+ * A promotion spreads the first DPD checks of the SAs it activates as it
+ * spreads their RFC 6311 exchanges (promote_rate), instead of charon
+ * checking all of them one DPD interval after the promotion at once
+ */
+START_TEST(test_promote_spreads_dpd)
+{
+	sasync_promote_t *promote;
+	enumerator_t *enumerator;
+	ike_sa_t *ike_sa;
+	pair_t *pair;
+	uint32_t now, first = UINT32_MAX, last = 0, inbound;
+	u_int i;
+
+	for (i = 0; i < 3; i++)
+	{
+		pair = pair_create(IKEV2, i % 2, NULL);
+		pair_derive(pair, IKE_PROPOSAL_AEAD, NULL, pair->sa);
+		establish(pair);
+	}
+	apply_range(0, rec_count());
+	check_no_apply_failure();
+	lib->settings->set_bool(lib->settings,
+				"%s.plugins.sasync.updown_on_promote", FALSE, lib->ns);
+	lib->settings->set_int(lib->settings,
+				"%s.plugins.sasync.promote_rate", 1, lib->ns);
+	promote = sasync_promote_create(standby_role, standby_ctr, apply,
+									standby_keys, NULL);
+	now = time_monotonic(NULL);
+	ck_assert(promote->promote(promote, "test", NULL));
+	enumerator = charon->ike_sa_manager->create_enumerator(
+											charon->ike_sa_manager, TRUE);
+	while (enumerator->enumerate(enumerator, &ike_sa))
+	{
+		inbound = ike_sa->get_statistic(ike_sa, STAT_INBOUND);
+		first = min(first, inbound);
+		last = max(last, inbound);
+	}
+	enumerator->destroy(enumerator);
+	/* 0, 1 and 2 s after the promotion, at one per second */
+	ck_assert_int_le(first, now + 1);
+	ck_assert_int_ge(last, now + 2);
+	ck_assert_int_le(last - first, 3);
+	promote->destroy(promote);
+}
+END_TEST
+
 /*
  * Hand-over between a demoted and a promoted node
  */
@@ -2777,6 +2824,7 @@ Suite *lifecycle_suite_create(void)
 	tcase_add_test(tc, test_handover_after_demotion);
 	tcase_add_test(tc, test_handover_mids);
 	tcase_add_test(tc, test_promote_deletes_rekeyed);
+	tcase_add_test(tc, test_promote_spreads_dpd);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("validation");
