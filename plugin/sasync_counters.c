@@ -4,7 +4,7 @@
 
 #include "sasync_counters.h"
 
-ENUM(sasync_counter_names, SASYNC_CTR_RESYNC, SASYNC_CTR_MID_SYNC_COALESCED,
+ENUM(sasync_counter_names, SASYNC_CTR_RESYNC, SASYNC_CTR_SYNC_NO_KEY,
 	"resync",
 	"vike-sync",
 	"conn-sync",
@@ -40,6 +40,7 @@ ENUM(sasync_counter_names, SASYNC_CTR_RESYNC, SASYNC_CTR_MID_SYNC_COALESCED,
 	"wait-dropped",
 	"resync-deferred",
 	"mid-sync-coalesced",
+	"sync-no-key",
 );
 
 typedef struct private_sasync_counters_t private_sasync_counters_t;
