@@ -100,6 +100,10 @@ enum sasync_counter_t {
 	/** message ID updates not sent (mid_sync = coalesced: RFC 6311 covers
 	 * them after a promotion) */
 	SASYNC_CTR_MID_SYNC_COALESCED,
+	/** key lookups of secret_id that found no valid key in charon's
+	 * credentials (none loaded, or too short or not random): a connection
+	 * not made or refused (sasync_secret_creds_t) */
+	SASYNC_CTR_SYNC_NO_KEY,
 	/** records a demoted node sent about SAs it still acted on (exchanges
 	 * in flight at the demotion), for the new primary */
 	SASYNC_CTR_HANDOVER_SENT,

@@ -80,6 +80,7 @@ typedef enum {
 	FAIL_IDENTITY,
 	FAIL_IO,
 	FAIL_TIMEOUT,
+	FAIL_NO_KEY,
 } fail_t;
 
 /**
@@ -297,6 +298,12 @@ struct private_sasync_link_t {
 	 * Shared secrets: the first to connect, any to accept
 	 */
 	chunk_t keys[SASYNC_KEYS_MAX];
+
+	/**
+	 * Source of the keys, asked before each handshake, if any
+	 */
+	sasync_link_keys_t keys_cb;
+	void *keys_data;
 
 	/**
 	 * Our node name, NUL padded as in a HELLO
@@ -738,6 +745,27 @@ static host_t *accepted_host(struct sockaddr_storage *sa)
 }
 
 /**
+ * Get the keys from their source, if any, for a handshake about to start;
+ * with the lock held. FALSE if we have no key.
+ */
+static bool refresh_keys(private_sasync_link_t *this)
+{
+	chunk_t keys[SASYNC_KEYS_MAX] = {};
+	int count, i;
+
+	if (this->keys_cb)
+	{
+		count = this->keys_cb(this->keys_data, keys);
+		sasync_secret_clear(this->keys);
+		for (i = 0; i < count && i < SASYNC_KEYS_MAX; i++)
+		{
+			this->keys[i] = keys[i];
+		}
+	}
+	return this->keys[0].len > 0;
+}
+
+/**
  * Log why an outgoing connection failed, once per reason until one comes up
  */
 static void report_failure(peer_t *peer, fail_t failure)
@@ -752,6 +780,7 @@ static void report_failure(peer_t *peer, fail_t failure)
 		[FAIL_IDENTITY] = "is not the node it should be (see ha-sync-error)",
 		[FAIL_IO] = "failed the handshake",
 		[FAIL_TIMEOUT] = "did not complete the handshake in time",
+		[FAIL_NO_KEY] = "not connected: we have no valid key (see above)",
 	};
 
 	if (peer->failure != failure)
@@ -1096,6 +1125,11 @@ static bool got_hello(chan_t *chan)
 		}
 		chan->state = CHAN_AUTH;
 		return TRUE;
+	}
+	if (!this->keys[0].len)
+	{	/* the source had none for a handshake since we connected */
+		chan_close(chan, FAIL_NO_KEY);
+		return FALSE;
 	}
 	chan->crypt = sasync_crypt_create(chan->alg, this->keys[0],
 						chunk_create(chan->hello, SASYNC_HELLO_LEN),
@@ -1769,11 +1803,16 @@ static chan_t *chan_create(private_sasync_link_t *this, int fd, host_t *remote,
  */
 static chan_t *connect_peer(private_sasync_link_t *this, peer_t *peer)
 {
+	fail_t failure = FAIL_NO_KEY;
 	host_t *host = peer->public.peer;
-	int fd;
+	int fd = -1;
 
-	fd = socket(host->get_family(host),
-				SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (refresh_keys(this))
+	{
+		failure = FAIL_UNREACHABLE;
+		fd = socket(host->get_family(host),
+					SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	}
 	if (fd >= 0)
 	{
 		set_sockopts(fd);
@@ -1793,7 +1832,7 @@ static chan_t *connect_peer(private_sasync_link_t *this, peer_t *peer)
 	}
 	peer->retry_at = sasync_link_time_ms() + peer->backoff;
 	peer->backoff = min(peer->backoff * 2, BACKOFF_MAX);
-	report_failure(peer, FAIL_UNREACHABLE);
+	report_failure(peer, failure);
 	return NULL;
 }
 
@@ -1982,7 +2021,9 @@ CALLBACK(on_accept, bool,
 	if (remote && !stopping(this))
 	{	/* sources we do not know take no slot and see no HELLO */
 		peer = match_peer(this, remote, FALSE);
-		why = peer ? make_room(this, remote) : "not a configured peer";
+		why = !peer ? "not a configured peer"
+					: !refresh_keys(this) ? "we have no valid key"
+										  : make_room(this, remote);
 		if (why)
 		{
 			reject(this, remote, why);
@@ -2352,6 +2393,15 @@ METHOD(sasync_link_t, get_queued, u_int,
 	return queued;
 }
 
+METHOD(sasync_link_t, set_key_source, void,
+	private_sasync_link_t *this, sasync_link_keys_t cb, void *data)
+{
+	this->mutex->lock(this->mutex);
+	this->keys_cb = cb;
+	this->keys_data = data;
+	this->mutex->unlock(this->mutex);
+}
+
 METHOD(sasync_link_t, set_keys, bool,
 	private_sasync_link_t *this, chunk_t *keys, int count)
 {
@@ -2443,6 +2493,7 @@ sasync_link_t *sasync_link_create(char *local, char *peers, char *name,
 			.set_beat_data = _set_beat_data,
 			.set_beat_cb = _set_beat_cb,
 			.set_keys = _set_keys,
+			.set_key_source = _set_key_source,
 			.get_queued = _get_queued,
 			.create_peer_enumerator = _create_peer_enumerator,
 			.destroy = _destroy,
@@ -2464,7 +2515,7 @@ sasync_link_t *sasync_link_create(char *local, char *peers, char *name,
 		destroy(this);
 		return NULL;
 	}
-	if (!set_keys(this, &secret, 1))
+	if (secret.len && !set_keys(this, &secret, 1))
 	{
 		DBG1(DBG_APP, "sasync: sync secret too short, %d bytes at least "
 			 "required", SASYNC_SECRET_MIN);

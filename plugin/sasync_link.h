@@ -156,6 +156,20 @@ typedef void (*sasync_link_beat_t)(void *data, host_t *peer, bool alive,
 								   chunk_t beat);
 
 /**
+ * Called before each connection the link makes and on each it accepts, to
+ * get the keys of its handshake; with the link's lock held, so it must not
+ * block for long (a look-up in charon's credentials is fine) nor call into
+ * the link.
+ *
+ * @param data			user data
+ * @param keys			SASYNC_KEYS_MAX keys to fill, each allocated and at
+ *						least SASYNC_SECRET_MIN bytes; the link adopts them
+ * @return				number of keys filled, 0 if there is none (the
+ *						connection is not made, or refused)
+ */
+typedef int (*sasync_link_keys_t)(void *data, chunk_t *keys);
+
+/**
  * State of the link to one partner node.
  */
 typedef struct {
@@ -312,6 +326,19 @@ struct sasync_link_t {
 	bool (*set_keys)(sasync_link_t *this, chunk_t *keys, int count);
 
 	/**
+	 * Set where the keys come from, asked before each handshake instead of
+	 * the keys set: so keys that change elsewhere are used at once.
+	 *
+	 * Once set_key_source() returns, the previous source is not running and
+	 * is not called again.
+	 *
+	 * @param cb		key source, NULL to keep the keys it gave last
+	 * @param data		user data to pass to cb
+	 */
+	void (*set_key_source)(sasync_link_t *this, sasync_link_keys_t cb,
+						   void *data);
+
+	/**
 	 * Enumerate partner states (sasync_link_peer_t*), under a lock until
 	 * the enumerator is destroyed.
 	 */
@@ -343,7 +370,8 @@ uint64_t sasync_link_time_ms();
  * @param local			"address[:port]" to listen on
  * @param peers			comma separated "[name@]address[:port]" of partners
  * @param name			our node name, shorter than SASYNC_NAME_LEN
- * @param secret		shared secret, at least SASYNC_SECRET_MIN bytes
+ * @param secret		shared secret, at least SASYNC_SECRET_MIN bytes; empty
+ *						for none until set_keys() or set_key_source()
  * @param counters		counters to update (sync-tx, sync-rx, *-bad...)
  * @return				link, NULL on a bad setting (logged)
  */

@@ -40,6 +40,10 @@ struct private_sasync_plugin_t {
 	/** sync channel, NULL if sync is disabled */
 	sasync_link_t *link;
 
+	/** keys from charon's credentials (secret_id), NULL if from the
+	 * settings */
+	sasync_secret_creds_t *creds;
+
 	/** why sync is disabled, NULL if it is enabled */
 	char *disabled;
 
@@ -129,15 +133,32 @@ static char *node_id(char *buf, size_t len)
 }
 
 /**
+ * Take the keys of the link from charon's credentials from now on, looked
+ * up by identity for each handshake: swanctl loads them after charon starts
+ * and --load-creds changes them at any time
+ */
+static void use_creds(private_sasync_plugin_t *this, sasync_link_t *link,
+					  identification_t *id)
+{
+	sasync_secret_creds_t *old = this->creds;
+
+	this->creds = sasync_secret_creds_create(id, this->counters);
+	link->set_key_source(link, (void*)this->creds->get_keys, this->creds);
+	/* no longer called once set_key_source() returned */
+	DESTROY_IF(old);
+}
+
+/**
  * Create the sync link from the settings, NULL and a reason if they are bad
  */
 static sasync_link_t *create_link(private_sasync_plugin_t *this)
 {
-	chunk_t keys[SASYNC_KEYS_MAX];
+	chunk_t keys[SASYNC_KEYS_MAX] = {};
 	char *peers = setting("peers", NULL), *local = setting("local", "0.0.0.0");
 	char host[256];
+	identification_t *id;
 	sasync_link_t *link;
-	int count;
+	int count = 0;
 
 	if (!peers || !strlen(peers))
 	{
@@ -146,12 +167,16 @@ static sasync_link_t *create_link(private_sasync_plugin_t *this)
 		this->disabled = "no peers";
 		return NULL;
 	}
-	count = sasync_secret_load(keys);
-	if (!count)
+	id = sasync_secret_id();
+	if (!id)
 	{
-		DBG1(DBG_APP, "sasync: no valid secret, SA sync disabled");
-		this->disabled = "no valid secret";
-		return NULL;
+		count = sasync_secret_load(keys);
+		if (!count)
+		{
+			DBG1(DBG_APP, "sasync: no valid secret, SA sync disabled");
+			this->disabled = "no valid secret";
+			return NULL;
+		}
 	}
 	link = sasync_link_create(local, peers, node_id(host, sizeof(host)),
 							  keys[0], this->counters);
@@ -160,6 +185,14 @@ static sasync_link_t *create_link(private_sasync_plugin_t *this)
 		link->set_keys(link, keys, count);
 	}
 	sasync_secret_clear(keys);
+	if (link && id)
+	{
+		use_creds(this, link, id);
+	}
+	else
+	{
+		DESTROY_IF(id);
+	}
 	return link;
 }
 
@@ -306,6 +339,8 @@ static void stop(private_sasync_plugin_t *this)
 	}
 	DESTROY_IF(this->link);
 	this->link = NULL;
+	DESTROY_IF(this->creds);
+	this->creds = NULL;
 	DESTROY_IF(this->dispatch);
 	this->dispatch = NULL;
 	DESTROY_IF(this->capture);
@@ -368,17 +403,27 @@ METHOD(plugin_t, get_features, int,
 
 /**
  * Reload the keys of the sync channel (swanctl --reload-settings), so they
- * can be changed without a restart; the connections up keep theirs
+ * can be changed without a restart; the connections up keep theirs. Keys
+ * from charon's credentials are looked up for each handshake anyway: this
+ * only takes a new secret_id, or another key source.
  */
 METHOD(plugin_t, reload, bool,
 	private_sasync_plugin_t *this)
 {
 	chunk_t keys[SASYNC_KEYS_MAX];
+	identification_t *id;
 	int count;
 
 	if (!this->link)
 	{
 		return FALSE;
+	}
+	id = sasync_secret_id();
+	if (id)
+	{
+		DBG1(DBG_APP, "sasync: sync keys of '%Y' from charon's credentials", id);
+		use_creds(this, this->link, id);
+		return TRUE;
 	}
 	count = sasync_secret_load(keys);
 	if (!count)
@@ -386,6 +431,9 @@ METHOD(plugin_t, reload, bool,
 		DBG1(DBG_APP, "sasync: keeping the sync keys in use");
 		return FALSE;
 	}
+	this->link->set_key_source(this->link, NULL, NULL);
+	DESTROY_IF(this->creds);
+	this->creds = NULL;
 	this->link->set_keys(this->link, keys, count);
 	sasync_secret_clear(keys);
 	DBG1(DBG_APP, "sasync: reloaded %d sync key%s", count, count > 1 ? "s" : "");

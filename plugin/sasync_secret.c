@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <utils/debug.h>
+#include <credentials/keys/shared_key.h>
 
 /** a random key of SASYNC_KEY_MIN bytes has about 30 distinct bytes; fewer
  * than this many means a pattern or text, not a random key */
@@ -56,12 +57,29 @@ static bool valid_text(char *text, bool hex)
 	return TRUE;
 }
 
+/**
+ * Check that a key is long and random enough, NULL if so, else why not
+ */
+static char *check_key(chunk_t key)
+{
+	if (key.len < SASYNC_KEY_MIN)
+	{
+		return "shorter than 32 bytes";
+	}
+	if (distinct_bytes(key) < DISTINCT_MIN)
+	{
+		return "not random (too few distinct bytes)";
+	}
+	return NULL;
+}
+
 /*
  * Described in header
  */
 char *sasync_secret_parse(char *str, chunk_t *key)
 {
 	chunk_t text, decoded;
+	char *error;
 
 	if (!str || strlen(str) < 2 || str[0] != '0' ||
 		(str[1] != 'x' && str[1] != 's'))
@@ -76,15 +94,11 @@ char *sasync_secret_parse(char *str, chunk_t *key)
 	text = chunk_from_str(str + 2);
 	decoded = str[1] == 'x' ? chunk_from_hex(text, NULL)
 							: chunk_from_base64(text, NULL);
-	if (decoded.len < SASYNC_KEY_MIN)
+	error = check_key(decoded);
+	if (error)
 	{
 		chunk_clear(&decoded);
-		return "shorter than 32 bytes";
-	}
-	if (distinct_bytes(decoded) < DISTINCT_MIN)
-	{
-		chunk_clear(&decoded);
-		return "not random (too few distinct bytes)";
+		return error;
 	}
 	*key = decoded;
 	return NULL;
@@ -232,6 +246,35 @@ static int count_keys(chunk_t keys[SASYNC_KEYS_MAX])
 /*
  * Described in header
  */
+/**
+ * A key setting, NULL if not set or empty
+ */
+static char *key_setting(char *name)
+{
+	char *value;
+
+	value = lib->settings->get_str(lib->settings, "%s.plugins.sasync.%s",
+								   NULL, lib->ns, name);
+	return value && *value ? value : NULL;
+}
+
+/*
+ * Described in header
+ */
+identification_t *sasync_secret_id()
+{
+	char *id = key_setting("secret_id");
+
+	if (!id || key_setting("secret") || key_setting("secret_file"))
+	{	/* several sources are refused by sasync_secret_load() */
+		return NULL;
+	}
+	return identification_create_from_string(id);
+}
+
+/*
+ * Described in header
+ */
 int sasync_secret_load(chunk_t keys[SASYNC_KEYS_MAX])
 {
 	char *path, *secret, *error = "missing";
@@ -241,11 +284,15 @@ int sasync_secret_load(chunk_t keys[SASYNC_KEYS_MAX])
 	{
 		keys[i] = chunk_empty;
 	}
-	path = lib->settings->get_str(lib->settings,
-						"%s.plugins.sasync.secret_file", NULL, lib->ns);
-	secret = lib->settings->get_str(lib->settings,
-						"%s.plugins.sasync.secret", NULL, lib->ns);
-	if (path && *path)
+	path = key_setting("secret_file");
+	secret = key_setting("secret");
+	if (!!path + !!secret + !!key_setting("secret_id") > 1)
+	{
+		DBG1(DBG_APP, "sasync: several key sources set, set only one of "
+			 "secret_file, secret and secret_id");
+		return 0;
+	}
+	if (path)
 	{
 		if (load_file(path, keys))
 		{
@@ -265,4 +312,123 @@ int sasync_secret_load(chunk_t keys[SASYNC_KEYS_MAX])
 		 "%d bytes in secret_file; make one with: %s", SASYNC_KEY_MIN,
 		 SASYNC_KEY_HOWTO);
 	return 0;
+}
+
+/*
+ * Described in header
+ */
+int sasync_secret_lookup(identification_t *id, chunk_t keys[SASYNC_KEYS_MAX],
+						 int *weak)
+{
+	enumerator_t *enumerator;
+	shared_key_t *shared;
+	id_match_t match;
+	int count = 0;
+
+	*weak = 0;
+	memset(keys, 0, sizeof(chunk_t) * SASYNC_KEYS_MAX);
+	enumerator = lib->credmgr->create_shared_enumerator(lib->credmgr,
+												SHARED_IKE, id, NULL);
+	while (count < SASYNC_KEYS_MAX &&
+		   enumerator->enumerate(enumerator, &shared, &match, NULL))
+	{	/* only keys of this id: not a wildcard or any IKE PSK without id */
+		if (match != ID_MATCH_PERFECT)
+		{
+			continue;
+		}
+		if (check_key(shared->get_key(shared)))
+		{
+			(*weak)++;
+			continue;
+		}
+		keys[count++] = chunk_clone(shared->get_key(shared));
+	}
+	enumerator->destroy(enumerator);
+	return count;
+}
+
+typedef struct private_sasync_secret_creds_t private_sasync_secret_creds_t;
+
+/**
+ * Private data of a sasync_secret_creds_t
+ */
+struct private_sasync_secret_creds_t {
+
+	/** public interface */
+	sasync_secret_creds_t public;
+
+	/** identity owning the keys */
+	identification_t *id;
+
+	/** counters to update */
+	sasync_counters_t *counters;
+
+	/** keys and weak keys found by the last lookup, -1 before the first */
+	int found, weak;
+};
+
+METHOD(sasync_secret_creds_t, get_keys, int,
+	private_sasync_secret_creds_t *this, chunk_t keys[SASYNC_KEYS_MAX])
+{
+	int count, weak;
+
+	count = sasync_secret_lookup(this->id, keys, &weak);
+	if (!count)
+	{
+		this->counters->inc(this->counters, SASYNC_CTR_SYNC_NO_KEY);
+	}
+	if (count == this->found && weak == this->weak)
+	{	/* looked up for every handshake: log changes only */
+		return count;
+	}
+	this->found = count;
+	this->weak = weak;
+	if (weak)
+	{
+		DBG1(DBG_APP, "sasync: %d key%s of '%Y' in charon's credentials "
+			 "refused: shorter than %d bytes or not random; make one with: "
+			 "echo \"0s$(head -c 32 /dev/urandom | base64)\"", weak,
+			 weak > 1 ? "s" : "", this->id, SASYNC_KEY_MIN);
+	}
+	if (count)
+	{
+		DBG1(DBG_APP, "sasync: %d sync key%s of '%Y' in charon's credentials",
+			 count, count > 1 ? "s" : "", this->id);
+	}
+	else
+	{
+		DBG1(DBG_APP, "sasync: no valid sync key of '%Y' in charon's "
+			 "credentials (swanctl.conf: secrets { ike-sasync { id = %Y "
+			 "secret = 0s... } }, then swanctl --load-creds), sync link down",
+			 this->id, this->id);
+	}
+	return count;
+}
+
+METHOD(sasync_secret_creds_t, destroy_creds, void,
+	private_sasync_secret_creds_t *this)
+{
+	this->id->destroy(this->id);
+	free(this);
+}
+
+/*
+ * Described in header
+ */
+sasync_secret_creds_t *sasync_secret_creds_create(identification_t *id,
+												  sasync_counters_t *counters)
+{
+	private_sasync_secret_creds_t *this;
+
+	INIT(this,
+		.public = {
+			.get_keys = _get_keys,
+			.destroy = _destroy_creds,
+		},
+		.id = id,
+		.counters = counters,
+		.found = -1,
+		.weak = -1,
+	);
+	return &this->public;
 }

@@ -10,6 +10,8 @@
 #ifndef SASYNC_SECRET_H_
 #define SASYNC_SECRET_H_
 
+#include "sasync_counters.h"
+
 #include <library.h>
 
 /** a key of the sync channel has at least this many bytes */
@@ -37,14 +39,75 @@ char *sasync_secret_parse(char *str, chunk_t *key);
 /**
  * Load the keys of the sync channel from the settings: the file named by
  * charon.plugins.sasync.secret_file (one key per line, owned by root or
- * charon's user, not readable by others), else charon.plugins.sasync.secret.
- * Errors are logged, with the command that makes a key.
+ * charon's user, not readable by others), or charon.plugins.sasync.secret;
+ * refused if more than one of these and secret_id is set. Errors are
+ * logged, with the command that makes a key.
  *
  * @param keys			SASYNC_KEYS_MAX keys, the first used to connect;
  *						unused ones empty; to wipe with sasync_secret_clear()
  * @return				number of keys loaded, 0 if none is valid
  */
 int sasync_secret_load(chunk_t keys[SASYNC_KEYS_MAX]);
+
+/**
+ * The identity of the keys in charon's credential manager, if that is the
+ * only key source set (charon.plugins.sasync.secret_id).
+ *
+ * @return				identity (allocated), NULL if secret_id is not set,
+ *						or secret or secret_file is set as well (refused by
+ *						sasync_secret_load())
+ */
+identification_t *sasync_secret_id();
+
+/**
+ * Look the keys of the sync channel up in charon's credential manager: the
+ * IKE shared keys owned by exactly id (as swanctl loads the secrets section
+ * "ike-<name> { id = <id> secret = ... }"), the first found first, each
+ * checked as sasync_secret_parse() checks a key.
+ *
+ * @param id			identity owning the keys
+ * @param keys			SASYNC_KEYS_MAX keys, allocated; unused ones empty;
+ *						to wipe with sasync_secret_clear()
+ * @param weak			number of keys of id refused (short or not random)
+ * @return				number of keys found
+ */
+int sasync_secret_lookup(identification_t *id, chunk_t keys[SASYNC_KEYS_MAX],
+						 int *weak);
+
+typedef struct sasync_secret_creds_t sasync_secret_creds_t;
+
+/**
+ * Keys of the sync channel from charon's credential manager, looked up each
+ * time the link needs them, as swanctl --load-creds changes them at any time.
+ */
+struct sasync_secret_creds_t {
+
+	/**
+	 * Look the keys up (sasync_secret_lookup()), logging when what is found
+	 * changes; a lookup without a valid key counts as sync-no-key. Not
+	 * thread-safe: the link calls it with its lock held.
+	 *
+	 * @param keys		as in sasync_secret_lookup()
+	 * @return			number of keys found
+	 */
+	int (*get_keys)(sasync_secret_creds_t *this,
+					chunk_t keys[SASYNC_KEYS_MAX]);
+
+	/**
+	 * Destroy a sasync_secret_creds_t.
+	 */
+	void (*destroy)(sasync_secret_creds_t *this);
+};
+
+/**
+ * Create the key source of an identity.
+ *
+ * @param id			identity owning the keys, adopted
+ * @param counters		counters to update
+ * @return				key source
+ */
+sasync_secret_creds_t *sasync_secret_creds_create(identification_t *id,
+												  sasync_counters_t *counters);
 
 /**
  * Wipe and free keys.

@@ -2,10 +2,10 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
 # Bad settings (no secret, a passphrase instead of a key, a key file others
-# can read, a different key on each node, a partner that is not the node
-# configured, an unreachable partner) leave charon running on both nodes
-# with one clear log line, sync nothing, and the active node keeps serving
-# its tunnel.
+# can read, a key file and secret_id both set, a different key on each
+# node, a partner that is not the node configured, an unreachable partner)
+# leave charon running on both nodes with one clear log line, sync nothing,
+# and the active node keeps serving its tunnel.
 # conditions are evaluated when polled, so single quotes on purpose
 # shellcheck disable=SC2016,SC2034
 set -uo pipefail
@@ -49,6 +49,11 @@ chmod 0644 "$keyfile"
 SASYNC_NODE_CONF_a="		secret_file = $keyfile"
 run_case "key file readable by others" "" "$SASYNC_SECRET" "" a \
 	"sasync: secret_file .* is accessible by group or others"
+unset SASYNC_NODE_CONF_a
+# a key file and swanctl's secrets: one source only
+SASYNC_NODE_CONF_a="		secret_id = sasync-cluster"
+run_case "several key sources" "$SASYNC_SECRET" "$SASYNC_SECRET" "" a \
+	"sasync: several key sources set, set only one of"
 unset SASYNC_NODE_CONF_a
 run_case "different secrets" "$SASYNC_SECRET" "$SASYNC_OTHER_SECRET" "" \
 	b "sasync: sync peer .* failed authentication"
