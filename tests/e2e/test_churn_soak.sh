@@ -6,7 +6,8 @@
 # (many.sh), under continuous churn: a background loop picks a tunnel and
 # rekeys its CHILD SA or its IKE SA, or deletes one of them and has the peer
 # create it again, by the peer or by the active node, one operation after
-# another. Meanwhile the cluster fails over SOAK_FAILOVERS (20) times: kill -9
+# another. Meanwhile the cluster fails over SOAK_FAILOVERS (8; 20 with
+# SASYNC_LONG=1) times: kill -9
 # of the primary's charon, the standby promotes itself (election) and the
 # killed node's charon restarts as standby and rejoins by bulk resync; every
 # SOAK_SWITCH_EVERY-th (4th) failover is a switchover instead: ha-promote of
@@ -24,7 +25,12 @@
 # shellcheck disable=SC2016,SC2034
 set -uo pipefail
 
-: "${SOAK_FAILOVERS:=20}"
+# 8 in CI (two of them switchovers), 20 in the long mode (SASYNC_LONG=1)
+if [ "${SASYNC_LONG:-0}" = 1 ]; then
+	: "${SOAK_FAILOVERS:=20}"
+else
+	: "${SOAK_FAILOVERS:=8}"
+fi
 : "${SOAK_TUNNELS:=50}"
 : "${SOAK_CHILDREN:=5}"
 : "${SOAK_SAMPLE:=3}"
