@@ -498,6 +498,16 @@ METHOD(listener_t, ike_state_change, bool,
 			}
 			this->keys->unlock(this->keys);
 			break;
+		case IKE_CONNECTING:
+			if (is_primary(this))
+			{	/* charon derives a responder's keys only once IKE_AUTH
+				 * arrives, maybe after a demotion: the SA is ours to hand
+				 * over if that comes before it is established */
+				this->keys->lock(this->keys);
+				get_ike(this, ike_sa)->handover = TRUE;
+				this->keys->unlock(this->keys);
+			}
+			break;
 		case IKE_DELETING:
 		case IKE_DESTROYING:
 			ike_gone(this, ike_sa);

@@ -2284,9 +2284,12 @@ START_TEST(test_handover_after_demotion)
 
 	lib->settings->set_bool(lib->settings,
 				"%s.plugins.sasync.updown_on_promote", FALSE, lib->ns);
+	/* IKE_SA_INIT answered: charon derives the keys of a responder only
+	 * when IKE_AUTH arrives */
 	half_open = pair_create(IKEV2, FALSE, NULL);
-	pair_derive(half_open, IKE_PROPOSAL_AEAD, NULL, half_open->sa);
-	child_install(half_open->sa, 0xc2a00001, 0xc3a00001);
+	charon->bus->set_sa(charon->bus, half_open->sa);
+	half_open->sa->set_state(half_open->sa, IKE_CONNECTING);
+	charon->bus->set_sa(charon->bus, NULL);
 	/* one the old primary still established as primary, not applied yet */
 	unmarked = pair_create(IKEV2, FALSE, NULL);
 	pair_derive(unmarked, IKE_PROPOSAL_AEAD, NULL, unmarked->sa);
@@ -2301,6 +2304,8 @@ START_TEST(test_handover_after_demotion)
 	ck_assert(demoted->demote(demoted, "test", NULL));
 
 	from = rec_count();
+	pair_derive(half_open, IKE_PROPOSAL_AEAD, NULL, half_open->sa);
+	child_install(half_open->sa, 0xc2a00001, 0xc3a00001);
 	establish(half_open);
 	ck_assert_int_eq(rec_count() - from, 2);
 	ck_assert_int_eq(active_ctr->get(active_ctr, SASYNC_CTR_HANDOVER_SENT), 2);
