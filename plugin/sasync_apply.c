@@ -603,7 +603,7 @@ static void take_over(private_sasync_apply_t *this, ike_sa_t *ike_sa,
 		 old->get_child_count(old));
 	ike_sa->inherit_pre(ike_sa, old);
 	ike_sa->inherit_post(ike_sa, old);
-	charon->ike_sa_manager->checkin_and_destroy(charon->ike_sa_manager, old);
+	sasync_keystore_sync_destroy(old);
 }
 
 /**
@@ -1063,7 +1063,7 @@ static void apply_ike_delete(private_sasync_apply_t *this, sasync_msg_t *msg)
 	DBG1(DBG_APP, "sasync: deleting synced IKE_SA %s[%u]",
 		 ike_sa->get_name(ike_sa), ike_sa->get_unique_id(ike_sa));
 	this->counters->inc(this->counters, SASYNC_CTR_DELETE_SYNC);
-	charon->ike_sa_manager->checkin_and_destroy(charon->ike_sa_manager, ike_sa);
+	sasync_keystore_sync_destroy(ike_sa);
 }
 
 static child_cfg_t *find_child_cfg(ike_sa_t *ike_sa, char *name)

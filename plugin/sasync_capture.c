@@ -34,6 +34,9 @@ struct private_sasync_capture_t {
 	/** key inputs of every SA, shared with the apply side */
 	sasync_keystore_t *keys;
 
+	/** when a passive SA was last lost (passive_lost()) */
+	time_t lost_at;
+
 	/** progress of the latest bulk resync: IKE SAs gone through, of */
 	u_int resync_sent;
 	u_int resync_total;
@@ -454,6 +457,29 @@ static void passive_later(private_sasync_capture_t *this, ike_sa_t *ike_sa)
 }
 
 /**
+ * A standby's copy of an IKE SA went without sync saying so: an operator's
+ * terminate on the standby (charon destroys a passive SA without a word to
+ * the peer), or charon shutting down. The primary still serves it; a
+ * resync brings the copy back (requests and logs at most every 2 s, the
+ * primary coalesces them too)
+ */
+static void passive_lost(private_sasync_capture_t *this, ike_sa_t *ike_sa)
+{
+	time_t now = time_monotonic(NULL);
+
+	this->counters->inc(this->counters, SASYNC_CTR_PASSIVE_LOST);
+	if (now - this->lost_at < 2)
+	{
+		return;
+	}
+	this->lost_at = now;
+	DBG1(DBG_APP, "sasync: passive IKE_SA %s[%u] destroyed, not by sync (a "
+		 "terminate on the standby?): asking the primary for a resync",
+		 ike_sa->get_name(ike_sa), ike_sa->get_unique_id(ike_sa));
+	this->public.request_resync(&this->public);
+}
+
+/**
  * Remove our state of an IKE SA and tell the standbys if they knew it
  */
 static void ike_gone(private_sasync_capture_t *this, ike_sa_t *ike_sa)
@@ -463,6 +489,12 @@ static void ike_gone(private_sasync_capture_t *this, ike_sa_t *ike_sa)
 
 	this->keys->lock(this->keys);
 	keys = this->keys->remove_ike(this->keys, ike_sa->get_unique_id(ike_sa));
+	if (keys && keys->restored && !is_primary(this) &&
+		ike_sa->get_state(ike_sa) == IKE_PASSIVE &&
+		!sasync_keystore_sync_destroying())
+	{
+		passive_lost(this, ike_sa);
+	}
 	if (keys && keys->synced && sending(this, ike_sa, keys))
 	{
 		msg = sasync_msg_create(SASYNC_MSG_IKE_DELETE);

@@ -4,7 +4,7 @@
 
 #include "sasync_counters.h"
 
-ENUM(sasync_counter_names, SASYNC_CTR_RESYNC, SASYNC_CTR_REKEYED_DELETED,
+ENUM(sasync_counter_names, SASYNC_CTR_RESYNC, SASYNC_CTR_PASSIVE_LOST,
 	"resync",
 	"vike-sync",
 	"conn-sync",
@@ -44,6 +44,7 @@ ENUM(sasync_counter_names, SASYNC_CTR_RESYNC, SASYNC_CTR_REKEYED_DELETED,
 	"handover-sent",
 	"handover-applied",
 	"rekeyed-deleted",
+	"passive-lost",
 );
 
 typedef struct private_sasync_counters_t private_sasync_counters_t;

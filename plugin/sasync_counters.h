@@ -112,6 +112,9 @@ enum sasync_counter_t {
 	/** rekeyed CHILD SAs a promoted node deleted at the peer: the failed
 	 * node's delete of them may never have reached it */
 	SASYNC_CTR_REKEYED_DELETED,
+	/** passive IKE SAs a standby lost without sync saying so (a terminate
+	 * on the standby); each makes it ask for a resync */
+	SASYNC_CTR_PASSIVE_LOST,
 	SASYNC_CTR_MAX,
 };
 

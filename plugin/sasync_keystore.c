@@ -7,7 +7,12 @@
 #include <collections/hashtable.h>
 #include <threading/mutex.h>
 
+#include <daemon.h>
+
 typedef struct private_sasync_keystore_t private_sasync_keystore_t;
+
+/** set while this thread destroys an IKE SA because sync says so */
+static __thread bool sync_destroying;
 
 struct private_sasync_keystore_t {
 
@@ -294,4 +299,23 @@ sasync_keystore_t *sasync_keystore_create()
 		.mutex = mutex_create(MUTEX_TYPE_RECURSIVE),
 	);
 	return &this->public;
+}
+
+/*
+ * Described in header
+ */
+void sasync_keystore_sync_destroy(ike_sa_t *ike_sa)
+{
+	sync_destroying = TRUE;
+	charon->ike_sa_manager->checkin_and_destroy(charon->ike_sa_manager,
+												ike_sa);
+	sync_destroying = FALSE;
+}
+
+/*
+ * Described in header
+ */
+bool sasync_keystore_sync_destroying()
+{
+	return sync_destroying;
 }

@@ -211,6 +211,21 @@ void sasync_child_keys_encode(sasync_child_keys_t *keys, sasync_msg_t *msg);
 sasync_child_keys_t *sasync_child_keys_decode(sasync_msg_t *msg);
 
 /**
+ * Destroy a checked out IKE SA this node holds for the primary because sync
+ * says so (a delete, a rekey's take-over, a resync that does not name it),
+ * so the capture side does not take its end for a loss
+ * (sasync_keystore_sync_destroying()).
+ *
+ * @param ike_sa		IKE SA, checked out
+ */
+void sasync_keystore_sync_destroy(ike_sa_t *ike_sa);
+
+/**
+ * Whether the calling thread is in sasync_keystore_sync_destroy().
+ */
+bool sasync_keystore_sync_destroying();
+
+/**
  * Create an empty key store.
  */
 sasync_keystore_t *sasync_keystore_create();

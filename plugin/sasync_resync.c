@@ -3,6 +3,7 @@
  */
 
 #include "sasync_resync.h"
+#include "sasync_keystore.h"
 
 #include <daemon.h>
 #include <collections/array.h>
@@ -183,8 +184,7 @@ METHOD(sasync_resync_t, finish, void,
 			DBG1(DBG_APP, "sasync: IKE_SA %s[%u] not in the resync, gone on "
 				 "the primary: destroyed", ike_sa->get_name(ike_sa),
 				 ike_sa->get_unique_id(ike_sa));
-			charon->ike_sa_manager->checkin_and_destroy(
-											charon->ike_sa_manager, ike_sa);
+			sasync_keystore_sync_destroy(ike_sa);
 			count++;
 		}
 		id->destroy(id);

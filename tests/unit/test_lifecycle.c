@@ -2246,6 +2246,54 @@ START_TEST(test_promote_spreads_dpd)
 }
 END_TEST
 
+/**
+ * A standby whose copy of an IKE SA goes without sync saying so (an
+ * operator's terminate there: charon destroys a passive SA silently) counts
+ * it and asks the primary for a resync; copies sync deletes are no loss
+ */
+START_TEST(test_passive_lost)
+{
+	sasync_capture_t *standby_capture;
+	pair_t *kept, *deleted;
+	sasync_msg_t *msg;
+	ike_sa_t *copy;
+	u_int from;
+
+	kept = pair_create(IKEV2, TRUE, NULL);
+	pair_derive(kept, IKE_PROPOSAL_AEAD, NULL, kept->sa);
+	establish(kept);
+	deleted = pair_create(IKEV2, FALSE, NULL);
+	pair_derive(deleted, IKE_PROPOSAL_AEAD, NULL, deleted->sa);
+	establish(deleted);
+	apply_range(0, rec_count());
+	check_no_apply_failure();
+	/* the standby's own capture, on the key store its apply side fills */
+	standby_capture = sasync_capture_create(&rlink->public, standby_role,
+											standby_ctr, standby_keys);
+	charon->bus->add_listener(charon->bus, &standby_capture->listener);
+
+	from = rec_count();
+	pair_delete(deleted);
+	apply_one(rec_count() - 1);
+	check_no_apply_failure();
+	ck_assert_int_eq(ctr(SASYNC_CTR_PASSIVE_LOST), 0);
+
+	from = rec_count();
+	copy = restored(kept->sa);
+	ck_assert(copy);
+	ck_assert(copy->delete(copy, FALSE) == DESTROY_ME);
+	charon->ike_sa_manager->checkin_and_destroy(charon->ike_sa_manager, copy);
+	ck_assert_int_eq(ctr(SASYNC_CTR_PASSIVE_LOST), 1);
+	ck_assert_int_eq(rec_count(), from + 1);
+	msg = rec_get(from);
+	ck_assert_int_eq(msg->get_type(msg), SASYNC_MSG_RESYNC_REQUEST);
+	msg->destroy(msg);
+
+	charon->bus->remove_listener(charon->bus, &standby_capture->listener);
+	standby_capture->destroy(standby_capture);
+}
+END_TEST
+
 /*
  * Hand-over between a demoted and a promoted node
  */
@@ -2830,6 +2878,7 @@ Suite *lifecycle_suite_create(void)
 	tcase_add_test(tc, test_handover_mids);
 	tcase_add_test(tc, test_promote_deletes_rekeyed);
 	tcase_add_test(tc, test_promote_spreads_dpd);
+	tcase_add_test(tc, test_passive_lost);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("validation");
