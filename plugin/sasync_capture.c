@@ -13,6 +13,7 @@
 #include <sa/ikev2/keymat_v2.h>
 #include <encoding/payloads/notify_payload.h>
 #include <encoding/payloads/sa_payload.h>
+#include <bio/bio_reader.h>
 #include <processing/jobs/callback_job.h>
 
 typedef struct private_sasync_capture_t private_sasync_capture_t;
@@ -672,36 +673,67 @@ static bool coalesce_mid(private_sasync_capture_t *this, ike_sa_t *ike_sa,
 }
 
 /**
- * Track the next message ID (IKEv2) or DPD sequence number (IKEv1) of one
- * direction and tell the standbys
+ * Track the next message IDs (IKEv2) or DPD sequence numbers (IKEv1) of an
+ * IKE SA, 0 for a direction that did not move, and tell the standbys. The
+ * records carry the highest IDs seen in both directions, never the ID of
+ * one message: an RFC 6311 sync is message 0, and a standby given that
+ * would go back to ID 1 and fail after its own promotion.
  */
-static void track_mid(private_sasync_capture_t *this, ike_sa_t *ike_sa,
-					  bool incoming, uint32_t next)
+static void track_mids(private_sasync_capture_t *this, ike_sa_t *ike_sa,
+					   uint32_t next_i, uint32_t next_r)
 {
 	sasync_ike_keys_t *keys;
 	sasync_msg_t *msg;
 
 	this->keys->lock(this->keys);
 	keys = get_ike(this, ike_sa);
-	if (incoming)
-	{
-		keys->mid_r = max(keys->mid_r, next);
-	}
-	else
-	{
-		keys->mid_i = max(keys->mid_i, next);
-	}
+	keys->mid_i = max(keys->mid_i, next_i);
+	keys->mid_r = max(keys->mid_r, next_r);
 	if (keys->synced && sending(this, ike_sa, keys) &&
 		!(is_primary(this) && coalesce_mid(this, ike_sa, keys)))
 	{
 		msg = sasync_msg_create(SASYNC_MSG_IKE_MID);
 		add_ike_id(msg, ike_sa);
-		msg->add_int(msg, incoming ? SASYNC_ATTR_MID_R : SASYNC_ATTR_MID_I,
-					 next);
+		add_mids(msg, ike_sa, keys);
 		this->counters->inc(this->counters, SASYNC_CTR_MID_SYNC);
 		send_msg(this, msg);
 	}
 	this->keys->unlock(this->keys);
+}
+
+static void track_mid(private_sasync_capture_t *this, ike_sa_t *ike_sa,
+					  bool incoming, uint32_t next)
+{
+	track_mids(this, ike_sa, incoming ? 0 : next, incoming ? next : 0);
+}
+
+/**
+ * The IDs an RFC 6311 sync request announces: the sender's next request ID
+ * and the one it expects next
+ */
+static bool midsync_ids(message_t *message, uint32_t *send, uint32_t *recv)
+{
+	notify_payload_t *notify;
+	bio_reader_t *reader;
+	uint32_t nonce;
+	bool ok;
+
+	if (message->get_exchange_type(message) != INFORMATIONAL ||
+		message->get_message_id(message) != 0)
+	{
+		return FALSE;
+	}
+	notify = message->get_notify(message, IKEV2_MESSAGE_ID_SYNC);
+	if (!notify)
+	{
+		return FALSE;
+	}
+	reader = bio_reader_create(notify->get_notification_data(notify));
+	ok = reader->read_uint32(reader, &nonce) &&
+		 reader->read_uint32(reader, send) &&
+		 reader->read_uint32(reader, recv);
+	reader->destroy(reader);
+	return ok;
 }
 
 /**
@@ -880,6 +912,7 @@ METHOD(listener_t, message_hook, bool,
 	bool incoming, bool plain)
 {
 	sasync_ike_keys_t *keys;
+	uint32_t send, recv;
 
 	if (plain)
 	{
@@ -906,10 +939,22 @@ METHOD(listener_t, message_hook, bool,
 	{
 		strip_additional_addresses(message);
 	}
-	if (message->get_request(message) &&
-		message->get_exchange_type(message) != IKE_SA_INIT)
+	if (!message->get_request(message) ||
+		message->get_exchange_type(message) == IKE_SA_INIT)
 	{
-		track_mid(this, ike_sa, incoming, message->get_message_id(message) + 1);
+		return TRUE;
+	}
+	if (midsync_ids(message, &send, &recv))
+	{	/* the IDs both sides take if it succeeds; a standby that takes
+		 * them although it failed syncs higher ones after its promotion,
+		 * and the peer takes the higher ones */
+		track_mids(this, ike_sa, incoming ? recv : send,
+				   incoming ? send : recv);
+	}
+	else
+	{
+		track_mid(this, ike_sa, incoming,
+				  message->get_message_id(message) + 1);
 	}
 	return TRUE;
 }

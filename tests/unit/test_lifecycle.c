@@ -2294,6 +2294,77 @@ START_TEST(test_passive_lost)
 }
 END_TEST
 
+/**
+ * The active node passes through charon's bus a request of its own
+ * (INFORMATIONAL, IKEv2), optionally an RFC 6311 sync announcing IDs
+ */
+static void own_request(pair_t *pair, uint32_t mid, uint32_t send,
+						uint32_t recv)
+{
+	bio_writer_t *writer;
+	message_t *message;
+
+	message = message_create(IKEV2_MAJOR_VERSION, IKEV2_MINOR_VERSION);
+	message->set_exchange_type(message, INFORMATIONAL);
+	message->set_request(message, TRUE);
+	message->set_message_id(message, mid);
+	if (send)
+	{
+		writer = bio_writer_create(12);
+		writer->write_uint32(writer, 0x12345678);
+		writer->write_uint32(writer, send);
+		writer->write_uint32(writer, recv);
+		message->add_notify(message, FALSE, IKEV2_MESSAGE_ID_SYNC,
+							writer->get_buf(writer));
+		writer->destroy(writer);
+	}
+	charon->bus->set_sa(charon->bus, pair->sa);
+	charon->bus->message(charon->bus, message, FALSE, TRUE);
+	charon->bus->set_sa(charon->bus, NULL);
+	message->destroy(message);
+}
+
+/**
+ * Message ID records carry the highest IDs seen, both directions: the RFC
+ * 6311 sync of a promoted node is message 0, and its record once moved the
+ * standby back to ID 1 (churn soak: the standby, promoted after the next
+ * kill -9, rekeyed with ID 1 and the peer dropped it; the tunnel was lost).
+ * The IDs a sync announces are the ones the standby takes.
+ */
+START_TEST(test_mid_records_never_go_back)
+{
+	sasync_msg_t *msg;
+	pair_t *pair;
+	ike_sa_t *copy;
+	uint64_t mid;
+	u_int from;
+
+	pair = pair_create(IKEV2, FALSE, NULL);
+	pair_derive(pair, IKE_PROPOSAL_AEAD, NULL, pair->sa);
+	establish(pair);
+	own_request(pair, 7, 0, 0);
+	from = rec_count();
+	own_request(pair, 0, 456, 3);
+	ck_assert_int_eq(rec_count(), from + 1);
+	msg = rec_expect(from, SASYNC_MSG_IKE_MID, pair->sa);
+	ck_assert(msg->get_int(msg, SASYNC_ATTR_MID_I, &mid));
+	ck_assert_int_eq(mid, 456);
+	ck_assert(msg->get_int(msg, SASYNC_ATTR_MID_R, &mid));
+	ck_assert_int_eq(mid, 3);
+	msg->destroy(msg);
+	/* a later request of a lower ID (the task manager was not reset yet)
+	 * moves nothing back */
+	own_request(pair, 8, 0, 0);
+	apply_range(0, rec_count());
+	check_no_apply_failure();
+	copy = restored(pair->sa);
+	ck_assert(copy);
+	ck_assert_int_eq(copy->get_message_id(copy, TRUE), 456);
+	ck_assert_int_eq(copy->get_message_id(copy, FALSE), 3);
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
+}
+END_TEST
+
 /*
  * Hand-over between a demoted and a promoted node
  */
@@ -2879,6 +2950,7 @@ Suite *lifecycle_suite_create(void)
 	tcase_add_test(tc, test_promote_deletes_rekeyed);
 	tcase_add_test(tc, test_promote_spreads_dpd);
 	tcase_add_test(tc, test_passive_lost);
+	tcase_add_test(tc, test_mid_records_never_go_back);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("validation");
