@@ -862,6 +862,30 @@ static void wait_for(private_sasync_apply_t *this, sasync_wait_t *list,
 	free(name);
 }
 
+/**
+ * Whether the IKE_ADD of the SA a record says its SA replaces waits for its
+ * connection (a node that starts gets a rekey behind the resync that has
+ * the old SA)
+ */
+static bool replaced_waits(private_sasync_apply_t *this, sasync_msg_t *msg)
+{
+	sasync_msg_t *old;
+	uint64_t spi_i, spi_r;
+	bool waits;
+
+	if (!msg->get_int(msg, SASYNC_ATTR_OLD_SPI_I, &spi_i) ||
+		!msg->get_int(msg, SASYNC_ATTR_OLD_SPI_R, &spi_r))
+	{
+		return FALSE;
+	}
+	old = sasync_msg_create(SASYNC_MSG_IKE_ADD);
+	old->add_int(old, SASYNC_ATTR_IKE_SPI_I, spi_i);
+	old->add_int(old, SASYNC_ATTR_IKE_SPI_R, spi_r);
+	waits = this->waiting_ike->has(this->waiting_ike, SASYNC_MSG_IKE_ADD, old);
+	old->destroy(old);
+	return waits;
+}
+
 static void apply_ike_add(private_sasync_apply_t *this, sasync_msg_t *msg)
 {
 	ike_sa_id_t *id;
@@ -881,6 +905,13 @@ static void apply_ike_add(private_sasync_apply_t *this, sasync_msg_t *msg)
 	}
 	if (replaces_own(this, msg))
 	{
+		id->destroy(id);
+		return;
+	}
+	if (replaced_waits(this, msg))
+	{	/* applied first, it would find nothing to take over, and the old
+		 * SA, restored after it, would keep the CHILD SAs and stay */
+		wait_for(this, this->waiting_ike, msg, "the IKE_SA it replaces");
 		id->destroy(id);
 		return;
 	}

@@ -2365,6 +2365,64 @@ START_TEST(test_mid_records_never_go_back)
 }
 END_TEST
 
+/**
+ * A node that starts gets the resync with an IKE SA before its connection
+ * is loaded, then the IKE SA's rekey: the rekeyed SA waits behind the old
+ * one, so it takes over the CHILD SAs once both can be applied. Applied
+ * first, it took over nothing and the old SA stayed beside it with the
+ * CHILD SAs (churn soak: a stale IKE SA on a restarted standby).
+ */
+START_TEST(test_rekey_waits_for_old)
+{
+	pair_t *old, *new;
+	child_sa_t *child_sa;
+	ike_sa_id_t *old_id;
+	ike_sa_t *copy = NULL;
+	u_int children = 0, i;
+
+	old = pair_create(IKEV2, FALSE, NULL);
+	pair_derive(old, IKE_PROPOSAL_AEAD, NULL, old->sa);
+	child_sa = child_install(old->sa, 0xc2c00001, 0xc3c00001);
+	establish(old);
+	new = pair_create(IKEV2, TRUE, old);
+	pair_derive(new, IKE_PROPOSAL_AEAD, old, old->sa);
+	establish_rekeyed(old, new);
+	ck_assert_int_eq(rec_count(), 3);
+
+	cfg_hidden = TRUE;
+	apply_range(0, 2);
+	/* the connection is loaded before the retry ran, then the rekey comes */
+	cfg_hidden = FALSE;
+	apply_one(2);
+	check_no_apply_failure();
+	ck_assert(!restored(new->sa));
+	ck_assert(!restored(old->sa));
+	/* the retry job runs on the processor's threads */
+	if (!lib->processor->get_total_threads(lib->processor))
+	{
+		lib->processor->set_threads(lib->processor, 2);
+	}
+	for (i = 0; i < 100 && !children; i++)
+	{
+		usleep(50000);
+		copy = restored(new->sa);
+		if (copy)
+		{
+			children = copy->get_child_count(copy);
+			charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
+		}
+	}
+	check_no_apply_failure();
+	ck_assert_int_eq(children, 1);
+	copy = restored(new->sa);
+	ck_assert(copy->get_child_sa(copy, PROTO_ESP,
+								 child_sa->get_spi(child_sa, TRUE), TRUE));
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
+	old_id = old->sa->get_id(old->sa);
+	ck_assert(!manager_has(old_id));
+}
+END_TEST
+
 /*
  * Hand-over between a demoted and a promoted node
  */
@@ -2951,6 +3009,7 @@ Suite *lifecycle_suite_create(void)
 	tcase_add_test(tc, test_promote_spreads_dpd);
 	tcase_add_test(tc, test_passive_lost);
 	tcase_add_test(tc, test_mid_records_never_go_back);
+	tcase_add_test(tc, test_rekey_waits_for_old);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("validation");
