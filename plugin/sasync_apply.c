@@ -17,6 +17,7 @@
 
 #include <daemon.h>
 #include <threading/mutex.h>
+#include <collections/hashtable.h>
 #include <processing/jobs/callback_job.h>
 #include <sa/ikev2/keymat_v2.h>
 #include <sa/ikev1/keymat_v1.h>
@@ -56,6 +57,10 @@ struct private_sasync_apply_t {
 	/** keeps charon's %unique counters past restored CHILD SAs */
 	sasync_unique_t *unique;
 
+	/** initiator SPI of a replaced IKE SA => replaced_t, from records that
+	 * named the SA they replace */
+	hashtable_t *replaced;
+
 	/** a retry of waiting_ike is scheduled */
 	bool retry_scheduled;
 
@@ -91,6 +96,37 @@ struct private_sasync_apply_t {
 /** records waiting in each list at most: what a partner queues for us
  * (a bulk resync included) */
 #define WAIT_MAX SASYNC_QUEUE_MAX
+
+/** replaced IKE SAs remembered at most; all are forgotten beyond that (they
+ * matter while records of the old SA may still come: a resync, a restart) */
+#define REPLACED_MAX 4096
+
+/**
+ * An IKE SA a record said its SA replaces
+ */
+typedef struct {
+	/** SPIs of the replaced SA, the initiator one is the key */
+	uint64_t spi_i;
+	uint64_t spi_r;
+	/** the SA that replaces it */
+	ike_sa_id_t *by;
+} replaced_t;
+
+static void replaced_destroy(replaced_t *entry)
+{
+	entry->by->destroy(entry->by);
+	free(entry);
+}
+
+static u_int replaced_hash(uint64_t *spi_i)
+{
+	return chunk_hash(chunk_from_thing(*spi_i));
+}
+
+static bool replaced_equals(uint64_t *a, uint64_t *b)
+{
+	return *a == *b;
+}
 
 /**
  * Result of creating a passive IKE SA
@@ -863,6 +899,55 @@ static void wait_for(private_sasync_apply_t *this, sasync_wait_t *list,
 }
 
 /**
+ * Remember the SA a record of the IKE SA with the given id says it replaces
+ */
+static void note_replaced(private_sasync_apply_t *this, sasync_msg_t *msg,
+						  ike_sa_id_t *id)
+{
+	replaced_t *entry;
+
+	INIT(entry,
+		.by = id->clone(id),
+	);
+	if (!msg->get_int(msg, SASYNC_ATTR_OLD_SPI_I, &entry->spi_i) ||
+		!msg->get_int(msg, SASYNC_ATTR_OLD_SPI_R, &entry->spi_r))
+	{
+		replaced_destroy(entry);
+		return;
+	}
+	if (this->replaced->get_count(this->replaced) >= REPLACED_MAX)
+	{
+		this->replaced->destroy_function(this->replaced,
+										 (void*)replaced_destroy);
+		this->replaced = hashtable_create((hashtable_hash_t)replaced_hash,
+									(hashtable_equals_t)replaced_equals, 32);
+	}
+	entry = this->replaced->put(this->replaced, &entry->spi_i, entry);
+	if (entry)
+	{
+		replaced_destroy(entry);
+	}
+}
+
+/**
+ * The id of the SA that replaced the IKE SA a record names, NULL if none did
+ */
+static ike_sa_id_t *replaced_by(private_sasync_apply_t *this,
+								sasync_msg_t *msg)
+{
+	replaced_t *entry;
+	uint64_t spi_i, spi_r;
+
+	if (!msg->get_int(msg, SASYNC_ATTR_IKE_SPI_I, &spi_i) ||
+		!msg->get_int(msg, SASYNC_ATTR_IKE_SPI_R, &spi_r))
+	{
+		return NULL;
+	}
+	entry = this->replaced->get(this->replaced, &spi_i);
+	return entry && entry->spi_r == spi_r ? entry->by : NULL;
+}
+
+/**
  * Whether the IKE_ADD of the SA a record says its SA replaces waits for its
  * connection (a node that starts gets a rekey behind the resync that has
  * the old SA)
@@ -908,6 +993,15 @@ static void apply_ike_add(private_sasync_apply_t *this, sasync_msg_t *msg)
 		id->destroy(id);
 		return;
 	}
+	if (replaced_by(this, msg))
+	{	/* a resync or a record that waited sent it before its rekey: the
+		 * SA that replaced it has its CHILD SAs, those waiting for it too */
+		DBG1(DBG_APP, "sasync: IKE_ADD of an IKE_SA already replaced, not "
+			 "applied");
+		id->destroy(id);
+		release_waiting(this);
+		return;
+	}
 	if (replaced_waits(this, msg))
 	{	/* applied first, it would find nothing to take over, and the old
 		 * SA, restored after it, would keep the CHILD SAs and stay */
@@ -921,6 +1015,7 @@ static void apply_ike_add(private_sasync_apply_t *this, sasync_msg_t *msg)
 		if (hosts_allowed(this, ike_sa, msg, FALSE) &&
 			iv_allowed(this, ike_sa, msg))
 		{
+			note_replaced(this, msg, id);
 			take_over(this, ike_sa, msg);
 			update_ike(ike_sa, msg);
 			store_keys(this, ike_sa, msg);
@@ -936,6 +1031,7 @@ static void apply_ike_add(private_sasync_apply_t *this, sasync_msg_t *msg)
 	{
 		case IKE_CREATED_OK:
 			this->counters->inc(this->counters, SASYNC_CTR_VIKE_SYNC);
+			note_replaced(this, msg, id);
 			release_waiting(this);
 			break;
 		case IKE_NO_CONFIG:
@@ -1487,6 +1583,10 @@ static void apply_child_add(private_sasync_apply_t *this, sasync_msg_t *msg)
 
 	ike_sa = checkout(this, msg, SASYNC_ATTR_IKE_SPI_I, SASYNC_ATTR_IKE_SPI_R,
 					  &own);
+	if (!ike_sa && !own && replaced_by(this, msg))
+	{	/* sent before its IKE SA's rekey: the new SA holds it */
+		ike_sa = checkout_id(this, replaced_by(this, msg), &own);
+	}
 	if (own)
 	{
 		return;
@@ -1960,6 +2060,7 @@ METHOD(sasync_apply_t, set_error_cb, void,
 METHOD(sasync_apply_t, destroy, void,
 	private_sasync_apply_t *this)
 {
+	this->replaced->destroy_function(this->replaced, (void*)replaced_destroy);
 	this->waiting->destroy(this->waiting);
 	this->waiting_ike->destroy(this->waiting_ike);
 	this->validate->destroy(this->validate);
@@ -1997,6 +2098,8 @@ sasync_apply_t *sasync_apply_create(sasync_role_t *role,
 		.keys = keys,
 		.waiting = sasync_wait_create(WAIT_MAX),
 		.waiting_ike = sasync_wait_create(WAIT_MAX),
+		.replaced = hashtable_create((hashtable_hash_t)replaced_hash,
+									 (hashtable_equals_t)replaced_equals, 32),
 		.validate = sasync_validate_create(counters),
 		.unique = sasync_unique_create(),
 		.resync = sasync_resync_create(counters),

@@ -2423,6 +2423,41 @@ START_TEST(test_rekey_waits_for_old)
 }
 END_TEST
 
+/**
+ * The rekeyed SA's IKE_ADD applied before the old SA's records (a resync
+ * that had the old SA, its rekey sent in between; a record that waited):
+ * the old SA is not restored after its replacement, and its CHILD SAs go
+ * to the SA that replaced it. Before, the old SA came back beside it with
+ * the CHILD SAs, and the primary never deletes it (churn soak).
+ */
+START_TEST(test_rekey_before_old)
+{
+	pair_t *old, *new;
+	child_sa_t *child_sa;
+	ike_sa_t *copy;
+
+	old = pair_create(IKEV2, FALSE, NULL);
+	pair_derive(old, IKE_PROPOSAL_AEAD, NULL, old->sa);
+	child_sa = child_install(old->sa, 0xc2c00002, 0xc3c00002);
+	establish(old);
+	new = pair_create(IKEV2, TRUE, old);
+	pair_derive(new, IKE_PROPOSAL_AEAD, old, old->sa);
+	establish_rekeyed(old, new);
+	ck_assert_int_eq(rec_count(), 3);
+
+	apply_one(2);
+	apply_range(0, 2);
+	check_no_apply_failure();
+	ck_assert(!manager_has(old->sa->get_id(old->sa)));
+	copy = restored(new->sa);
+	ck_assert(copy);
+	ck_assert_int_eq(copy->get_child_count(copy), 1);
+	ck_assert(copy->get_child_sa(copy, PROTO_ESP,
+								 child_sa->get_spi(child_sa, TRUE), TRUE));
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
+}
+END_TEST
+
 /*
  * Hand-over between a demoted and a promoted node
  */
@@ -3010,6 +3045,7 @@ Suite *lifecycle_suite_create(void)
 	tcase_add_test(tc, test_passive_lost);
 	tcase_add_test(tc, test_mid_records_never_go_back);
 	tcase_add_test(tc, test_rekey_waits_for_old);
+	tcase_add_test(tc, test_rekey_before_old);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("validation");
