@@ -1286,7 +1286,7 @@ static bool fill_tx(chan_t *chan)
 	{
 		return FALSE;
 	}
-	while ((!chan->tx_len || chan->tx_len < TX_BATCH) &&
+	while (chan->tx_len < TX_BATCH &&
 		   peer->queue->remove_first(peer->queue, (void**)&record) == SUCCESS)
 	{
 		peer->public.queued--;
