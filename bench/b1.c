@@ -126,6 +126,11 @@ static enumerator_t *rec_peers(sasync_link_t *this)
 	return enumerator_create_empty();
 }
 
+/* records are recorded as they come: nothing waits for a flush */
+static void rec_flush(sasync_link_t *this)
+{
+}
+
 static void rec_destroy(sasync_link_t *this)
 {
 }
@@ -133,6 +138,8 @@ static void rec_destroy(sasync_link_t *this)
 static sasync_link_t rlink = {
 	.send = rec_send,
 	.send_to = rec_send_to,
+	.send_more = rec_send_to,
+	.flush = rec_flush,
 	.set_receiver = (void*)rec_nop,
 	.set_up_cb = (void*)rec_nop,
 	.set_error_cb = (void*)rec_nop,

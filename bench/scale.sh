@@ -126,12 +126,16 @@ _b_missing() {
 # CHILD SA for 5 s (1: the ha plugin loses records over UDP, and nothing
 # would repair them), or SYNC_TIMEOUT. It reads b's log until b logged N
 # installs (a listing of N SAs every poll would slow b's apply down) and
-# only then compares the listings.
+# only then compares the listings. CPU_A_SYNCED: the CPU time of a's
+# charon (pid $pa) when b had logged N installs, before the listings, which
+# cost a's charon CPU of their own.
 _wait_b() {
 	local deadline last
+	CPU_A_SYNCED=
 	deadline=$(($(_e2e_now_ms) + SYNC_TIMEOUT * 1000))
 	while [ "$(_e2e_now_ms)" -lt "$deadline" ]; do
 		if [ "$(e2e_count_in_log b "$(_apply_re "$1")")" -ge "$N" ]; then
+			[ -n "$CPU_A_SYNCED" ] || CPU_A_SYNCED=$(scale_cpu_ms "$pa")
 			_b_holds "$1" && return 0
 		fi
 		last=$(_last_apply "$1")
@@ -162,7 +166,7 @@ _per() { awk -v n="$1" -v v="$2" 'BEGIN { printf "%.2f\n", v / n }'; }
 # --------------------------------------------------------------- one run
 
 bench_run() {
-	local sc=$1 run=$2 pa pb cpu0 ra0 rb0=0 t_up t sample before after mark tod
+	local sc=$1 run=$2 pa pb cpu0 cpu1 ra0 rb0=0 t_up t sample before after mark tod
 	local changed reqs peak mi mc
 	E2E_PRELOAD=
 	[ "$sc" = sasync ] && E2E_PRELOAD=$BENCH_SASYNC_SO
@@ -194,6 +198,11 @@ bench_run() {
 	# ---- set-up (B4, B5, B2 lag)
 	scale_initiate
 	scale_wait_up || e2e_fail "$sc: $N tunnels up on the peer"
+	# a's CPU up to here (plain) or until b held all (below), before any
+	# listing of a's SAs: a listing of N SAs is CPU of a's of its own, and
+	# the checks below list a once (plain) or twice and ask its status
+	# (ha, sasync)
+	cpu1=$(scale_cpu_ms "$pa")
 	_put "$sc" "$run" setup_rate "$(awk -v n="$N" -v ms="$SCALE_UP_MS" 'BEGIN { printf "%.1f", n * 1000 / (ms ? ms : 1) }')"
 	_put "$sc" "$run" setup_ms "$SCALE_UP_MS"
 	if [ "$sc" != plain ]; then
@@ -204,6 +213,7 @@ bench_run() {
 		else
 			_put "$sc" "$run" lag_ms inf
 		fi
+		cpu1=${CPU_A_SYNCED:-$(scale_cpu_ms "$pa")}
 		read -r mi mc <<<"$(_b_missing)"
 		_put "$sc" "$run" missing_ike "$mi"
 		_put "$sc" "$run" missing_child "$mc"
@@ -212,7 +222,7 @@ bench_run() {
 		e2e_wait_for "a lists all" 20 eval '[ "$(scale_counts "$(scale_table a ESTABLISHED)")" = "$N $N" ]' ||
 			e2e_fail "plain: a holds the $N tunnels"
 	fi
-	_put "$sc" "$run" cpu_a_ms "$(_per "$N" $(($(scale_cpu_ms "$pa") - cpu0)))"
+	_put "$sc" "$run" cpu_a_ms "$(_per "$N" $((cpu1 - cpu0)))"
 	_put "$sc" "$run" rss_a_kib "$(_per "$N" $(($(scale_rss_kib "$pa") - ra0)))"
 
 	if [ "$sc" != plain ]; then

@@ -96,25 +96,93 @@ static bool sending(private_sasync_capture_t *this, ike_sa_t *ike_sa,
 }
 
 /**
- * Send a record to one partner node, NULL for all of them; one sent while
- * not primary is a hand-over (see sending())
+ * This thread left records queued with send_more(): its next outgoing
+ * message writes them, if no other record did
  */
-static void send_msg_to(private_sasync_capture_t *this, host_t *to,
-						sasync_msg_t *msg)
+static __thread bool corked;
+
+/**
+ * Mark a record sent while not primary as a hand-over (see sending())
+ */
+static void mark_handover(private_sasync_capture_t *this, sasync_msg_t *msg)
 {
-	msg->add_int(msg, SASYNC_ATTR_TIMESTAMP, sasync_now_ms());
 	if (!is_primary(this))
 	{
 		msg->add_int(msg, SASYNC_ATTR_HANDOVER, 1);
 		this->counters->inc(this->counters, SASYNC_CTR_HANDOVER_SENT);
 	}
+}
+
+/**
+ * Send a record to one partner node, NULL for all of them
+ */
+static void send_msg_to(private_sasync_capture_t *this, host_t *to,
+						sasync_msg_t *msg)
+{
+	msg->add_int(msg, SASYNC_ATTR_TIMESTAMP, sasync_now_ms());
+	mark_handover(this, msg);
 	this->link->send_to(this->link, to, msg->get_encoding(msg));
 	msg->destroy(msg);
+	/* it wrote what send_msg_more() left, too */
+	corked = FALSE;
 }
 
 static void send_msg(private_sasync_capture_t *this, sasync_msg_t *msg)
 {
 	send_msg_to(this, NULL, msg);
+}
+
+/**
+ * Send a record to all partner nodes, with another to follow from this
+ * thread right after: both go out in one write
+ */
+static void send_msg_more(private_sasync_capture_t *this, sasync_msg_t *msg)
+{
+	msg->add_int(msg, SASYNC_ATTR_TIMESTAMP, sasync_now_ms());
+	mark_handover(this, msg);
+	this->link->send_more(this->link, NULL, msg->get_encoding(msg));
+	msg->destroy(msg);
+	corked = TRUE;
+}
+
+/**
+ * Write what this thread left queued
+ */
+static void uncork(private_sasync_capture_t *this)
+{
+	if (corked)
+	{
+		corked = FALSE;
+		this->link->flush(this->link);
+	}
+}
+
+/**
+ * Whether a CHILD SA is being negotiated with the IKE SA, in the exchange
+ * that established it: its record follows from the same thread
+ */
+static bool child_follows(ike_sa_t *ike_sa)
+{
+	task_queue_t queues[] = { TASK_QUEUE_ACTIVE, TASK_QUEUE_PASSIVE };
+	enumerator_t *enumerator;
+	task_t *task;
+	bool found = FALSE;
+	int i;
+
+	for (i = 0; i < countof(queues) && !found; i++)
+	{
+		enumerator = ike_sa->create_task_enumerator(ike_sa, queues[i]);
+		while (enumerator->enumerate(enumerator, &task))
+		{
+			if (task->get_type(task) == TASK_CHILD_CREATE)
+			{
+				found = TRUE;
+				break;
+			}
+		}
+		enumerator->destroy(enumerator);
+	}
+	return found;
 }
 
 /**
@@ -287,12 +355,28 @@ static void sync_ike_hosts(private_sasync_capture_t *this, ike_sa_t *ike_sa,
 				  SASYNC_ATTR_OLD_SPI_R);
 		forget_replaced(this, keys);
 	}
-	send_msg(this, msg);
+	/* the CHILD SAs held back, or the one being set up, follow at once:
+	 * one write for all */
+	if (array_count(keys->held) || child_follows(ike_sa))
+	{
+		send_msg_more(this, msg);
+	}
+	else
+	{
+		send_msg(this, msg);
+	}
 	keys->synced = TRUE;
 	while (array_remove(keys->held, ARRAY_HEAD, &child))
 	{
 		this->counters->inc(this->counters, SASYNC_CTR_CONN_SYNC);
-		send_msg(this, child);
+		if (array_count(keys->held))
+		{
+			send_msg_more(this, child);
+		}
+		else
+		{
+			send_msg(this, child);
+		}
 	}
 }
 
@@ -931,6 +1015,11 @@ METHOD(listener_t, message_hook, bool,
 	}
 	if (!plain)
 	{
+		if (!incoming)
+		{	/* records of the exchange were left queued for a CHILD SA
+			 * that did not come: they go no later than its message */
+			uncork(this);
+		}
 		return TRUE;
 	}
 	negotiate_midsync(ike_sa, message, incoming);

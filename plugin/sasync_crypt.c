@@ -65,11 +65,16 @@ static void write_header(u_char *pos, size_t frame_len, uint8_t type,
 	htoun64(pos + 6, seq);
 }
 
-METHOD(sasync_crypt_t, seal, bool,
-	private_sasync_crypt_t *this, uint8_t type, chunk_t plain, chunk_t *frame)
+METHOD(sasync_crypt_t, get_overhead, size_t,
+	private_sasync_crypt_t *this)
+{
+	return FRAME_HDR_LEN + this->out->get_icv_size(this->out);
+}
+
+METHOD(sasync_crypt_t, seal_into, bool,
+	private_sasync_crypt_t *this, uint8_t type, chunk_t plain, u_char *out)
 {
 	size_t icv_len, len;
-	chunk_t out;
 
 	/* the sequence number is the IV: it must never wrap under one key */
 	if (this->seq_out == UINT64_MAX)
@@ -77,27 +82,44 @@ METHOD(sasync_crypt_t, seal, bool,
 		return FALSE;
 	}
 	icv_len = this->out->get_icv_size(this->out);
-	len = FRAME_HDR_LEN + plain.len + icv_len;
 	if (plain.len > UINT32_MAX - FRAME_HDR_LEN - icv_len)
 	{
 		return FALSE;
 	}
-	out = chunk_alloc(len);
-	write_header(out.ptr, len, type, this->seq_out);
+	len = FRAME_HDR_LEN + plain.len + icv_len;
+	write_header(out, len, type, this->seq_out);
 	if (plain.len)
 	{
-		memcpy(out.ptr + FRAME_HDR_LEN, plain.ptr, plain.len);
+		memmove(out + FRAME_HDR_LEN, plain.ptr, plain.len);
 	}
 	/* encrypted in place, the ICV goes into the space after the payload */
 	if (!this->out->encrypt(this->out,
-							chunk_create(out.ptr + FRAME_HDR_LEN, plain.len),
-							chunk_create(out.ptr, FRAME_HDR_LEN),
-							chunk_create(out.ptr + 6, 8), NULL))
+							chunk_create(out + FRAME_HDR_LEN, plain.len),
+							chunk_create(out, FRAME_HDR_LEN),
+							chunk_create(out + 6, 8), NULL))
 	{
-		chunk_clear(&out);
+		memwipe(out + FRAME_HDR_LEN, plain.len);
 		return FALSE;
 	}
 	this->seq_out++;
+	return TRUE;
+}
+
+METHOD(sasync_crypt_t, seal, bool,
+	private_sasync_crypt_t *this, uint8_t type, chunk_t plain, chunk_t *frame)
+{
+	chunk_t out;
+
+	if (plain.len > UINT32_MAX - get_overhead(this))
+	{
+		return FALSE;
+	}
+	out = chunk_alloc(get_overhead(this) + plain.len);
+	if (!seal_into(this, type, plain, out.ptr))
+	{
+		chunk_free(&out);
+		return FALSE;
+	}
 	*frame = out;
 	return TRUE;
 }
@@ -272,6 +294,8 @@ sasync_crypt_t *sasync_crypt_create(encryption_algorithm_t alg,
 
 	INIT(this,
 		.public = {
+			.get_overhead = _get_overhead,
+			.seal_into = _seal_into,
 			.seal = _seal,
 			.open = _open_,
 			.destroy = _destroy,

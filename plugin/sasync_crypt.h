@@ -66,6 +66,25 @@ struct sasync_crypt_t {
 				 chunk_t *frame);
 
 	/**
+	 * Bytes a frame adds to its payload: header and ICV.
+	 *
+	 * @return			overhead per frame
+	 */
+	size_t (*get_overhead)(sasync_crypt_t *this);
+
+	/**
+	 * Protect a payload into a frame at a given place, as seal() does, so
+	 * several frames can be written one after the other into one buffer.
+	 *
+	 * @param type		frame type, authenticated in clear
+	 * @param plain		payload
+	 * @param out		get_overhead() + plain.len bytes for the frame
+	 * @return			TRUE if successful
+	 */
+	bool (*seal_into)(sasync_crypt_t *this, uint8_t type, chunk_t plain,
+					  u_char *out);
+
+	/**
 	 * Verify and decrypt a complete frame (as delimited by its length).
 	 *
 	 * @param frame		complete frame, including the length field

@@ -38,6 +38,11 @@
 /** bytes read at once, at least */
 #define RX_CHUNK 65536
 
+/** queued records are sealed into one buffer until it holds this many
+ * bytes, and that is written at once: a backlog costs one write, not one per
+ * record */
+#define TX_BATCH 65536
+
 /** connections accepted from one configured peer at most; a partner makes
  * one at a time, the rest are its dead ones or someone spoofing it */
 #define PEER_SLOTS 4
@@ -66,6 +71,8 @@ struct record_t {
 	chunk_t data;
 	/** when it was queued (sasync_link_time_ms()) */
 	uint64_t queued;
+	/** once sealed into a connection's buffer: where its frame ends */
+	size_t tx_end;
 };
 
 /**
@@ -245,12 +252,18 @@ struct chan_t {
 	size_t rx_have;
 
 	/**
-	 * Frame being written, bytes of it written, and the record it carries
-	 * (NULL for heartbeats)
+	 * Frames being written (tx.len is the buffer's size), the bytes in it
+	 * and those of them written
 	 */
 	chunk_t tx;
+	size_t tx_len;
 	size_t tx_done;
-	record_t *tx_record;
+
+	/**
+	 * Records sealed into tx and not yet written completely, in order
+	 * (record_t*)
+	 */
+	array_t *tx_records;
 
 	/**
 	 * A job registers, or the watcher runs, our write callback
@@ -460,6 +473,7 @@ static void chan_put(chan_t *chan)
 		DESTROY_IF(chan->remote);
 		free(chan->rx.ptr);
 		free(chan->tx.ptr);
+		array_destroy_function(chan->tx_records, (void*)record_free, NULL);
 		free(chan);
 	}
 }
@@ -833,6 +847,7 @@ static void chan_close(chan_t *chan, fail_t failure)
 	private_sasync_link_t *this = chan->link;
 	peer_t *peer = chan->peer;
 	chan_state_t state = chan->state;
+	record_t *record;
 
 	if (state == CHAN_CLOSED)
 	{
@@ -840,16 +855,20 @@ static void chan_close(chan_t *chan, fail_t failure)
 	}
 	chan->state = CHAN_CLOSED;
 	this->chans->remove(this->chans, chan, NULL);
-	if (chan->tx_record)
-	{	/* not completely written: first again on the next connection */
-		peer->queue->insert_first(peer->queue, chan->tx_record);
-		peer->public.queued++;
-		peer->queue_bytes += chan->tx_record->data.len;
-		chan->tx_record = NULL;
+	if (array_count(chan->tx_records))
+	{	/* not completely written: first again on the next connection, in
+		 * their order */
+		while (array_remove(chan->tx_records, ARRAY_TAIL, &record))
+		{
+			peer->queue->insert_first(peer->queue, record);
+			peer->public.queued++;
+			peer->queue_bytes += record->data.len;
+		}
 		enforce_limits(this, peer);
 		update_oldest(peer);
 		update_depth(this);
 	}
+	chan->tx_len = chan->tx_done = 0;
 	if (chan->outgoing)
 	{
 		peer->out = NULL;
@@ -1248,45 +1267,78 @@ static bool got_auth(chan_t *chan, chunk_t frame)
 }
 
 /**
- * Put the next frame to write into tx: a due heartbeat, else the oldest
- * queued record. FALSE if there is nothing to write.
+ * Make room for len more bytes in tx
  */
-static bool next_frame(chan_t *chan)
+static u_char *tx_reserve(chan_t *chan, size_t len)
+{
+	if (chan->tx.len < chan->tx_len + len)
+	{
+		chan->tx.len = max(chan->tx_len + len, TX_BATCH);
+		chan->tx.ptr = realloc(chan->tx.ptr, chan->tx.len);
+	}
+	return chan->tx.ptr + chan->tx_len;
+}
+
+/**
+ * Seal a due heartbeat into the empty tx
+ */
+static bool seal_heartbeat(chan_t *chan)
+{
+	u_char beat[SASYNC_HEARTBEAT_LEN + SASYNC_BEAT_DATA_MAX];
+	chunk_t payload, data = chan->link->beat_data;
+	u_char *out;
+
+	chan->peer->heartbeat_due = FALSE;
+	htoun64(beat, sasync_now_ms());
+	memcpy(beat + SASYNC_HEARTBEAT_LEN, data.ptr, data.len);
+	payload = chunk_create(beat, SASYNC_HEARTBEAT_LEN + data.len);
+	out = tx_reserve(chan, chan->crypt->get_overhead(chan->crypt) +
+					 payload.len);
+	if (!chan->crypt->seal_into(chan->crypt, SASYNC_FRAME_HEARTBEAT, payload,
+								out))
+	{
+		return FALSE;
+	}
+	chan->tx_len += chan->crypt->get_overhead(chan->crypt) + payload.len;
+	return TRUE;
+}
+
+/**
+ * Fill the empty tx with what to write next: a due heartbeat, then the
+ * oldest queued records, as many as fit into TX_BATCH bytes (one at least).
+ * FALSE if there is nothing to write or the first frame could not be sealed.
+ */
+static bool fill_tx(chan_t *chan)
 {
 	peer_t *peer = chan->peer;
-	u_char beat[SASYNC_HEARTBEAT_LEN + SASYNC_BEAT_DATA_MAX];
-	record_t *record = NULL;
-	chunk_t payload, data = chan->link->beat_data;
-	uint8_t type = SASYNC_FRAME_DATA;
+	size_t overhead = chan->crypt->get_overhead(chan->crypt);
+	record_t *record;
+	u_char *out;
 
-	if (peer->heartbeat_due)
+	chan->tx_len = chan->tx_done = 0;
+	if (peer->heartbeat_due && !seal_heartbeat(chan))
 	{
-		peer->heartbeat_due = FALSE;
-		htoun64(beat, sasync_now_ms());
-		memcpy(beat + SASYNC_HEARTBEAT_LEN, data.ptr, data.len);
-		payload = chunk_create(beat, SASYNC_HEARTBEAT_LEN + data.len);
-		type = SASYNC_FRAME_HEARTBEAT;
+		return FALSE;
 	}
-	else if (peer->queue->remove_first(peer->queue,
-									   (void**)&record) == SUCCESS)
+	while (chan->tx_len < TX_BATCH &&
+		   peer->queue->remove_first(peer->queue, (void**)&record) == SUCCESS)
 	{
 		peer->public.queued--;
 		peer->queue_bytes -= record->data.len;
-		update_depth(chan->link);
-		payload = record->data;
+		out = tx_reserve(chan, overhead + record->data.len);
+		if (!chan->crypt->seal_into(chan->crypt, SASYNC_FRAME_DATA,
+									record->data, out))
+		{	/* goes back with the connection */
+			array_insert(chan->tx_records, ARRAY_TAIL, record);
+			chan->tx_len = chan->tx_done = 0;
+			break;
+		}
+		chan->tx_len += overhead + record->data.len;
+		record->tx_end = chan->tx_len;
+		array_insert(chan->tx_records, ARRAY_TAIL, record);
 	}
-	else
-	{
-		return FALSE;
-	}
-	chan->tx_record = record;
-	chan->tx_done = 0;
-	if (!chan->crypt->seal(chan->crypt, type, payload, &chan->tx))
-	{	/* the record goes back with the connection */
-		chan->tx = chunk_empty;
-		return FALSE;
-	}
-	return TRUE;
+	update_depth(chan->link);
+	return chan->tx_len > 0;
 }
 
 /**
@@ -1343,21 +1395,27 @@ static void queue_resync(private_sasync_link_t *this, peer_t *peer)
 }
 
 /**
- * A frame is written completely
+ * Bytes of tx were written: the records whose frames are complete are sent
  */
-static void tx_complete(chan_t *chan)
+static void tx_progress(chan_t *chan)
 {
 	private_sasync_link_t *this = chan->link;
 	peer_t *peer = chan->peer;
+	record_t *record;
+	bool sent = FALSE;
 
-	chunk_free(&chan->tx);
-	if (!chan->tx_record)
+	while (array_get(chan->tx_records, ARRAY_HEAD, &record) &&
+		   record->tx_end <= chan->tx_done)
+	{
+		array_remove(chan->tx_records, ARRAY_HEAD, NULL);
+		record_free(record);
+		this->counters->inc(this->counters, SASYNC_CTR_SYNC_TX);
+		sent = TRUE;
+	}
+	if (!sent)
 	{
 		return;
 	}
-	record_free(chan->tx_record);
-	chan->tx_record = NULL;
-	this->counters->inc(this->counters, SASYNC_CTR_SYNC_TX);
 	update_oldest(peer);
 	/* report drops once the queue has room again */
 	if (peer->dropped && peer->public.queued < SASYNC_QUEUE_MAX)
@@ -1366,7 +1424,8 @@ static void tx_complete(chan_t *chan)
 			 "full send queue", peer->dropped, peer->public.peer);
 		peer->dropped = 0;
 	}
-	if (peer->dirty && !peer->public.queued)
+	if (peer->dirty && !peer->public.queued &&
+		!array_count(chan->tx_records))
 	{	/* drained: what was dropped comes again, in a resync */
 		peer->dirty = FALSE;
 		DBG1(DBG_APP, "sasync: send queue to %#H drained after drops, "
@@ -1385,16 +1444,16 @@ static bool pump(chan_t *chan)
 
 	while (chan->state == CHAN_UP && !stopping(chan->link))
 	{
-		if (!chan->tx.len && !next_frame(chan))
+		if (chan->tx_done == chan->tx_len && !fill_tx(chan))
 		{
-			if (chan->tx_record)
-			{
+			if (array_count(chan->tx_records))
+			{	/* a record could not be sealed */
 				chan_close(chan, FAIL_IO);
 			}
 			return FALSE;
 		}
 		n = chan->stream->write(chan->stream, chan->tx.ptr + chan->tx_done,
-								chan->tx.len - chan->tx_done, FALSE);
+								chan->tx_len - chan->tx_done, FALSE);
 		if (n < 0)
 		{
 			if (errno == EWOULDBLOCK)
@@ -1406,10 +1465,7 @@ static bool pump(chan_t *chan)
 		}
 		chan->tx_done += n;
 		chan->progress = sasync_link_time_ms();
-		if (chan->tx_done == chan->tx.len)
-		{
-			tx_complete(chan);
-		}
+		tx_progress(chan);
 	}
 	return FALSE;
 }
@@ -1781,6 +1837,7 @@ static chan_t *chan_create(private_sasync_link_t *this, int fd, host_t *remote,
 		.outgoing = outgoing,
 		.state = outgoing ? CHAN_CONNECTING : CHAN_HELLO,
 		.progress = sasync_link_time_ms(),
+		.tx_records = array_create(0, 0),
 		.ref = 2,
 	);
 	chan->stream = stream_create_from_fd(fd);
@@ -1852,7 +1909,8 @@ static void check_stalls(private_sasync_link_t *this, uint64_t now)
 	{
 		if (now - chan->progress > (chan->state < CHAN_UP ? HANDSHAKE_TIMEOUT
 														  : STALL_TIMEOUT) &&
-			(chan->state < CHAN_UP || !chan->outgoing || chan->tx.len))
+			(chan->state < CHAN_UP || !chan->outgoing ||
+			 chan->tx_done < chan->tx_len))
 		{
 			array_insert_create(&stalled, ARRAY_TAIL, chan);
 		}
@@ -2057,8 +2115,12 @@ static peer_t *target_peer(private_sasync_link_t *this, host_t *host)
 	return match_peer(this, host, TRUE) ?: match_peer(this, host, FALSE);
 }
 
-METHOD(sasync_link_t, send_to, void,
-	private_sasync_link_t *this, host_t *to, chunk_t payload)
+/**
+ * Queue a record for one or all partners, and write what their connections
+ * have queued if write is set
+ */
+static void queue_record(private_sasync_link_t *this, host_t *to,
+						 chunk_t payload, bool write)
 {
 	enumerator_t *enumerator;
 	record_t *record;
@@ -2104,13 +2166,44 @@ METHOD(sasync_link_t, send_to, void,
 		peer->queue_bytes += payload.len;
 		enforce_limits(this, peer);
 		update_oldest(peer);
-		if (peer->out && peer->out->state == CHAN_UP)
+		if (write && peer->out && peer->out->state == CHAN_UP)
 		{
 			flush(peer->out);
 		}
 	}
 	enumerator->destroy(enumerator);
 	update_depth(this);
+	this->mutex->unlock(this->mutex);
+}
+
+METHOD(sasync_link_t, send_to, void,
+	private_sasync_link_t *this, host_t *to, chunk_t payload)
+{
+	queue_record(this, to, payload, TRUE);
+}
+
+METHOD(sasync_link_t, send_more, void,
+	private_sasync_link_t *this, host_t *to, chunk_t payload)
+{
+	queue_record(this, to, payload, FALSE);
+}
+
+METHOD(sasync_link_t, flush_, void,
+	private_sasync_link_t *this)
+{
+	enumerator_t *enumerator;
+	peer_t *peer;
+
+	this->mutex->lock(this->mutex);
+	enumerator = array_create_enumerator(this->peers);
+	while (enumerator->enumerate(enumerator, &peer))
+	{
+		if (peer->public.queued && peer->out && peer->out->state == CHAN_UP)
+		{
+			flush(peer->out);
+		}
+	}
+	enumerator->destroy(enumerator);
 	this->mutex->unlock(this->mutex);
 }
 
@@ -2486,6 +2579,8 @@ sasync_link_t *sasync_link_create(char *local, char *peers, char *name,
 		.public = {
 			.send = _send_,
 			.send_to = _send_to,
+			.send_more = _send_more,
+			.flush = _flush_,
 			.set_receiver = _set_receiver,
 			.set_up_cb = _set_up_cb,
 			.set_error_cb = _set_error_cb,

@@ -244,6 +244,23 @@ struct sasync_link_t {
 	void (*send_to)(sasync_link_t *this, host_t *to, chunk_t payload);
 
 	/**
+	 * Queue a record as send_to() does, but leave it queued: the caller
+	 * sends another record right after, and the next send_to(), send() or
+	 * flush() writes both with one system call. A record left so is written
+	 * at the next heartbeat interval at the latest (as records queued for a
+	 * full socket are), and never after a record queued later.
+	 *
+	 * @param to			partner node, NULL for all of them
+	 * @param payload		record
+	 */
+	void (*send_more)(sasync_link_t *this, host_t *to, chunk_t payload);
+
+	/**
+	 * Write the records send_more() left queued.
+	 */
+	void (*flush)(sasync_link_t *this);
+
+	/**
 	 * Set the receiver of records.
 	 *
 	 * It is called from the read callback of an accepted connection (a

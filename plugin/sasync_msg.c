@@ -188,27 +188,32 @@ static chunk_t writer_value(bio_writer_t *writer)
 METHOD(sasync_msg_t, add_int, void,
 	private_sasync_msg_t *this, sasync_attr_t attr, uint64_t value)
 {
-	bio_writer_t *writer = bio_writer_create(8);
+	u_char buf[8];
+	size_t len;
 
+	/* network order, written directly: a record has some twenty of these */
 	switch (kind_of(attr))
 	{
 		case KIND_U8:
-			writer->write_uint8(writer, value);
+			buf[0] = value;
+			len = 1;
 			break;
 		case KIND_U16:
-			writer->write_uint16(writer, value);
+			htoun16(buf, value);
+			len = 2;
 			break;
 		case KIND_U32:
-			writer->write_uint32(writer, value);
+			htoun32(buf, value);
+			len = 4;
 			break;
 		case KIND_U64:
-			writer->write_uint64(writer, value);
+			htoun64(buf, value);
+			len = 8;
 			break;
 		default:
-			writer->destroy(writer);
 			return;
 	}
-	add_attr(this, attr, writer_value(writer));
+	add_attr(this, attr, chunk_clone(chunk_create(buf, len)));
 }
 
 METHOD(sasync_msg_t, add_chunk, void,
@@ -700,7 +705,9 @@ static private_sasync_msg_t *msg_create(sasync_msg_type_t type, bool built)
 			.destroy = _destroy,
 		},
 		.type = type,
-		.attrs = array_create(sizeof(attr_t), 8),
+		/* room for the attributes of an IKE_ADD or CHILD_ADD: array_t
+		 * grows by one element per insert once it is full */
+		.attrs = array_create(sizeof(attr_t), 40),
 		.built = built,
 	);
 	return this;

@@ -177,6 +177,42 @@ START_TEST(test_roundtrip)
 }
 END_TEST
 
+/* frames sealed back to back into one buffer (as the link writes a backlog)
+ * are those seal() makes, and open one after the other */
+START_TEST(test_seal_into)
+{
+	char *strs[] = { "first", "", "the third record" };
+	size_t overhead = ini->get_overhead(ini), len = 0, off = 0;
+	sasync_crypt_t *twin;
+	u_char buf[256];
+	chunk_t frame, expected;
+	int i;
+
+	twin = sasync_crypt_create(alg, secret, nonce_i, nonce_r, TRUE);
+	ck_assert(twin);
+	for (i = 0; i < countof(strs); i++)
+	{
+		ck_assert(ini->seal_into(ini, TYPE_DATA, chunk_from_str(strs[i]),
+								 buf + len));
+		expected = seal(twin, strs[i]);
+		ck_assert_uint_eq(expected.len, overhead + strlen(strs[i]));
+		ck_assert(chunk_equals(chunk_create(buf + len, expected.len),
+							   expected));
+		chunk_free(&expected);
+		len += overhead + strlen(strs[i]);
+	}
+	for (i = 0; i < countof(strs); i++)
+	{
+		frame = chunk_create(buf + off, 4 + untoh32(buf + off));
+		ck_assert_uint_eq(frame.len, overhead + strlen(strs[i]));
+		ck_assert(open_check(res, frame, strs[i]) == SASYNC_OPEN_OK);
+		off += frame.len;
+	}
+	ck_assert_uint_eq(off, len);
+	twin->destroy(twin);
+}
+END_TEST
+
 START_TEST(test_bitflip)
 {
 	chunk_t frame, copy;
@@ -446,6 +482,7 @@ Suite *crypt_suite_create(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_create_invalid);
 	tcase_add_test(tc, test_roundtrip);
+	tcase_add_test(tc, test_seal_into);
 	tcase_add_test(tc, test_bitflip);
 	tcase_add_test(tc, test_truncation);
 	tcase_add_test(tc, test_length_off_by_one);

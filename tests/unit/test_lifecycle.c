@@ -100,6 +100,11 @@ static void rec_free(chunk_t *chunk)
 	free(chunk);
 }
 
+/* records are recorded as they come: nothing waits for a flush */
+static void rec_flush(sasync_link_t *this)
+{
+}
+
 static void rec_destroy(sasync_link_t *this)
 {
 	rec_link_t *rlink = (rec_link_t*)this;
@@ -117,6 +122,8 @@ static rec_link_t *rec_link_create()
 		.public = {
 			.send = rec_send,
 			.send_to = rec_send_to,
+			.send_more = rec_send_to,
+			.flush = rec_flush,
 			.set_receiver = (void*)rec_no_cb,
 			.set_up_cb = (void*)rec_no_cb,
 			.set_error_cb = (void*)rec_no_cb,

@@ -441,6 +441,63 @@ START_TEST(test_records_in_order)
 }
 END_TEST
 
+/* send_more() leaves a record queued for the next send_to(), send() or
+ * flush(), which write it before their own; one left alone goes with the
+ * next heartbeat */
+START_TEST(test_send_more)
+{
+	sasync_counters_t *ctr_a = test_counters_create();
+	sasync_counters_t *ctr_b = test_counters_create();
+	receiver_t *r_b = receiver_create(0);
+	uint16_t port_a = free_port(), port_b = free_port();
+	sasync_link_t *a, *b;
+	chunk_t record;
+	u_int i;
+
+	a = link_create(port_a, port_b, SECRET, ctr_a);
+	b = link_create(port_b, port_a, SECRET, ctr_b);
+	ck_assert(a && b);
+	b->set_receiver(b, (void*)receive, r_b);
+	ck_assert(WAIT_FOR(out_up(a) && in_up(b)));
+
+	/* 0..2 left, 3 sent: all four in order */
+	for (i = 0; i < 3; i++)
+	{
+		record = make_record(i, 100 + i * 700);
+		a->send_more(a, NULL, record);
+		chunk_free(&record);
+	}
+	send_records(a, 3, 1);
+	ck_assert(WAIT_FOR(received(r_b) == 4));
+	/* 4 and 5 left, then flushed */
+	for (i = 4; i < 6; i++)
+	{
+		record = make_record(i, 300);
+		a->send_more(a, NULL, record);
+		chunk_free(&record);
+	}
+	a->flush(a);
+	ck_assert(WAIT_FOR(received(r_b) == 6));
+	/* 6 left alone: the heartbeat interval takes it */
+	record = make_record(6, 50);
+	a->send_more(a, NULL, record);
+	chunk_free(&record);
+	ck_assert(WAIT_FOR(received(r_b) == 7));
+
+	ck_assert_uint_eq(r_b->count, 7);
+	ck_assert_uint_eq(r_b->bad, 0);
+	ck_assert(WAIT_FOR(ctr_a->get(ctr_a, SASYNC_CTR_SYNC_TX) == 7));
+	ck_assert_uint_eq(ctr_b->get(ctr_b, SASYNC_CTR_SYNC_RX), 7);
+	ck_assert(WAIT_FOR(queued(a) == 0));
+
+	a->destroy(a);
+	b->destroy(b);
+	receiver_destroy(r_b);
+	ctr_a->destroy(ctr_a);
+	ctr_b->destroy(ctr_b);
+}
+END_TEST
+
 /* send_to() queues for one partner only, send() for all of them: a bulk
  * resync goes to the node that (re)joined, not to the current ones */
 START_TEST(test_send_to)
@@ -1332,6 +1389,7 @@ Suite *link_suite_create(void)
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, test_invalid_settings);
 	tcase_add_test(tc, test_records_in_order);
+	tcase_add_test(tc, test_send_more);
 	tcase_add_test(tc, test_send_to);
 	tcase_add_test(tc, test_wrong_secret);
 	tcase_add_loop_test(tc, test_late_peer, 0, 2);
