@@ -64,6 +64,9 @@ struct private_sasync_apply_t {
 	/** a retry of waiting_ike is scheduled */
 	bool retry_scheduled;
 
+	/** when this node last became primary (ms, monotonic) */
+	uint64_t promoted_at;
+
 	/** serializes applying records */
 	mutex_t *mutex;
 
@@ -86,6 +89,10 @@ struct private_sasync_apply_t {
 	/** since when the record being applied waits, 0 if it is new */
 	time_t since;
 };
+
+/** how long after its promotion a node applies the records of the old
+ * primary that did not hear of it yet (ms) */
+#define SASYNC_SWITCHOVER_MS 2000
 
 /** how long a record waits for its connection or its IKE SA (s) */
 #define CONFIG_WAIT 60
@@ -1918,14 +1925,18 @@ static void apply_record(private_sasync_apply_t *this, sasync_msg_t *msg)
 /**
  * Whether a primary applies a record: one a demoted node sent about an SA
  * it still acted on (an exchange in flight when it lost the role), so the
- * SA or its change is not lost between the two nodes. Only what completed
- * there: no resync, no exchange still pending at the demoted node
+ * SA or its change is not lost between the two nodes; or, in the first
+ * SASYNC_SWITCHOVER_MS after this node's promotion, one of the old primary
+ * that did not hear of it yet (a switchover: it goes on serving until it
+ * hears the newer epoch). Only what completed there: no resync, no
+ * exchange still pending at the other node
  */
 static bool handed_over(private_sasync_apply_t *this, sasync_msg_t *msg)
 {
 	uint64_t handover = 0;
 
-	if (!msg->get_int(msg, SASYNC_ATTR_HANDOVER, &handover) || !handover)
+	if ((!msg->get_int(msg, SASYNC_ATTR_HANDOVER, &handover) || !handover) &&
+		sasync_link_time_ms() - this->promoted_at >= SASYNC_SWITCHOVER_MS)
 	{
 		return FALSE;
 	}
@@ -2012,6 +2023,7 @@ METHOD(sasync_apply_t, resume, void,
 	 * nobody sends that IKE SA anymore */
 	if (this->role->get(this->role) == SASYNC_ROLE_PRIMARY)
 	{
+		this->promoted_at = sasync_link_time_ms();
 		this->type = SASYNC_MSG_CHILD_ADD;
 		while (this->waiting->remove_first(this->waiting, &msg, &since))
 		{

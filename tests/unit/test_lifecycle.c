@@ -1876,7 +1876,9 @@ START_TEST(test_promote_while_applying)
 	ck_assert_msg(passive == 0, "%u SAs left passive after promotion",
 				  passive);
 	ck_assert(count >= PROMOTE_SAS / 4);
-	ck_assert_int_eq(activated, count);
+	/* records applied after the walk, right after the promotion, are the
+	 * old primary's: restored active */
+	ck_assert(activated <= count);
 	ck_assert_int_eq(standby_ctr->get(standby_ctr, SASYNC_CTR_PROMOTIONS), 1);
 	/* no CHILD SA record is left waiting for an IKE SA no one sends */
 	ck_assert_int_eq(apply->get_waiting(apply), 0);
@@ -1893,6 +1895,7 @@ START_TEST(test_promote_drops_waiting)
 {
 	sasync_promote_t *promote;
 	pair_t *pair;
+	ike_sa_t *copy;
 	u_int activated = 1;
 
 	pair = pair_create(IKEV2, FALSE, NULL);
@@ -1915,9 +1918,15 @@ START_TEST(test_promote_drops_waiting)
 	/* a second promotion is refused */
 	ck_assert(!promote->promote(promote, "again", NULL));
 
+	/* the IKE SA comes after the promotion: restored active (right after
+	 * it, from the old primary) or ignored, never passive */
 	apply_one(0);
-	ck_assert_int_eq(charon->ike_sa_manager->get_count(charon->ike_sa_manager),
-					 0);
+	copy = restored(pair->sa);
+	if (copy)
+	{
+		ck_assert_int_eq(copy->get_state(copy), IKE_ESTABLISHED);
+		charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
+	}
 	promote->destroy(promote);
 }
 END_TEST
@@ -2543,10 +2552,13 @@ START_TEST(test_handover_after_demotion)
 
 	apply_range(0, rec_count());
 	check_no_apply_failure();
-	ck_assert_int_eq(held_state(unmarked->sa, &children), IKE_CREATED);
+	/* right after its promotion (2 s, not under valgrind), the new primary
+	 * takes what the old one sent before it heard of the promotion too;
+	 * never passive */
+	ck_assert(held_state(unmarked->sa, &children) != IKE_PASSIVE);
 	ck_assert_int_eq(held_state(half_open->sa, &children), IKE_ESTABLISHED);
 	ck_assert_int_eq(children, 1);
-	ck_assert_int_eq(ctr(SASYNC_CTR_HANDOVER_APPLIED), 2);
+	ck_assert_int_ge(ctr(SASYNC_CTR_HANDOVER_APPLIED), 2);
 
 	/* once its copy is passive the demoted node sends nothing of it */
 	from = rec_count();
@@ -2559,8 +2571,9 @@ START_TEST(test_handover_after_demotion)
 END_TEST
 
 /**
- * Records a primary ignores do not change the SAs it runs, a hand-over's
- * message IDs only move the peer's (responder) ID forward
+ * On an SA a primary runs, the message IDs of a hand-over (or of the old
+ * primary right after a switchover) only move the peer's (responder) ID
+ * forward, never its own
  */
 START_TEST(test_handover_mids)
 {
@@ -2587,24 +2600,29 @@ START_TEST(test_handover_mids)
 	msg = msg_for(pair, SASYNC_MSG_IKE_MID, 0);
 	msg->add_int(msg, SASYNC_ATTR_MID_I, 3);
 	msg->add_int(msg, SASYNC_ATTR_MID_R, 7);
-	apply_msg(msg);
-	msg = msg_for(pair, SASYNC_MSG_IKE_MID, 0);
-	msg->add_int(msg, SASYNC_ATTR_MID_I, 3);
-	msg->add_int(msg, SASYNC_ATTR_MID_R, 6);
 	msg->add_int(msg, SASYNC_ATTR_HANDOVER, 1);
 	apply_msg(msg);
 	copy = restored(pair->sa);
 	ck_assert_int_eq(copy->get_message_id(copy, TRUE), 10);
-	ck_assert_int_eq(copy->get_message_id(copy, FALSE), 6);
+	ck_assert_int_eq(copy->get_message_id(copy, FALSE), 7);
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
+	msg = msg_for(pair, SASYNC_MSG_IKE_MID, 0);
+	msg->add_int(msg, SASYNC_ATTR_MID_I, 3);
+	msg->add_int(msg, SASYNC_ATTR_MID_R, 8);
+	msg->add_int(msg, SASYNC_ATTR_HANDOVER, 1);
+	apply_msg(msg);
+	copy = restored(pair->sa);
+	ck_assert_int_eq(copy->get_message_id(copy, TRUE), 10);
+	ck_assert_int_eq(copy->get_message_id(copy, FALSE), 8);
 	charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
 	msg = msg_for(pair, SASYNC_MSG_IKE_MID, 0);
 	msg->add_int(msg, SASYNC_ATTR_MID_R, 4);
 	msg->add_int(msg, SASYNC_ATTR_HANDOVER, 1);
 	apply_msg(msg);
 	copy = restored(pair->sa);
-	ck_assert_int_eq(copy->get_message_id(copy, FALSE), 6);
+	ck_assert_int_eq(copy->get_message_id(copy, FALSE), 8);
 	charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
-	ck_assert_int_eq(ctr(SASYNC_CTR_HANDOVER_APPLIED), 2);
+	ck_assert_int_eq(ctr(SASYNC_CTR_HANDOVER_APPLIED), 3);
 	promoted->destroy(promoted);
 }
 END_TEST
