@@ -6,6 +6,7 @@
 #include "sasync_msg.h"
 #include "sasync_keystore.h"
 #include "sasync_promote.h"
+#include "sasync_midsync.h"
 
 #include <daemon.h>
 #include <collections/array.h>
@@ -13,7 +14,6 @@
 #include <sa/ikev2/keymat_v2.h>
 #include <encoding/payloads/notify_payload.h>
 #include <encoding/payloads/sa_payload.h>
-#include <bio/bio_reader.h>
 #include <processing/jobs/callback_job.h>
 
 typedef struct private_sasync_capture_t private_sasync_capture_t;
@@ -797,27 +797,11 @@ static void track_mid(private_sasync_capture_t *this, ike_sa_t *ike_sa,
  */
 static bool midsync_ids(message_t *message, uint32_t *send, uint32_t *recv)
 {
-	notify_payload_t *notify;
-	bio_reader_t *reader;
 	uint32_t nonce;
-	bool ok;
 
-	if (message->get_exchange_type(message) != INFORMATIONAL ||
-		message->get_message_id(message) != 0)
-	{
-		return FALSE;
-	}
-	notify = message->get_notify(message, IKEV2_MESSAGE_ID_SYNC);
-	if (!notify)
-	{
-		return FALSE;
-	}
-	reader = bio_reader_create(notify->get_notification_data(notify));
-	ok = reader->read_uint32(reader, &nonce) &&
-		 reader->read_uint32(reader, send) &&
-		 reader->read_uint32(reader, recv);
-	reader->destroy(reader);
-	return ok;
+	return message->get_exchange_type(message) == INFORMATIONAL &&
+		   message->get_message_id(message) == 0 &&
+		   sasync_midsync_parse(message, &nonce, send, recv);
 }
 
 /**

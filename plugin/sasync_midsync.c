@@ -101,15 +101,14 @@ METHOD(task_t, pre_process, status_t,
 	return SUCCESS;
 }
 
-/**
- * Parse the peer's answer: its next request ID and the one it expects
+/*
+ * Described in header
  */
-static bool parse_answer(private_midsync_task_t *this, message_t *message,
-						 uint32_t *peer_send, uint32_t *peer_recv)
+bool sasync_midsync_parse(message_t *message, uint32_t *nonce, uint32_t *send,
+						  uint32_t *recv)
 {
 	notify_payload_t *notify;
 	bio_reader_t *reader;
-	uint32_t nonce;
 	bool ok;
 
 	notify = message->get_notify(message, IKEV2_MESSAGE_ID_SYNC);
@@ -118,12 +117,24 @@ static bool parse_answer(private_midsync_task_t *this, message_t *message,
 		return FALSE;
 	}
 	reader = bio_reader_create(notify->get_notification_data(notify));
-	ok = reader->read_uint32(reader, &nonce) &&
-		 reader->read_uint32(reader, peer_send) &&
-		 reader->read_uint32(reader, peer_recv) &&
-		 !reader->remaining(reader) && nonce == this->nonce;
+	ok = reader->read_uint32(reader, nonce) &&
+		 reader->read_uint32(reader, send) &&
+		 reader->read_uint32(reader, recv) &&
+		 !reader->remaining(reader);
 	reader->destroy(reader);
 	return ok;
+}
+
+/**
+ * Parse the peer's answer: its next request ID and the one it expects
+ */
+static bool parse_answer(private_midsync_task_t *this, message_t *message,
+						 uint32_t *peer_send, uint32_t *peer_recv)
+{
+	uint32_t nonce;
+
+	return sasync_midsync_parse(message, &nonce, peer_send, peer_recv) &&
+		   nonce == this->nonce;
 }
 
 METHOD(task_t, process, status_t,

@@ -30,4 +30,17 @@
  */
 void sasync_midsync_start(ike_sa_t *ike_sa, sasync_counters_t *counters);
 
+/**
+ * Read the IKEV2_MESSAGE_ID_SYNC notify of a message: the nonce, the
+ * sender's next request ID and the next one it expects.
+ *
+ * @param message		message with the notify
+ * @param nonce			nonce of the notify
+ * @param send			next message ID its sender uses for a request
+ * @param recv			next message ID its sender expects
+ * @return				FALSE if there is none, or not of 12 bytes
+ */
+bool sasync_midsync_parse(message_t *message, uint32_t *nonce, uint32_t *send,
+						  uint32_t *recv);
+
 #endif /** SASYNC_MIDSYNC_H_ @}*/
