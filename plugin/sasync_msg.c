@@ -377,13 +377,24 @@ METHOD(sasync_msg_t, get_string, char*,
 	private_sasync_msg_t *this, sasync_attr_t attr)
 {
 	chunk_t value;
+	char *str, *pos;
 
 	if (!get_chunk(this, attr, &value))
 	{
 		return NULL;
 	}
 	/* an empty attribute has no data pointer to copy from */
-	return value.len ? strndup(value.ptr, value.len) : strdup("");
+	str = value.len ? strndup(value.ptr, value.len) : strdup("");
+	/* names go to logs and to config lookups: no control characters (a
+	 * name with them matches no config anyway) */
+	for (pos = str; *pos; pos++)
+	{
+		if ((u_char)*pos < 0x20 || *pos == 0x7f)
+		{
+			*pos = '?';
+		}
+	}
+	return str;
 }
 
 /**

@@ -452,6 +452,28 @@ START_TEST(test_empty_string)
 END_TEST
 
 /**
+ * Names from records go to logs: control characters come out as '?', a
+ * NUL ends the name
+ */
+START_TEST(test_string_escaped)
+{
+	sasync_msg_t *msg, *parsed;
+	char *name;
+
+	msg = sasync_msg_create(SASYNC_MSG_IKE_ADD);
+	msg->add_chunk(msg, SASYNC_ATTR_NAME,
+				   chunk_from_str("gw\n\033[31m\x7fok"));
+	parsed = sasync_msg_parse(msg->get_encoding(msg));
+	ck_assert(parsed);
+	name = parsed->get_string(parsed, SASYNC_ATTR_NAME);
+	ck_assert_str_eq(name, "gw??[31m?ok");
+	free(name);
+	parsed->destroy(parsed);
+	msg->destroy(msg);
+}
+END_TEST
+
+/**
  * Count what an enumerator of hosts or traffic selectors yields
  */
 static int count_values(enumerator_t *enumerator)
@@ -516,6 +538,7 @@ Suite *msg_suite_create(void)
 	tcase_add_test(tc, test_wire_numbers);
 	tcase_add_test(tc, test_golden_record);
 	tcase_add_test(tc, test_empty_string);
+	tcase_add_test(tc, test_string_escaped);
 	tcase_add_test(tc, test_enumerator_kind);
 	suite_add_tcase(s, tc);
 	return s;
