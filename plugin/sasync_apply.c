@@ -135,6 +135,12 @@ static bool replaced_equals(uint64_t *a, uint64_t *b)
 	return *a == *b;
 }
 
+static hashtable_t *replaced_create()
+{
+	return hashtable_create((hashtable_hash_t)replaced_hash,
+							(hashtable_equals_t)replaced_equals, 32);
+}
+
 /**
  * Result of creating a passive IKE SA
  */
@@ -926,8 +932,7 @@ static void note_replaced(private_sasync_apply_t *this, sasync_msg_t *msg,
 	{
 		this->replaced->destroy_function(this->replaced,
 										 (void*)replaced_destroy);
-		this->replaced = hashtable_create((hashtable_hash_t)replaced_hash,
-									(hashtable_equals_t)replaced_equals, 32);
+		this->replaced = replaced_create();
 	}
 	entry = this->replaced->put(this->replaced, &entry->spi_i, entry);
 	if (entry)
@@ -1585,14 +1590,16 @@ static void apply_child_add(private_sasync_apply_t *this, sasync_msg_t *msg)
 	child_cfg_t *cfg;
 	child_sa_t *child_sa;
 	ike_sa_t *ike_sa;
+	ike_sa_id_t *by;
 	char *name;
 	bool installed;
 
 	ike_sa = checkout(this, msg, SASYNC_ATTR_IKE_SPI_I, SASYNC_ATTR_IKE_SPI_R,
 					  &own);
-	if (!ike_sa && !own && replaced_by(this, msg))
+	by = ike_sa || own ? NULL : replaced_by(this, msg);
+	if (by)
 	{	/* sent before its IKE SA's rekey: the new SA holds it */
-		ike_sa = checkout_id(this, replaced_by(this, msg), &own);
+		ike_sa = checkout_id(this, by, &own);
 	}
 	if (own)
 	{
@@ -2110,8 +2117,7 @@ sasync_apply_t *sasync_apply_create(sasync_role_t *role,
 		.keys = keys,
 		.waiting = sasync_wait_create(WAIT_MAX),
 		.waiting_ike = sasync_wait_create(WAIT_MAX),
-		.replaced = hashtable_create((hashtable_hash_t)replaced_hash,
-									 (hashtable_equals_t)replaced_equals, 32),
+		.replaced = replaced_create(),
 		.validate = sasync_validate_create(counters),
 		.unique = sasync_unique_create(),
 		.resync = sasync_resync_create(counters),
