@@ -4,7 +4,7 @@
 
 #include "sasync_counters.h"
 
-ENUM(sasync_counter_names, SASYNC_CTR_RESYNC, SASYNC_CTR_PASSIVE_LOST,
+ENUM(sasync_counter_names, SASYNC_CTR_RESYNC, SASYNC_CTR_SYNC_STALLED,
 	"resync",
 	"vike-sync",
 	"conn-sync",
@@ -45,6 +45,7 @@ ENUM(sasync_counter_names, SASYNC_CTR_RESYNC, SASYNC_CTR_PASSIVE_LOST,
 	"handover-applied",
 	"rekeyed-deleted",
 	"passive-lost",
+	"sync-stalled",
 );
 
 typedef struct private_sasync_counters_t private_sasync_counters_t;

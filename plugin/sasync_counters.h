@@ -115,6 +115,10 @@ enum sasync_counter_t {
 	/** passive IKE SAs a standby lost without sync saying so (a terminate
 	 * on the standby); each makes it ask for a resync */
 	SASYNC_CTR_PASSIVE_LOST,
+	/** sync connections closed because they made no progress for 30 s
+	 * (nothing written and nothing acknowledged): a partner that takes no
+	 * records; what they held is sent again on the next connection */
+	SASYNC_CTR_SYNC_STALLED,
 	SASYNC_CTR_MAX,
 };
 

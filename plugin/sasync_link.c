@@ -18,6 +18,7 @@
 #include <collections/linked_list.h>
 #include <networking/streams/stream.h>
 #include <processing/jobs/callback_job.h>
+#include <threading/condvar.h>
 #include <threading/mutex.h>
 #include <utils/debug.h>
 
@@ -29,7 +30,8 @@
 #define HANDSHAKE_TIMEOUT 10000
 
 /** how long a connection may make no progress while it has something to
- * write, or receive nothing while heartbeats are due, in ms */
+ * write (no byte written, no record acknowledged by the partner's
+ * heartbeats), or receive nothing while heartbeats are due, in ms */
 #define STALL_TIMEOUT 30000
 
 /** largest AUTH frame we accept during the handshake */
@@ -37,6 +39,12 @@
 
 /** bytes read at once, at least */
 #define RX_CHUNK 65536
+
+/** records (and bytes of them) received and not delivered yet, most, per
+ * connection: reading stops there (TCP holds the rest back) until they
+ * drop to the half */
+#define INBOX_MAX 256
+#define INBOX_MAX_BYTES (1024 * 1024)
 
 /** queued records are sealed into one buffer until it holds this many
  * bytes, and that is written at once: a backlog costs one write, not one per
@@ -173,6 +181,16 @@ struct peer_t {
 	uint64_t last_seen;
 
 	/**
+	 * Records received from it, as our heartbeats acknowledge them
+	 */
+	uint64_t received;
+
+	/**
+	 * Records it acknowledged in its last heartbeat
+	 */
+	uint64_t acked;
+
+	/**
 	 * Read callbacks of its connections running: while we are busy with
 	 * its records, its heartbeats wait in the socket, it is not dead
 	 */
@@ -271,6 +289,30 @@ struct chan_t {
 	bool writing;
 
 	/**
+	 * Records received, decrypted, not yet delivered, in order (chunk_t*):
+	 * a job delivers them, so the read callback stays short. charon's
+	 * watcher (5.9.8) serves no other socket while one callback runs and
+	 * another socket has data, and spins meanwhile: a bulk resync applied
+	 * inside the callback starved every other socket of the daemon.
+	 */
+	array_t *inbox;
+
+	/**
+	 * Bytes of the records in the inbox
+	 */
+	size_t inbox_bytes;
+
+	/**
+	 * A job delivers the inbox
+	 */
+	bool delivering;
+
+	/**
+	 * Reading stopped, the inbox is full: the delivery job goes on
+	 */
+	bool paused;
+
+	/**
 	 * Last progress: state change, bytes written or a frame received
 	 * (sasync_link_time_ms())
 	 */
@@ -356,6 +398,13 @@ struct private_sasync_link_t {
 	bool stopping;
 
 	/**
+	 * Jobs delivering a record right now, without the lock; destroy()
+	 * waits for them (signalled on done)
+	 */
+	u_int delivering;
+	condvar_t *done;
+
+	/**
 	 * References: the owner and queued jobs
 	 */
 	refcount_t ref;
@@ -404,12 +453,21 @@ struct private_sasync_link_t {
 /*
  * Described in header
  */
+/** ms sasync_link_time_skip() added */
+static uint64_t time_skipped;
+
 uint64_t sasync_link_time_ms()
 {
 	timeval_t tv;
 
 	time_monotonic(&tv);
-	return (uint64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+	return (uint64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000 +
+		   __atomic_load_n(&time_skipped, __ATOMIC_RELAXED);
+}
+
+void sasync_link_time_skip(uint64_t ms)
+{
+	__atomic_add_fetch(&time_skipped, ms, __ATOMIC_RELAXED);
 }
 
 /**
@@ -453,8 +511,18 @@ static void link_put(private_sasync_link_t *this)
 		sasync_secret_clear(this->keys);
 		chunk_free(&this->beat_data);
 		this->mutex->destroy(this->mutex);
+		this->done->destroy(this->done);
 		free(this);
 	}
+}
+
+/**
+ * Wipe and free a record of an inbox
+ */
+static void inbox_free(chunk_t *record)
+{
+	chunk_clear(record);
+	free(record);
 }
 
 /**
@@ -474,9 +542,11 @@ static void chan_put(chan_t *chan)
 		free(chan->rx.ptr);
 		free(chan->tx.ptr);
 		array_destroy_function(chan->tx_records, (void*)record_free, NULL);
+		array_destroy_function(chan->inbox, (void*)inbox_free, NULL);
 		free(chan);
 	}
 }
+
 
 /**
  * Cleanup of a job that holds a reference to a connection and the link
@@ -1290,6 +1360,7 @@ static bool seal_heartbeat(chan_t *chan)
 
 	chan->peer->heartbeat_due = FALSE;
 	htoun64(beat, sasync_now_ms());
+	htoun64(beat + SASYNC_HEARTBEAT_ACKED, chan->peer->received);
 	memcpy(beat + SASYNC_HEARTBEAT_LEN, data.ptr, data.len);
 	payload = chunk_create(beat, SASYNC_HEARTBEAT_LEN + data.len);
 	out = tx_reserve(chan, chan->crypt->get_overhead(chan->crypt) +
@@ -1512,26 +1583,124 @@ static void flush(chan_t *chan)
 	}
 }
 
+static job_requeue_t resume_reading(chan_t *chan);
+
 /**
- * Hand a record to the receiver, without holding the lock
+ * Hand one record to the receiver, without the lock; FALSE if the link
+ * stops. The partner is busy with us, not dead, while it runs.
  */
-static void deliver(private_sasync_link_t *this, chan_t *chan, chunk_t payload)
+static bool deliver(private_sasync_link_t *this, chan_t *chan,
+					chunk_t payload)
 {
 	sasync_link_recv_t cb;
 	void *data;
 
-	this->counters->inc(this->counters, SASYNC_CTR_SYNC_RX);
 	this->mutex->lock(this->mutex);
+	if (stopping(this))
+	{
+		this->mutex->unlock(this->mutex);
+		return FALSE;
+	}
 	if (chan->peer)
 	{
 		chan->peer->public.last_rx = time_monotonic(NULL);
+		chan->peer->received++;
+		chan->peer->reading++;
 	}
+	chan->progress = sasync_link_time_ms();
 	cb = this->recv_cb;
 	data = this->recv_data;
+	this->delivering++;
 	this->mutex->unlock(this->mutex);
+
+	this->counters->inc(this->counters, SASYNC_CTR_SYNC_RX);
 	if (cb)
 	{
 		cb(data, chan_host(chan), payload);
+	}
+
+	this->mutex->lock(this->mutex);
+	if (chan->peer)
+	{
+		chan->peer->reading--;
+	}
+	this->delivering--;
+	this->done->broadcast(this->done);
+	this->mutex->unlock(this->mutex);
+	return TRUE;
+}
+
+/**
+ * Job delivering a connection's records in their order, one at a time;
+ * it restarts reading once half of a full inbox is delivered
+ */
+static job_requeue_t deliver_inbox(chan_t *chan)
+{
+	private_sasync_link_t *this = chan->link;
+	chunk_t *record;
+
+	/* also once the connection closed: the partner wrote them, so they
+	 * count as sent there */
+	this->mutex->lock(this->mutex);
+	while (array_remove(chan->inbox, ARRAY_HEAD, &record))
+	{
+		chan->inbox_bytes -= record->len;
+		if (chan->paused && chan->state == CHAN_UP &&
+			array_count(chan->inbox) <= INBOX_MAX / 2 &&
+			chan->inbox_bytes <= INBOX_MAX_BYTES / 2)
+		{
+			chan->paused = FALSE;
+			queue_chan_job(chan, (callback_job_cb_t)resume_reading);
+		}
+		this->mutex->unlock(this->mutex);
+		if (!deliver(this, chan, *record))
+		{
+			inbox_free(record);
+			this->mutex->lock(this->mutex);
+			break;
+		}
+		inbox_free(record);
+		this->mutex->lock(this->mutex);
+	}
+	chan->delivering = FALSE;
+	this->mutex->unlock(this->mutex);
+	return JOB_REQUEUE_NONE;
+}
+
+/**
+ * Queue a received record for delivery, taking it over; with the lock held
+ */
+static void inbox_add(chan_t *chan, chunk_t plain)
+{
+	chunk_t *record;
+
+	record = malloc_thing(chunk_t);
+	*record = plain;
+	array_insert_create(&chan->inbox, ARRAY_TAIL, record);
+	chan->inbox_bytes += plain.len;
+	if (!chan->delivering)
+	{
+		chan->delivering = TRUE;
+		queue_chan_job(chan, (callback_job_cb_t)deliver_inbox);
+	}
+}
+
+/**
+ * The partner acknowledged records in a heartbeat: new ones are progress of
+ * our connection to it, even if we could write nothing for long. A standby
+ * applying a bulk resync slowly reads slowly, and TCP lets us write again
+ * only once it consumed a good part of its buffers: minutes at 10,000 SAs.
+ * With the lock held.
+ */
+static void acked(peer_t *peer, uint64_t count)
+{
+	if (count != peer->acked)
+	{
+		peer->acked = count;
+		if (peer->out)
+		{
+			peer->out->progress = peer->last_seen;
+		}
 	}
 }
 
@@ -1555,6 +1724,7 @@ static void seen(chan_t *chan, bool beat, chunk_t payload)
 		return;
 	}
 	sent = untoh64(payload.ptr);
+	acked(peer, untoh64(payload.ptr + SASYNC_HEARTBEAT_ACKED));
 	peer->public.last_heartbeat = peer->last_seen;
 	peer->public.heartbeat_lag = now > sent ? min(now - sent, UINT32_MAX) : 0;
 	if (!peer->public.alive)
@@ -1638,11 +1808,8 @@ static bool got_frame(chan_t *chan, chunk_t frame)
 		return FALSE;
 	}
 	seen(chan, FALSE, plain);
-	this->mutex->unlock(this->mutex);
-	deliver(this, chan, plain);
-	chunk_clear(&plain);
-	this->mutex->lock(this->mutex);
-	return chan->state == CHAN_UP;
+	inbox_add(chan, plain);
+	return TRUE;
 }
 
 /**
@@ -1754,22 +1921,28 @@ static void announce_up(chan_t *chan)
 }
 
 /**
- * Read callback of every connection: handshake, records, heartbeats
+ * Read and handle what a connection received, until the socket is empty or
+ * the inbox is full; with the lock held. FALSE if reading stops: closed, or
+ * paused until the delivery job made room.
  */
-CALLBACK(on_readable, bool,
-	chan_t *chan, stream_t *stream)
+static bool read_all(chan_t *chan)
 {
 	private_sasync_link_t *this = chan->link;
 	chan_state_t before;
 	bool more = TRUE;
 
-	this->mutex->lock(this->mutex);
 	if (chan->peer)
 	{
 		chan->peer->reading++;
 	}
 	while (more && !stopping(this))
 	{
+		if (array_count(chan->inbox) >= INBOX_MAX ||
+			chan->inbox_bytes >= INBOX_MAX_BYTES)
+		{	/* TCP holds the rest back meanwhile */
+			chan->paused = TRUE;
+			break;
+		}
 		before = chan->state;
 		more = read_step(chan);
 		if (chan->outgoing && before == CHAN_AUTH && chan->state == CHAN_UP)
@@ -1777,13 +1950,47 @@ CALLBACK(on_readable, bool,
 			announce_up(chan);
 		}
 	}
-	more = chan->state != CHAN_CLOSED && !stopping(this);
 	if (chan->peer)
 	{
 		chan->peer->reading--;
 	}
+	return chan->state != CHAN_CLOSED && !stopping(this) && !chan->paused;
+}
+
+/**
+ * Read callback of every connection: handshake, records, heartbeats
+ */
+CALLBACK(on_readable, bool,
+	chan_t *chan, stream_t *stream)
+{
+	private_sasync_link_t *this = chan->link;
+	bool more;
+
+	this->mutex->lock(this->mutex);
+	more = read_all(chan);
 	this->mutex->unlock(this->mutex);
 	return more;
+}
+
+/**
+ * Job reading again once a full inbox drained to the half: first what the
+ * buffer still holds (no poll() reports it), then the socket is watched
+ * again. Registering waits for the read callback that paused, if it did not
+ * return yet.
+ */
+static job_requeue_t resume_reading(chan_t *chan)
+{
+	private_sasync_link_t *this = chan->link;
+	bool more;
+
+	this->mutex->lock(this->mutex);
+	more = read_all(chan);
+	this->mutex->unlock(this->mutex);
+	if (more)
+	{
+		chan->stream->on_read(chan->stream, on_readable, chan);
+	}
+	return JOB_REQUEUE_NONE;
 }
 
 /**
@@ -1920,6 +2127,10 @@ static void check_stalls(private_sasync_link_t *this, uint64_t now)
 	{
 		DBG1(DBG_APP, "sasync: sync connection with %#H stalled, closing",
 			 chan->remote);
+		if (chan->state == CHAN_UP)
+		{	/* a handshake timeout is counted and logged as a failure */
+			this->counters->inc(this->counters, SASYNC_CTR_SYNC_STALLED);
+		}
 		failure = chan->state < CHAN_UP ? FAIL_TIMEOUT : FAIL_IO;
 		chan_close(chan, failure);
 	}
@@ -2293,6 +2504,10 @@ METHOD(sasync_link_t, destroy, void,
 	this->up_cb = NULL;
 	this->error_cb = NULL;
 	this->beat_cb = NULL;
+	while (this->delivering)
+	{	/* a receiver must not see a record after destroy() */
+		this->done->wait(this->done, this->mutex);
+	}
 	closed = linked_list_create();
 	while (this->chans->get_first(this->chans, (void**)&chan) == SUCCESS)
 	{
@@ -2602,6 +2817,7 @@ sasync_link_t *sasync_link_create(char *local, char *peers, char *name,
 		.interval = SASYNC_HEARTBEAT_INTERVAL,
 		.lost = SASYNC_HEARTBEAT_LOST,
 		.mutex = mutex_create(MUTEX_TYPE_RECURSIVE),
+		.done = condvar_create(CONDVAR_TYPE_DEFAULT),
 	);
 
 	if (!this->local)

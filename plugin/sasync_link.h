@@ -28,7 +28,9 @@ typedef struct sasync_link_t sasync_link_t;
  *   acceptor -> connector: AUTH frame with payload SASYNC_AUTH_R
  *   connector -> acceptor: DATA frames, one per record, and a HEARTBEAT
  *                          frame right away and every
- *                          SASYNC_HEARTBEAT_INTERVAL ms
+ *                          SASYNC_HEARTBEAT_INTERVAL ms; a heartbeat also
+ *                          acknowledges the records the connector got from
+ *                          the acceptor's node (on its own connection)
  * HELLO = "SASY" | u8 version 2 | nonce (32) | instance id (16) |
  *         u8 AEADs offered (SASYNC_AEAD_* bits) | node name (64, NUL padded)
  * The instance id is random per link: a node refuses its own (a connection
@@ -45,7 +47,7 @@ typedef struct sasync_link_t sasync_link_t;
 #define SASYNC_HELLO_MAGIC "SASY"
 
 /** protocol version in a HELLO */
-#define SASYNC_HELLO_VERSION 2
+#define SASYNC_HELLO_VERSION 3
 
 /** length of the random instance id in a HELLO */
 #define SASYNC_INSTANCE_LEN 16
@@ -69,12 +71,17 @@ typedef struct sasync_link_t sasync_link_t;
 #define SASYNC_FRAME_DATA 2
 
 /** frame type of heartbeats: payload is the sender's wall clock time in ms
- * since the epoch (u64, big endian); not counted as sync-tx/sync-rx */
+ * since the epoch (u64, big endian), then the number of records it received
+ * from the receiver's node so far (u64, big endian, wrapping; version 3);
+ * not counted as sync-tx/sync-rx */
 #define SASYNC_FRAME_HEARTBEAT 3
 
-/** length of the time at the start of a heartbeat payload; the rest is
- * the data set with set_beat_data() */
-#define SASYNC_HEARTBEAT_LEN 8
+/** offset of the record count in a heartbeat payload */
+#define SASYNC_HEARTBEAT_ACKED 8
+
+/** length of the time and count at the start of a heartbeat payload; the
+ * rest is the data set with set_beat_data() */
+#define SASYNC_HEARTBEAT_LEN 16
 
 /** largest data a heartbeat carries beside the time */
 #define SASYNC_BEAT_DATA_MAX 128
@@ -374,6 +381,13 @@ struct sasync_link_t {
  * @return				ms since an arbitrary point in the past
  */
 uint64_t sasync_link_time_ms();
+
+/**
+ * Move the clock of sasync_link_time_ms() forward, for tests of timeouts.
+ *
+ * @param ms			ms to add from now on
+ */
+void sasync_link_time_skip(uint64_t ms);
 
 /**
  * Create the link and start listening and connecting.

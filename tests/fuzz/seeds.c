@@ -297,7 +297,8 @@ static char *record_name(sasync_msg_t *msg, int i, char *buf, size_t len)
 }
 
 /**
- * A heartbeat payload as the cluster sets it: time, then version, role,
+ * A heartbeat payload as the cluster sets it: time, records acknowledged,
+ * then version, role,
  * priority, epoch and name
  */
 static chunk_t heartbeat(void)
@@ -306,6 +307,7 @@ static chunk_t heartbeat(void)
 	chunk_t beat;
 
 	writer->write_uint64(writer, 1700000000000ULL);
+	writer->write_uint64(writer, 42);
 	writer->write_uint8(writer, 1);
 	writer->write_uint8(writer, 1);
 	writer->write_uint16(writer, 100);

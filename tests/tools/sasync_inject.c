@@ -360,7 +360,8 @@ static bool send_garbage(int fd, sasync_crypt_t *crypt, bool random)
 
 static int run(host_t *peer, chunk_t key, char *name, char *mode)
 {
-	u_char hello_i[SASYNC_HELLO_LEN], hello_r[SASYNC_HELLO_LEN], ts[8];
+	u_char hello_i[SASYNC_HELLO_LEN], hello_r[SASYNC_HELLO_LEN],
+		   ts[SASYNC_HEARTBEAT_LEN] = {};
 	sasync_crypt_t *crypt, *other;
 	chunk_t frame;
 	int fd, ret = EXIT_DONE;

@@ -281,6 +281,128 @@ START_TEST(test_liveness)
 }
 END_TEST
 
+/** records of the stall tests, and how many */
+#define BIG_RECORD 32768
+#define BIG_RECORDS 600
+
+/** the stall tests' reader holds every record while held is set, then
+ * takes one every delay_us */
+static bool held;
+static u_int delay_us;
+
+static void stalling_receive(void *data, host_t *peer, chunk_t payload)
+{
+	while (__atomic_load_n(&held, __ATOMIC_SEQ_CST))
+	{
+		usleep(1000);
+	}
+	usleep(__atomic_load_n(&delay_us, __ATOMIC_SEQ_CST));
+	__atomic_add_fetch(&records, 1, __ATOMIC_SEQ_CST);
+}
+
+/**
+ * Two links, b holding the first record a sends it; a sends more than the
+ * sockets hold, so it can write nothing more until b takes records
+ */
+static void fill_held(sasync_link_t **a, sasync_link_t **b,
+					  sasync_counters_t *ctr_a, sasync_counters_t *ctr_b)
+{
+	static u_char big[BIG_RECORD];
+	uint16_t port_a = free_port(), port_b = free_port();
+	uint64_t last;
+	u_int i;
+
+	records = 0;
+	__atomic_store_n(&held, TRUE, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&delay_us, 0, __ATOMIC_SEQ_CST);
+	*a = link_create(port_a, port_b, SECRET, ctr_a);
+	*b = link_create(port_b, port_a, SECRET, ctr_b);
+	ck_assert(*a && *b);
+	(*b)->set_receiver(*b, stalling_receive, NULL);
+	/* b's heartbeats reach a over b's own connection */
+	ck_assert(WAIT_FOR(peer_state(*a).out_up && peer_state(*a).alive));
+	for (i = 0; i < BIG_RECORDS; i++)
+	{
+		(*a)->send(*a, chunk_from_thing(big));
+	}
+	/* a wrote what the sockets take, and waits */
+	ck_assert(WAIT_FOR(peer_state(*a).queued < BIG_RECORDS));
+	usleep(500000);
+	ck_assert(peer_state(*a).queued > 0);
+	ck_assert_uint_eq(ctr_a->get(ctr_a, SASYNC_CTR_SYNC_STALLED), 0);
+	/* a record held by the receiver holds no socket: b's heartbeats still
+	 * reach a (charon's watcher serves no other socket while a callback
+	 * runs and another has data) */
+	last = peer_state(*a).last_heartbeat;
+	ck_assert(WAIT_FOR(peer_state(*a).last_heartbeat > last));
+}
+
+START_TEST(test_stalled_reader)
+{
+	sasync_counters_t *ctr_a, *ctr_b;
+	sasync_link_t *a, *b;
+
+	ctr_a = sasync_counters_create();
+	ctr_b = sasync_counters_create();
+	fill_held(&a, &b, ctr_a, ctr_b);
+
+	/* b takes nothing for 30 s: the connection is given up and counted,
+	 * by a (nothing written, nothing acknowledged) or by b (nothing
+	 * received), whichever checks first */
+	sasync_link_time_skip(31000);
+	ck_assert(WAIT_FOR(ctr_a->get(ctr_a, SASYNC_CTR_SYNC_STALLED) +
+					   ctr_b->get(ctr_b, SASYNC_CTR_SYNC_STALLED) >= 1));
+
+	/* and connects again once b reads */
+	__atomic_store_n(&held, FALSE, __ATOMIC_SEQ_CST);
+	ck_assert(WAIT_FOR(peer_state(a).out_up && !peer_state(a).queued));
+
+	a->destroy(a);
+	b->destroy(b);
+	ctr_a->destroy(ctr_a);
+	ctr_b->destroy(ctr_b);
+}
+END_TEST
+
+START_TEST(test_slow_reader)
+{
+	sasync_counters_t *ctr_a, *ctr_b;
+	sasync_link_t *a, *b;
+	u_int i;
+
+	ctr_a = sasync_counters_create();
+	ctr_b = sasync_counters_create();
+	fill_held(&a, &b, ctr_a, ctr_b);
+
+	/* b takes a record every 400 ms, slower than a standby applying a bulk
+	 * resync of 10,000 SAs under kernel-libipsec: a's socket stays full
+	 * for 80 s of a's clock, but b's heartbeats acknowledge what it takes,
+	 * so a keeps the connection */
+	__atomic_store_n(&delay_us, 400000, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&held, FALSE, __ATOMIC_SEQ_CST);
+	for (i = 0; i < 4; i++)
+	{
+		sasync_link_time_skip(20000);
+		usleep(1000000);
+	}
+	ck_assert_uint_eq(ctr_a->get(ctr_a, SASYNC_CTR_SYNC_STALLED), 0);
+
+	/* every record arrives once, over the one connection */
+	__atomic_store_n(&delay_us, 0, __ATOMIC_SEQ_CST);
+	ck_assert(WAIT_FOR(count(&records) == BIG_RECORDS &&
+					   !peer_state(a).queued));
+	usleep(300000);
+	ck_assert_uint_eq(count(&records), BIG_RECORDS);
+	ck_assert_uint_eq(ctr_b->get(ctr_b, SASYNC_CTR_SYNC_RX), BIG_RECORDS);
+	ck_assert_uint_eq(ctr_a->get(ctr_a, SASYNC_CTR_SYNC_STALLED), 0);
+
+	a->destroy(a);
+	b->destroy(b);
+	ctr_a->destroy(ctr_a);
+	ctr_b->destroy(ctr_b);
+}
+END_TEST
+
 Suite *link_state_suite_create()
 {
 	Suite *s;
@@ -306,6 +428,13 @@ Suite *link_state_suite_create()
 	tc = tcase_create("error callback");
 	tcase_add_checked_fixture(tc, link_test_threads, NULL);
 	tcase_add_test(tc, test_error_cb);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("stalls");
+	tcase_add_checked_fixture(tc, link_test_threads, NULL);
+	tcase_add_test(tc, test_stalled_reader);
+	tcase_add_test(tc, test_slow_reader);
+	tcase_set_timeout(tc, 120);
 	suite_add_tcase(s, tc);
 
 	return s;
