@@ -221,9 +221,15 @@ typedef struct {
  * lib->watcher watches; its read and write callbacks run as processor jobs
  * at JOB_PRIO_CRITICAL, one at a time per connection and event. Writes are
  * non-blocking: what the socket does not take waits for its write callback.
- * A scheduled job ticks every SASYNC_HEARTBEAT_INTERVAL ms for heartbeats,
- * reconnects and stalled connections. One mutex protects all state; it is
- * released around the receiver and up callbacks. Connections and the link
+ * Read callbacks only read, decrypt and queue: one job per connection
+ * delivers its records to the receiver in order, and reading pauses while
+ * too many wait (charon 5.9.8's watcher serves no other socket while a
+ * callback runs and another socket has data). A scheduled job ticks every
+ * SASYNC_HEARTBEAT_INTERVAL ms for heartbeats, reconnects and stalled
+ * connections; a connection is stalled if for 30 s nothing could be written
+ * and the partner's heartbeats acknowledged no record. One mutex protects
+ * all state; it is released around the receiver and up callbacks, and
+ * destroy() waits for a record being delivered. Connections and the link
  * are reference counted, as queued jobs may outlive them.
  */
 struct sasync_link_t {
