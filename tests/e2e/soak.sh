@@ -152,4 +152,19 @@ soak_agree() { soak_compare "$@"; [ "$(soak_mismatches)" = 0 ]; }
 # soak_print_diff [MAX]: the lines of the last soak_compare, indented
 soak_print_diff() {
 	grep -v '^$' <<<"$SOAK_DIFF" | head -n "${1:-20}" | sed 's/^/    /'
+	soak_explain
+}
+
+# soak_explain: the last log lines of the nodes and the peer that name the
+# CHILD SPIs of the mismatches (8 hex digits), so that a run that found one
+# (in CI, without its directory) can be read from its output
+soak_explain() {
+	local spis n
+	spis=$(grep -v '^$' <<<"$SOAK_DIFF" | grep -oE '\b[0-9a-f]{8}\b' | sort -u | head -n 8)
+	[ -n "$spis" ] || return 0
+	for n in a b peer; do
+		echo "    $n's log lines naming $(tr '\n' ' ' <<<"$spis"):"
+		cat "$E2E_DIR/$n"/charon*.log 2>/dev/null | grep -F -f <(echo "$spis") |
+			tail -n 30 | cut -c1-220 | sed 's/^/      /'
+	done
 }
