@@ -1189,6 +1189,21 @@ static void apply_ike_rekeyed(private_sasync_apply_t *this, sasync_msg_t *msg)
 	charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
 }
 
+/**
+ * Whether an exchange of the SA waits for its answer
+ */
+static bool exchange_active(ike_sa_t *ike_sa)
+{
+	enumerator_t *enumerator;
+	task_t *task;
+	bool active;
+
+	enumerator = ike_sa->create_task_enumerator(ike_sa, TASK_QUEUE_ACTIVE);
+	active = enumerator->enumerate(enumerator, &task);
+	enumerator->destroy(enumerator);
+	return active;
+}
+
 static void apply_ike_delete(private_sasync_apply_t *this, sasync_msg_t *msg)
 {
 	ike_sa_t *ike_sa;
@@ -1199,9 +1214,30 @@ static void apply_ike_delete(private_sasync_apply_t *this, sasync_msg_t *msg)
 		return;
 	}
 	this->waiting->drop(this->waiting, msg);
-	DBG1(DBG_APP, "sasync: deleting synced IKE_SA %s[%u]",
-		 ike_sa->get_name(ike_sa), ike_sa->get_unique_id(ike_sa));
 	this->counters->inc(this->counters, SASYNC_CTR_DELETE_SYNC);
+	if (ike_sa->get_state(ike_sa) != IKE_PASSIVE)
+	{	/* handed over: the node before started the delete and lost the
+		 * role; whether its DELETE reached the peer (a response goes to
+		 * us now, and our message ID sync made it outdated), we send ours,
+		 * so both sides drop the SA */
+		DBG1(DBG_APP, "sasync: deleting IKE_SA %s[%u] at the peer: the node "
+			 "before started deleting it", ike_sa->get_name(ike_sa),
+			 ike_sa->get_unique_id(ike_sa));
+		this->counters->inc(this->counters, SASYNC_CTR_HANDOVER_DELETED);
+		if (exchange_active(ike_sa))
+		{	/* a forced delete would be destroyed before it goes out: it
+			 * waits for the exchange, the SA goes with its answer */
+			ike_sa->delete(ike_sa, FALSE);
+			charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
+			return;
+		}
+		ike_sa->delete(ike_sa, TRUE);
+	}
+	else
+	{
+		DBG1(DBG_APP, "sasync: deleting synced IKE_SA %s[%u]",
+			 ike_sa->get_name(ike_sa), ike_sa->get_unique_id(ike_sa));
+	}
 	sasync_keystore_sync_destroy(ike_sa);
 }
 
@@ -1696,7 +1732,19 @@ static void apply_child_delete(private_sasync_apply_t *this, sasync_msg_t *msg)
 	}
 	msg->get_int(msg, SASYNC_ATTR_PROTOCOL, &protocol);
 	msg->get_int(msg, SASYNC_ATTR_SPI_IN, &spi);
-	if (ike_sa->destroy_child_sa(ike_sa, protocol, spi) == SUCCESS)
+	if (ike_sa->get_state(ike_sa) != IKE_PASSIVE &&
+		ike_sa->get_child_sa(ike_sa, protocol, spi, TRUE))
+	{	/* handed over, as for an IKE SA: we delete it at the peer (one the
+		 * peer deleted already gets an empty answer) */
+		DBG1(DBG_APP, "sasync: deleting CHILD_SA %.8x_i of %s[%u] at the "
+			 "peer: the node before started deleting it", ntohl((uint32_t)spi),
+			 ike_sa->get_name(ike_sa), ike_sa->get_unique_id(ike_sa));
+		if (ike_sa->delete_child_sa(ike_sa, protocol, spi, FALSE) == SUCCESS)
+		{
+			this->counters->inc(this->counters, SASYNC_CTR_HANDOVER_DELETED);
+		}
+	}
+	else if (ike_sa->destroy_child_sa(ike_sa, protocol, spi) == SUCCESS)
 	{
 		this->counters->inc(this->counters, SASYNC_CTR_DELETE_SYNC);
 	}

@@ -4,7 +4,7 @@
 
 #include "sasync_counters.h"
 
-ENUM(sasync_counter_names, SASYNC_CTR_RESYNC, SASYNC_CTR_SYNC_STALLED,
+ENUM(sasync_counter_names, SASYNC_CTR_RESYNC, SASYNC_CTR_HANDOVER_DELETED,
 	"resync",
 	"vike-sync",
 	"conn-sync",
@@ -46,6 +46,7 @@ ENUM(sasync_counter_names, SASYNC_CTR_RESYNC, SASYNC_CTR_SYNC_STALLED,
 	"rekeyed-deleted",
 	"passive-lost",
 	"sync-stalled",
+	"handover-deleted",
 );
 
 typedef struct private_sasync_counters_t private_sasync_counters_t;

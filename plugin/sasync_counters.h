@@ -119,6 +119,10 @@ enum sasync_counter_t {
 	 * (nothing written and nothing acknowledged): a partner that takes no
 	 * records; what they held is sent again on the next connection */
 	SASYNC_CTR_SYNC_STALLED,
+	/** IKE and CHILD SAs a primary deleted at the peer because the node
+	 * before it started deleting them just before a switchover or
+	 * demotion: its DELETE may never have reached the peer */
+	SASYNC_CTR_HANDOVER_DELETED,
 	SASYNC_CTR_MAX,
 };
 

@@ -2702,6 +2702,122 @@ START_TEST(test_promote_deletes_rekeyed)
 END_TEST
 
 /**
+ * A switchover: the standby is promoted while the old primary, not aware
+ * of it yet, starts deleting a CHILD SA and then the IKE SA. The new
+ * primary applies those records within its switchover window by deleting
+ * at the peer itself: the old node's DELETE may never have reached the
+ * peer (its answer goes to the new primary, whose RFC 6311 sync made the
+ * old node's message ID outdated), and an SA dropped here silently stays
+ * on the peer (found by the churn soak)
+ */
+/**
+ * Whether a task of the type waits in the queue of an SA
+ */
+static bool queued(ike_sa_t *ike_sa, task_type_t type)
+{
+	enumerator_t *enumerator;
+	task_t *task;
+	bool found = FALSE;
+
+	enumerator = ike_sa->create_task_enumerator(ike_sa, TASK_QUEUE_QUEUED);
+	while (enumerator->enumerate(enumerator, &task))
+	{
+		found = found || task->get_type(task) == type;
+	}
+	enumerator->destroy(enumerator);
+	return found;
+}
+
+START_TEST(test_switchover_deletes_at_peer)
+{
+	count_sender_t sender = {
+		.public = {
+			.send = count_send,
+			.send_no_marker = count_send,
+			.flush = count_flush,
+		},
+	};
+	sasync_promote_t *promoted;
+	child_sa_t *gone, *kept, *copy_gone;
+	pair_t *pair, *other;
+	ike_sa_id_t *id;
+	ike_sa_t *copy;
+	u_int sent, first;
+
+	lib->settings->set_bool(lib->settings,
+				"%s.plugins.sasync.updown_on_promote", FALSE, lib->ns);
+	lib->settings->set_int(lib->settings,
+				"%s.plugins.sasync.promote_rate", 0, lib->ns);
+	pair = pair_create(IKEV2, TRUE, NULL);
+	pair_derive(pair, IKE_PROPOSAL_AEAD, NULL, pair->sa);
+	gone = child_install(pair->sa, 0xc2d00001, 0xc3d00001);
+	kept = child_install(pair->sa, 0xc2d00002, 0xc3d00002);
+	establish(pair);
+	apply_range(0, rec_count());
+	check_no_apply_failure();
+
+	charon->sender = &sender.public;
+	promoted = sasync_promote_create(standby_role, standby_ctr, apply,
+									 standby_keys, NULL);
+	ck_assert(promoted->promote(promoted, "test", NULL));
+	sent = sender.sent;
+
+	/* the old primary deletes a CHILD SA: the new one deletes it at the
+	 * peer, the other CHILD SA stays */
+	first = rec_count();
+	charon->bus->set_sa(charon->bus, pair->sa);
+	gone->set_state(gone, CHILD_DELETING);
+	charon->bus->set_sa(charon->bus, NULL);
+	apply_range(first, rec_count());
+	ck_assert_int_eq(ctr(SASYNC_CTR_HANDOVER_DELETED), 1);
+	ck_assert_int_eq(sender.sent, sent + 1);
+	copy = restored(pair->sa);
+	ck_assert(copy);
+	copy_gone = copy->get_child_sa(copy, PROTO_ESP, gone->get_spi(gone, TRUE),
+								   TRUE);
+	ck_assert(copy_gone);
+	ck_assert_int_eq(copy_gone->get_state(copy_gone), CHILD_DELETING);
+	ck_assert(copy->get_child_sa(copy, PROTO_ESP, kept->get_spi(kept, TRUE),
+								 TRUE));
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
+
+	/* an IKE delete waits for the CHILD delete in flight */
+	first = rec_count();
+	charon->bus->set_sa(charon->bus, pair->sa);
+	pair->sa->set_state(pair->sa, IKE_DELETING);
+	charon->bus->set_sa(charon->bus, NULL);
+	apply_range(first, rec_count());
+	ck_assert_int_eq(ctr(SASYNC_CTR_HANDOVER_DELETED), 2);
+	ck_assert_int_eq(sender.sent, sent + 1);
+	copy = restored(pair->sa);
+	ck_assert(copy);
+	ck_assert(queued(copy, TASK_IKE_DELETE));
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
+
+	/* one without an exchange in flight: deleted at the peer, gone here */
+	first = rec_count();
+	other = pair_create(IKEV2, TRUE, NULL);
+	pair_derive(other, IKE_PROPOSAL_AEAD, NULL, other->sa);
+	establish(other);
+	apply_range(first, rec_count());
+	copy = restored(other->sa);
+	ck_assert(copy);
+	ck_assert_int_eq(copy->get_state(copy), IKE_ESTABLISHED);
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
+	id = other->sa->get_id(other->sa)->clone(other->sa->get_id(other->sa));
+	first = rec_count();
+	pair_delete(other);
+	apply_range(first, rec_count());
+	charon->sender = NULL;
+	ck_assert_int_eq(ctr(SASYNC_CTR_HANDOVER_DELETED), 3);
+	ck_assert_int_eq(sender.sent, sent + 2);
+	ck_assert(!manager_has(id));
+	id->destroy(id);
+	promoted->destroy(promoted);
+}
+END_TEST
+
+/**
  * CHILD SA records whose selectors the child config does not allow (all
  * traffic, another tunnel's subnet) are rejected, nothing reaches the
  * kernel; selectors within the config are accepted
@@ -3066,6 +3182,7 @@ Suite *lifecycle_suite_create(void)
 	tcase_add_test(tc, test_handover_after_demotion);
 	tcase_add_test(tc, test_handover_mids);
 	tcase_add_test(tc, test_promote_deletes_rekeyed);
+	tcase_add_test(tc, test_switchover_deletes_at_peer);
 	tcase_add_test(tc, test_promote_spreads_dpd);
 	tcase_add_test(tc, test_passive_lost);
 	tcase_add_test(tc, test_mid_records_never_go_back);
