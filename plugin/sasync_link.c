@@ -181,9 +181,12 @@ struct peer_t {
 	uint64_t last_seen;
 
 	/**
-	 * Records received from it, as our heartbeats acknowledge them
+	 * Records received from it, plus one for each tick a delivery of its
+	 * records ran: our heartbeats carry it, a change tells it that we take
+	 * its records (slowly, maybe: a record may take long to apply while a
+	 * listing of 10,000 SAs holds charon's IKE SA manager)
 	 */
-	uint64_t received;
+	uint64_t taken;
 
 	/**
 	 * Records it acknowledged in its last heartbeat
@@ -1360,7 +1363,7 @@ static bool seal_heartbeat(chan_t *chan)
 
 	chan->peer->heartbeat_due = FALSE;
 	htoun64(beat, sasync_now_ms());
-	htoun64(beat + SASYNC_HEARTBEAT_ACKED, chan->peer->received);
+	htoun64(beat + SASYNC_HEARTBEAT_ACKED, chan->peer->taken);
 	memcpy(beat + SASYNC_HEARTBEAT_LEN, data.ptr, data.len);
 	payload = chunk_create(beat, SASYNC_HEARTBEAT_LEN + data.len);
 	out = tx_reserve(chan, chan->crypt->get_overhead(chan->crypt) +
@@ -1604,7 +1607,7 @@ static bool deliver(private_sasync_link_t *this, chan_t *chan,
 	if (chan->peer)
 	{
 		chan->peer->public.last_rx = time_monotonic(NULL);
-		chan->peer->received++;
+		chan->peer->taken++;
 		chan->peer->reading++;
 	}
 	chan->progress = sasync_link_time_ms();
@@ -2114,6 +2117,14 @@ static void check_stalls(private_sasync_link_t *this, uint64_t now)
 	enumerator = this->chans->create_enumerator(this->chans);
 	while (enumerator->enumerate(enumerator, &chan))
 	{
+		if (chan->delivering)
+		{	/* we are busy with its records: no stall, on either side */
+			chan->progress = now;
+			if (chan->peer)
+			{
+				chan->peer->taken++;
+			}
+		}
 		if (now - chan->progress > (chan->state < CHAN_UP ? HANDSHAKE_TIMEOUT
 														  : STALL_TIMEOUT) &&
 			(chan->state < CHAN_UP || !chan->outgoing ||

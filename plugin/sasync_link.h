@@ -71,9 +71,10 @@ typedef struct sasync_link_t sasync_link_t;
 #define SASYNC_FRAME_DATA 2
 
 /** frame type of heartbeats: payload is the sender's wall clock time in ms
- * since the epoch (u64, big endian), then the number of records it received
- * from the receiver's node so far (u64, big endian, wrapping; version 3);
- * not counted as sync-tx/sync-rx */
+ * since the epoch (u64, big endian), then a counter that moves while the
+ * sender takes the records of the receiver's node: one per record received,
+ * one per heartbeat interval it spent delivering them (u64, big endian,
+ * wrapping; version 3); not counted as sync-tx/sync-rx */
 #define SASYNC_FRAME_HEARTBEAT 3
 
 /** offset of the record count in a heartbeat payload */
