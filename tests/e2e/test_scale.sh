@@ -60,6 +60,14 @@ show_tables() {
 	comm -3 <(echo "$a") <(echo "$b") | head -n 5 | sed 's/^/    a|b: /'
 }
 
+# wait_or_show WHAT SECONDS CHECK SHOW: wait for CHECK; if it never held,
+# SHOW prints why (before e2e_check ends the test)
+wait_or_show() {
+	e2e_wait_for "$1" "$2" "$3" && return 0
+	"$4"
+	return 1
+}
+
 # peer_equals_b: after the failover b holds exactly the peer's SAs (retried:
 # at 10,000 each listing takes seconds, and a sampled tunnel's rekey may
 # finish between the two)
@@ -111,7 +119,7 @@ echo "resync: b held all $N $((t_b - tod)) ms after its charon started, $((t_b -
 	"started the bulk resync (a sent the last record after $((t_s - t_r)) ms);" \
 	"a sent $(sasync_status a resync-sent)/$(sasync_status a resync-total), sync-dropped $(sasync_stat a sync-dropped)"
 e2e_check "after the resync b holds exactly a's SAs" \
-	e2e_wait_for "tables equal" 10 equal_tables || show_tables
+	wait_or_show "tables equal" 10 equal_tables show_tables
 
 # ---- 3. failover with a sample carrying traffic
 sample=$(scale_sample "$SCALE_SAMPLE" | paste -sd' ')
@@ -154,6 +162,6 @@ e2e_check "the peer has $N CHILD SAs" eval '[ "$(scale_counts "$peer_after")" = 
 e2e_expect "exactly the sampled tunnels were rekeyed, no idle one (rekeyed: $rekeyed)" \
 	[ "$rekeyed" = "$expected" ]
 e2e_check "b holds exactly the peer's SAs" \
-	e2e_wait_for "b and the peer agree" $((10 + N / 80)) peer_equals_b || show_peer_b
+	wait_or_show "b and the peer agree" $((10 + N / 80)) peer_equals_b show_peer_b
 echo "records b could not apply (apply-failed): $(sasync_stat b apply-failed); runtime $(e2e_elapsed)s"
 e2e_summary
