@@ -103,7 +103,7 @@ t_up=$(scale_log_nth peer "$SCALE_CHILD_UP" "$N")
 echo "b held all $N $((t_b - t_up)) ms after the last was up on the peer;" \
 	"sync-dropped on a: $(sasync_stat a sync-dropped), sync-lag-max-ms on b: $(sasync_status b sync-lag-max-ms)"
 e2e_check "a holds exactly the peer's SAs and b exactly a's (IKE and CHILD SPIs of all $N tunnels)" \
-	e2e_wait_for "tables equal" 10 equal_tables || show_tables
+	wait_or_show "tables equal" 10 equal_tables show_tables
 
 # ---- 2. b restarted: bulk resync
 e2e_charon_kill b KILL 2>/dev/null
