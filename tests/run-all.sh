@@ -31,7 +31,7 @@
 #                           scripts not started within it count as failed
 #   UNIT_TIMEOUT=S          limit for make check (default 600 s)
 #   VALGRIND_TIMEOUT=S      limit for the valgrind run (default 300 s)
-#   SANITIZE_TIMEOUT=S      limit for tests/sanitize.sh (default 300 s)
+#   SANITIZE_TIMEOUT=S      limit for tests/sanitize.sh (default 450 s)
 #   FUZZ_SECONDS=S          run time of each fuzz target (default 30 s)
 #   FUZZ_TIMEOUT=S          limit for tests/fuzz/run.sh (default 300 s)
 # shellcheck disable=SC2317  # functions run through step(); finish() exits
@@ -48,7 +48,7 @@ else
 fi
 E2E_BUDGET=${E2E_BUDGET:-2400}
 UNIT_TIMEOUT=${UNIT_TIMEOUT:-600}
-SANITIZE_TIMEOUT=${SANITIZE_TIMEOUT:-300}
+SANITIZE_TIMEOUT=${SANITIZE_TIMEOUT:-450}
 FUZZ_TIMEOUT=${FUZZ_TIMEOUT:-300}
 export FUZZ_SECONDS=${FUZZ_SECONDS:-30}
 export VALGRIND_TIMEOUT=${VALGRIND_TIMEOUT:-300}

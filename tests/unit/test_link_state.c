@@ -337,6 +337,17 @@ static void fill_held(sasync_link_t **a, sasync_link_t **b,
 	ck_assert(WAIT_FOR(peer_state(*a).last_heartbeat > last));
 }
 
+/**
+ * Wait until a heard a heartbeat of its partner sent after the link time
+ * given: whatever it acknowledges is progress from then on. The stall tests
+ * move the clock only after such a heartbeat, so they hold however slow the
+ * machine is (valgrind, sanitizers)
+ */
+static void heard_after(sasync_link_t *a, uint64_t time)
+{
+	ck_assert(WAIT_FOR(peer_state(a).last_heartbeat > time));
+}
+
 START_TEST(test_busy_reader)
 {
 	sasync_counters_t *ctr_a, *ctr_b;
@@ -353,9 +364,10 @@ START_TEST(test_busy_reader)
 	 * connection for stalled */
 	for (i = 0; i < 4; i++)
 	{
+		heard_after(a, sasync_link_time_ms());
 		sasync_link_time_skip(10000);
-		usleep(500000);
 	}
+	heard_after(a, sasync_link_time_ms());
 	ck_assert_uint_eq(ctr_a->get(ctr_a, SASYNC_CTR_SYNC_STALLED), 0);
 	ck_assert_uint_eq(ctr_b->get(ctr_b, SASYNC_CTR_SYNC_STALLED), 0);
 
@@ -377,7 +389,7 @@ START_TEST(test_slow_reader)
 {
 	sasync_counters_t *ctr_a, *ctr_b;
 	sasync_link_t *a, *b;
-	u_int i;
+	u_int i, taken;
 
 	ctr_a = sasync_counters_create();
 	ctr_b = sasync_counters_create();
@@ -390,10 +402,13 @@ START_TEST(test_slow_reader)
 	__atomic_store_n(&delay_us, 400000, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&held, FALSE, __ATOMIC_SEQ_CST);
 	for (i = 0; i < 4; i++)
-	{
-		sasync_link_time_skip(20000);
-		usleep(1000000);
+	{	/* b took a record, and a heard of it, then 10 s pass */
+		taken = count(&records);
+		ck_assert(WAIT_FOR(count(&records) > taken));
+		heard_after(a, sasync_link_time_ms());
+		sasync_link_time_skip(10000);
 	}
+	heard_after(a, sasync_link_time_ms());
 	ck_assert_uint_eq(ctr_a->get(ctr_a, SASYNC_CTR_SYNC_STALLED), 0);
 
 	/* every record arrives once, over the one connection */
