@@ -1157,6 +1157,13 @@ static void apply_ike_mid(private_sasync_apply_t *this, sasync_msg_t *msg)
 {
 	ike_sa_t *ike_sa;
 
+	if (replaced_by(this, msg))
+	{	/* the last message IDs of a rekeyed SA (its delete), sent after
+		 * the SA that replaced it took over here: nothing left to update */
+		DBG2(DBG_APP, "sasync: IKE_MID of an IKE_SA already replaced");
+		return;
+	}
+
 	ike_sa = checkout_named(this, msg, FALSE);
 	if (!ike_sa)
 	{
