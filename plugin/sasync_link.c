@@ -1642,12 +1642,10 @@ static job_requeue_t deliver_inbox(chan_t *chan)
 	private_sasync_link_t *this = chan->link;
 	chunk_t *record;
 
-	/* not once the connection closed: the partner's next connection may
-	 * deliver newer records meanwhile, and these would come after them.
-	 * The resync that follows a new connection brings what they said. */
+	/* also once the connection closed: the partner wrote them, so they
+	 * count as sent there (one that sends a last record and goes, too) */
 	this->mutex->lock(this->mutex);
-	while (chan->state == CHAN_UP &&
-		   array_remove(chan->inbox, ARRAY_HEAD, &record))
+	while (array_remove(chan->inbox, ARRAY_HEAD, &record))
 	{
 		chan->inbox_bytes -= record->len;
 		if (chan->paused && chan->state == CHAN_UP &&
@@ -1666,12 +1664,6 @@ static job_requeue_t deliver_inbox(chan_t *chan)
 		}
 		inbox_free(record);
 		this->mutex->lock(this->mutex);
-	}
-	if (array_count(chan->inbox))
-	{
-		DBG1(DBG_APP, "sasync: %u records of a closed connection from %#H "
-			 "not delivered, the resync on the next one covers them",
-			 array_count(chan->inbox), chan->remote);
 	}
 	chan->delivering = FALSE;
 	this->mutex->unlock(this->mutex);
