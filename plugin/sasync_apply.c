@@ -24,6 +24,8 @@
 
 typedef struct private_sasync_apply_t private_sasync_apply_t;
 
+typedef struct retry_t retry_t;
+
 struct private_sasync_apply_t {
 
 	/** public interface */
@@ -63,6 +65,9 @@ struct private_sasync_apply_t {
 
 	/** a retry of waiting_ike is scheduled */
 	bool retry_scheduled;
+
+	/** what a scheduled retry finds this object through */
+	retry_t *retry;
 
 	/** when this node last became primary (ms, monotonic) */
 	uint64_t promoted_at;
@@ -1061,10 +1066,37 @@ static void apply_ike_add(private_sasync_apply_t *this, sasync_msg_t *msg)
 static void apply_record(private_sasync_apply_t *this, sasync_msg_t *msg);
 
 /**
+ * What a retry job holds instead of the apply object itself: a job queued or
+ * running when the object goes (the plugin unloaded, a unit test's
+ * teardown) finds it gone instead of freed memory
+ */
+struct retry_t {
+
+	/** the object, NULL once destroyed; the mutex guards it and is held
+	 * while a retry runs, so destroy() waits for a running one */
+	private_sasync_apply_t *apply;
+
+	/** guards apply */
+	mutex_t *mutex;
+
+	/** the apply object and each job hold a reference */
+	refcount_t ref;
+};
+
+static void retry_unref(retry_t *retry)
+{
+	if (ref_put(&retry->ref))
+	{
+		retry->mutex->destroy(retry->mutex);
+		free(retry);
+	}
+}
+
+/**
  * Retry waiting records; CHILD SA records only to expire them, an IKE SA
  * record that is applied releases them
  */
-static job_requeue_t retry_waiting(private_sasync_apply_t *this)
+static void retry_waiting(private_sasync_apply_t *this)
 {
 	sasync_wait_t *list;
 	sasync_msg_t *msg;
@@ -1083,6 +1115,16 @@ static job_requeue_t retry_waiting(private_sasync_apply_t *this)
 	release_waiting(this);
 	this->type = SASYNC_MSG_IKE_ADD;
 	this->mutex->unlock(this->mutex);
+}
+
+static job_requeue_t retry_job(retry_t *retry)
+{
+	retry->mutex->lock(retry->mutex);
+	if (retry->apply)
+	{
+		retry_waiting(retry->apply);
+	}
+	retry->mutex->unlock(retry->mutex);
 	return JOB_REQUEUE_NONE;
 }
 
@@ -1091,9 +1133,11 @@ static void schedule_retry(private_sasync_apply_t *this)
 	if (!this->retry_scheduled)
 	{
 		this->retry_scheduled = TRUE;
+		ref_get(&this->retry->ref);
 		lib->scheduler->schedule_job_ms(lib->scheduler,
-			(job_t*)callback_job_create((callback_job_cb_t)retry_waiting,
-										this, NULL, NULL), CONFIG_RETRY_MS);
+			(job_t*)callback_job_create((callback_job_cb_t)retry_job,
+							this->retry, (void*)retry_unref, NULL),
+			CONFIG_RETRY_MS);
 	}
 }
 
@@ -2134,6 +2178,11 @@ METHOD(sasync_apply_t, set_error_cb, void,
 METHOD(sasync_apply_t, destroy, void,
 	private_sasync_apply_t *this)
 {
+	/* after a retry that runs now, none will */
+	this->retry->mutex->lock(this->retry->mutex);
+	this->retry->apply = NULL;
+	this->retry->mutex->unlock(this->retry->mutex);
+	retry_unref(this->retry);
 	this->replaced->destroy_function(this->replaced, (void*)replaced_destroy);
 	this->waiting->destroy(this->waiting);
 	this->waiting_ike->destroy(this->waiting_ike);
@@ -2178,6 +2227,11 @@ sasync_apply_t *sasync_apply_create(sasync_role_t *role,
 		.resync = sasync_resync_create(counters),
 		.mutex = mutex_create(MUTEX_TYPE_RECURSIVE),
 		.type = SASYNC_MSG_IKE_ADD,
+	);
+	INIT(this->retry,
+		.apply = this,
+		.mutex = mutex_create(MUTEX_TYPE_DEFAULT),
+		.ref = 1,
 	);
 	return &this->public;
 }

@@ -433,12 +433,44 @@ static void destroy_restored()
 	ids->destroy(ids);
 }
 
+/**
+ * Wait (a bounded time) until the processor runs and queues no job but the
+ * scheduler's own (critical, it always runs while there are threads)
+ */
+static void wait_for_jobs()
+{
+	job_priority_t prio;
+	u_int busy, i;
+
+	for (i = 0; i < 500; i++)
+	{
+		busy = 0;
+		for (prio = JOB_PRIO_HIGH; prio < JOB_PRIO_MAX; prio++)
+		{
+			busy += lib->processor->get_working_threads(lib->processor, prio) +
+					lib->processor->get_job_load(lib->processor, prio);
+		}
+		if (!busy)
+		{
+			return;
+		}
+		usleep(10000);
+	}
+}
+
 static void teardown()
 {
 	charon->bus->set_sa(charon->bus, NULL);
 	charon->bus->remove_listener(charon->bus, &capture->listener);
 	array_destroy_function(pairs, (void*)pair_destroy, NULL);
 	charon->bus->set_sa(charon->bus, NULL);
+
+	/* retries of waiting records and jobs of established SAs; those a test
+	 * started processor threads for may run now, and use the manager */
+	lib->scheduler->flush(lib->scheduler);
+	wait_for_jobs();
+	/* waits for a retry that runs, none runs after it */
+	apply->destroy(apply);
 
 	/* flush() would send a delete for established SAs, there is no sender */
 	destroy_restored();
@@ -447,11 +479,9 @@ static void teardown()
 	charon->ike_sa_manager = NULL;
 	charon->child_sa_manager->destroy(charon->child_sa_manager);
 	charon->child_sa_manager = NULL;
-	/* retries of waiting records and jobs of established SAs */
 	lib->scheduler->flush(lib->scheduler);
 
 	charon->bus->remove_listener(charon->bus, &outbound->bus);
-	apply->destroy(apply);
 	outbound->destroy(outbound);
 	capture->destroy(capture);
 	active_keys->destroy(active_keys);
