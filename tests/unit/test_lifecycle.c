@@ -434,10 +434,11 @@ static void destroy_restored()
 }
 
 /**
- * Wait (a bounded time) until the processor runs and queues no job but the
- * scheduler's own (critical, it always runs while there are threads)
+ * Wait (a bounded time) until the processor ran what was queued: it runs
+ * and queues no job but the scheduler's own (critical, it always runs while
+ * there are threads, so no thread is ever idle then)
  */
-static void wait_for_jobs()
+static void processor_idle()
 {
 	job_priority_t prio;
 	u_int busy, i;
@@ -468,7 +469,7 @@ static void teardown()
 	/* retries of waiting records and jobs of established SAs; those a test
 	 * started processor threads for may run now, and use the manager */
 	lib->scheduler->flush(lib->scheduler);
-	wait_for_jobs();
+	processor_idle();
 	/* waits for a retry that runs, none runs after it */
 	apply->destroy(apply);
 
@@ -2507,23 +2508,6 @@ END_TEST
 /*
  * Hand-over between a demoted and a promoted node
  */
-
-/**
- * Wait until the processor ran what was queued, if it has threads
- */
-static void processor_idle()
-{
-	u_int total;
-	int i;
-
-	total = lib->processor->get_total_threads(lib->processor);
-	for (i = 0; i < 200 && total &&
-		 (lib->processor->get_job_load(lib->processor, JOB_PRIO_MEDIUM) ||
-		  lib->processor->get_idle_threads(lib->processor) < total); i++)
-	{
-		usleep(10000);
-	}
-}
 
 /**
  * An IKE SA the primary was negotiating when it was demoted completes
