@@ -8,6 +8,7 @@
 #include <collections/array.h>
 #include <processing/jobs/callback_job.h>
 #include <threading/mutex.h>
+#include <threading/condvar.h>
 #include <utils/debug.h>
 
 /** start-up grace before a standby that heard no primary elects, in
@@ -15,8 +16,12 @@
 #define GRACE_TIMEOUTS 3
 
 /** length of the fixed part of the heartbeat data: version, role,
- * priority (2), epoch (4), name length */
+ * priority (2), epoch (4), name length; the name and (version 2) a byte of
+ * flags follow */
 #define BEAT_FIXED 9
+
+/** longest wait of a switchover, beyond the timeouts, for the promotion */
+#define SWITCHOVER_GRACE_MS 1000
 
 typedef struct private_sasync_cluster_t private_sasync_cluster_t;
 
@@ -44,6 +49,28 @@ struct private_sasync_cluster_t {
 	 * Promotion and demotion
 	 */
 	sasync_promote_t *promote;
+
+	/**
+	 * Hand-over of the role, the old primary's side
+	 */
+	sasync_switchover_t *switchover;
+
+	/**
+	 * Longest wait of a switchover for the exchanges in flight (ms), 0 for
+	 * immediate switchovers; the heartbeat timeout (ms)
+	 */
+	u_int switch_timeout;
+	u_int timeout;
+
+	/**
+	 * Our heartbeats ask the primary to hand over
+	 */
+	bool takeover;
+
+	/**
+	 * Signals changes of the partners to a switchover waiting for them
+	 */
+	condvar_t *condvar;
 
 	/**
 	 * Capture side, asks a new primary for a resync
@@ -130,6 +157,7 @@ static void cluster_put(private_sasync_cluster_t *this)
 			free(node);
 		}
 		array_destroy(this->nodes);
+		this->condvar->destroy(this->condvar);
 		this->mutex->destroy(this->mutex);
 		free(this->name);
 		free(this);
@@ -141,9 +169,10 @@ static void cluster_put(private_sasync_cluster_t *this)
  * calls on_beat() with its lock held, which takes ours.
  */
 static void update_beat(private_sasync_cluster_t *this,
-						sasync_role_state_t role, uint32_t epoch)
+						sasync_role_state_t role, uint32_t epoch,
+						uint8_t flags)
 {
-	u_char data[BEAT_FIXED + SASYNC_NODE_ID_MAX];
+	u_char data[BEAT_FIXED + SASYNC_NODE_ID_MAX + 1];
 	size_t len = min(strlen(this->name), SASYNC_NODE_ID_MAX);
 
 	data[0] = SASYNC_BEAT_VERSION;
@@ -152,8 +181,9 @@ static void update_beat(private_sasync_cluster_t *this,
 	htoun32(data + 4, epoch);
 	data[8] = len;
 	memcpy(data + BEAT_FIXED, this->name, len);
+	data[BEAT_FIXED + len] = flags;
 	this->link->set_beat_data(this->link,
-							  chunk_create(data, BEAT_FIXED + len));
+							  chunk_create(data, BEAT_FIXED + len + 1));
 }
 
 /**
@@ -161,13 +191,21 @@ static void update_beat(private_sasync_cluster_t *this,
  */
 static bool parse_beat(chunk_t data, sasync_cluster_node_t *node)
 {
-	if (data.len < BEAT_FIXED || data.ptr[0] != SASYNC_BEAT_VERSION ||
-		data.ptr[1] > SASYNC_ROLE_PRIMARY ||
-		data.len != BEAT_FIXED + data.ptr[8] ||
+	size_t flags;
+
+	if (data.len < BEAT_FIXED || !data.ptr[0] ||
+		data.ptr[0] > SASYNC_BEAT_VERSION)
+	{
+		return FALSE;
+	}
+	flags = data.ptr[0] > 1 ? 1 : 0;
+	if (data.ptr[1] > SASYNC_ROLE_PRIMARY ||
+		data.len != BEAT_FIXED + data.ptr[8] + flags ||
 		data.ptr[8] > SASYNC_NODE_ID_MAX)
 	{
 		return FALSE;
 	}
+	node->takeover = flags && (data.ptr[data.len - 1] & SASYNC_BEAT_TAKEOVER);
 	node->role = data.ptr[1];
 	node->priority = untoh16(data.ptr + 2);
 	node->epoch = untoh32(data.ptr + 4);
@@ -254,8 +292,10 @@ CALLBACK(on_beat, void,
 	{
 		changed = changed || !node->heard || node->role != heard.role ||
 				  node->epoch != heard.epoch ||
-				  node->priority != heard.priority;
+				  node->priority != heard.priority ||
+				  node->takeover != heard.takeover;
 		node->heard = TRUE;
+		node->takeover = heard.takeover;
 		node->role = heard.role;
 		node->priority = heard.priority;
 		node->epoch = heard.epoch;
@@ -270,9 +310,14 @@ CALLBACK(on_beat, void,
 	{
 		this->listener->node_changed(this->listener, node);
 	}
-	resync = this->need_resync;
+	if (changed)
+	{
+		this->condvar->broadcast(this->condvar);
+	}
+	resync = this->need_resync || this->takeover ||
+			 this->switchover->is_running(this->switchover);
 	this->mutex->unlock(this->mutex);
-	if (changed && (this->election || resync))
+	if (changed && (this->election || resync || heard.takeover))
 	{
 		queue_evaluate(this, 0);
 	}
@@ -286,17 +331,20 @@ static void role_changed(private_sasync_cluster_t *this,
 						 sasync_role_state_t role, char *reason)
 {
 	uint32_t epoch;
+	uint8_t flags;
 
 	this->mutex->lock(this->mutex);
 	if (role == SASYNC_ROLE_PRIMARY)
 	{
 		this->epoch = ++this->max_epoch;
+		this->takeover = FALSE;
 	}
 	this->need_resync = role == SASYNC_ROLE_STANDBY;
 	epoch = this->epoch;
+	flags = this->takeover ? SASYNC_BEAT_TAKEOVER : 0;
 	this->mutex->unlock(this->mutex);
 	/* role changes are serialized by the role's lock, so are these */
-	update_beat(this, role, epoch);
+	update_beat(this, role, epoch, flags);
 	if (role == SASYNC_ROLE_STANDBY)
 	{	/* a primary may be alive already, or come later (on_beat()) */
 		queue_evaluate(this, 0);
@@ -362,6 +410,10 @@ static char *should_promote(private_sasync_cluster_t *this)
 	sasync_cluster_node_t *node, *primary = living_primary(this);
 	int i;
 
+	if (this->takeover)
+	{	/* the switchover we wait for promotes us */
+		return NULL;
+	}
 	if (primary)
 	{
 		return this->preempt && this->priority > primary->priority ?
@@ -375,13 +427,54 @@ static char *should_promote(private_sasync_cluster_t *this)
 	{
 		array_get(this->nodes, i, &node);
 		if (node->alive && node->heard &&
-			better(node->priority, node->name, this->priority, this->name))
-		{	/* that one promotes itself */
+			(node->takeover ||
+			 better(node->priority, node->name, this->priority, this->name)))
+		{	/* that one promotes itself (a switchover: in any case) */
 			return NULL;
 		}
 	}
 	return this->primary_seen ? "election: primary lost"
 							  : "election: no primary in the cluster";
+}
+
+/**
+ * As primary: the name of a living standby that asks us to hand over, NULL
+ * if none; with the lock held
+ */
+static char *takeover_by(private_sasync_cluster_t *this)
+{
+	sasync_cluster_node_t *node;
+	int i;
+
+	for (i = 0; i < array_count(this->nodes); i++)
+	{
+		array_get(this->nodes, i, &node);
+		if (node->alive && node->takeover &&
+			node->role == SASYNC_ROLE_STANDBY)
+		{
+			return node->name;
+		}
+	}
+	return NULL;
+}
+
+/**
+ * As primary: start handing over to a standby that asks, or cancel that
+ * if it is gone and none took over; with the lock held
+ */
+static void check_switchover(private_sasync_cluster_t *this)
+{
+	sasync_switchover_t *switchover = this->switchover;
+	char *to = takeover_by(this);
+
+	if (to && this->switch_timeout)
+	{	/* FALSE if running already */
+		switchover->start(switchover, to, this->switch_timeout);
+	}
+	else if (!to && !living_primary(this))
+	{
+		switchover->cancel(switchover);
+	}
 }
 
 /**
@@ -410,6 +503,7 @@ static job_requeue_t evaluate(private_sasync_cluster_t *this)
 					 "with epoch %u, ours %u", node->name, node->epoch,
 					 this->epoch);
 		}
+		check_switchover(this);
 	}
 	else
 	{
@@ -455,6 +549,66 @@ METHOD(sasync_cluster_t, set_listener, void,
 	this->mutex->unlock(this->mutex);
 }
 
+/**
+ * Ask the living primary to hand over, and wait until it did (it is no
+ * longer a living primary) or the switchover timed out; with the lock held.
+ * TRUE if it handed over.
+ */
+static bool wait_handover(private_sasync_cluster_t *this, char *primary)
+{
+	uint64_t end;
+	uint32_t epoch = this->epoch;
+
+	this->takeover = TRUE;
+	this->mutex->unlock(this->mutex);
+	DBG1(DBG_APP, "sasync: switchover: asking %s to hand over, waiting at "
+		 "most %u ms", primary, this->switch_timeout + this->timeout);
+	update_beat(this, SASYNC_ROLE_STANDBY, epoch, SASYNC_BEAT_TAKEOVER);
+	end = sasync_link_time_ms() + this->switch_timeout + this->timeout +
+		  SWITCHOVER_GRACE_MS;
+	this->mutex->lock(this->mutex);
+	while (this->takeover && living_primary(this) &&
+		   sasync_link_time_ms() < end)
+	{
+		this->condvar->timed_wait(this->condvar, this->mutex, 100);
+	}
+	return !living_primary(this);
+}
+
+METHOD(sasync_cluster_t, promote, bool,
+	private_sasync_cluster_t *this, char *reason, u_int *count)
+{
+	sasync_cluster_node_t *primary = NULL;
+	char name[SASYNC_NODE_ID_MAX + 1], why[512];
+	bool handed;
+
+	this->mutex->lock(this->mutex);
+	if (this->switch_timeout && !this->takeover &&
+		this->role->get(this->role) == SASYNC_ROLE_STANDBY)
+	{
+		primary = living_primary(this);
+	}
+	if (!primary)
+	{
+		this->mutex->unlock(this->mutex);
+		return this->promote->promote(this->promote, reason, count);
+	}
+	snprintf(name, sizeof(name), "%s", primary->name);
+	handed = wait_handover(this, name);
+	this->mutex->unlock(this->mutex);
+	if (!handed)
+	{
+		this->counters->inc(this->counters, SASYNC_CTR_SWITCHOVER_FORCED);
+	}
+	snprintf(why, sizeof(why), "%s, switchover: %s %s", reason, name,
+			 handed ? "handed over" : "did not hand over in time");
+	if (!this->promote->promote(this->promote, why, count))
+	{	/* the election promoted us meanwhile (the primary died) */
+		return this->role->get(this->role) == SASYNC_ROLE_PRIMARY;
+	}
+	return TRUE;
+}
+
 METHOD(sasync_cluster_t, get_epoch, uint32_t,
 	private_sasync_cluster_t *this)
 {
@@ -480,11 +634,12 @@ METHOD(sasync_cluster_t, destroy, void,
 sasync_cluster_t *sasync_cluster_create(sasync_link_t *link,
 										sasync_role_t *role,
 										sasync_promote_t *promote,
+										sasync_switchover_t *switchover,
 										sasync_capture_t *capture,
 										sasync_counters_t *counters,
 										char *name, u_int priority,
 										bool election, bool preempt,
-										u_int timeout)
+										u_int timeout, u_int switch_timeout)
 {
 	private_sasync_cluster_t *this;
 
@@ -492,12 +647,16 @@ sasync_cluster_t *sasync_cluster_create(sasync_link_t *link,
 		.public = {
 			.create_node_enumerator = _create_node_enumerator,
 			.set_listener = _set_listener,
+			.promote = _promote,
 			.get_epoch = _get_epoch,
 			.destroy = _destroy,
 		},
 		.link = link,
 		.role = role,
 		.promote = promote,
+		.switchover = switchover,
+		.switch_timeout = switch_timeout,
+		.timeout = timeout,
 		.capture = capture,
 		.counters = counters,
 		.nodes = array_create(0, 0),
@@ -507,9 +666,10 @@ sasync_cluster_t *sasync_cluster_create(sasync_link_t *link,
 		.preempt = preempt,
 		.ref = 1,
 		.mutex = mutex_create(MUTEX_TYPE_DEFAULT),
+		.condvar = condvar_create(CONDVAR_TYPE_DEFAULT),
 	);
 	this->grace_end = sasync_link_time_ms() + GRACE_TIMEOUTS * timeout;
-	update_beat(this, role->get(role), 0);
+	update_beat(this, role->get(role), 0, 0);
 	role->add_listener(role, (void*)role_changed, this);
 	link->set_beat_cb(link, on_beat, this);
 	if (election)

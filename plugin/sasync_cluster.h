@@ -15,13 +15,18 @@
 #include "sasync_link.h"
 #include "sasync_promote.h"
 #include "sasync_role.h"
+#include "sasync_switchover.h"
 
 typedef struct sasync_cluster_t sasync_cluster_t;
 typedef struct sasync_cluster_node_t sasync_cluster_node_t;
 typedef struct sasync_cluster_listener_t sasync_cluster_listener_t;
 
-/** version of the data our heartbeats carry */
-#define SASYNC_BEAT_VERSION 1
+/** version of the data our heartbeats carry: 2 added the flags (a node
+ * of version 1 sends none) */
+#define SASYNC_BEAT_VERSION 2
+
+/** heartbeat flag of a standby that asks the primary to hand over */
+#define SASYNC_BEAT_TAKEOVER 0x01
 
 /** longest node name heartbeats carry */
 #define SASYNC_NODE_ID_MAX 64
@@ -42,6 +47,8 @@ struct sasync_cluster_node_t {
 	char name[SASYNC_NODE_ID_MAX + 1];
 	/** promotions counted through the cluster when it last became primary */
 	uint32_t epoch;
+	/** a standby asking the primary to hand over (SASYNC_BEAT_TAKEOVER) */
+	bool takeover;
 };
 
 /**
@@ -79,6 +86,14 @@ struct sasync_cluster_listener_t {
  * Either way, a demoted node asks the living primary (when there is one,
  * or once one appears) for a full resync: its SAs may be stale.
  *
+ * A switchover (an operator promoting a standby while the primary lives)
+ * is graceful when the plugin moves the cluster addresses: the standby's
+ * heartbeats ask the primary to hand over, the primary finishes its
+ * exchanges in flight holding the addresses (sasync_switchover_t) and
+ * demotes, and only then does the standby promote and take them. A primary
+ * that does not hand over within the switchover timeout plus a heartbeat
+ * timeout is overtaken as before, by the newer epoch.
+ *
  * Decisions run in a job of their own, never in the link's callbacks.
  */
 struct sasync_cluster_t {
@@ -99,6 +114,18 @@ struct sasync_cluster_t {
 						 sasync_cluster_listener_t *listener);
 
 	/**
+	 * Promote this node, by a graceful switchover if a living primary is
+	 * connected and switchovers are graceful: ask it to hand over and wait
+	 * (in the calling thread) until it did, or until the wait timed out,
+	 * and promote. Else promote at once.
+	 *
+	 * @param reason	why, for logs and events
+	 * @param count		number of IKE SAs activated, if not NULL
+	 * @return			FALSE if already primary
+	 */
+	bool (*promote)(sasync_cluster_t *this, char *reason, u_int *count);
+
+	/**
 	 * Get the epoch of this node.
 	 */
 	uint32_t (*get_epoch)(sasync_cluster_t *this);
@@ -115,6 +142,7 @@ struct sasync_cluster_t {
  * @param link			sync link, heartbeats travel on it
  * @param role			role of this node
  * @param promote		promotion and demotion
+ * @param switchover	hand-over of the role, the old primary's side
  * @param capture		capture side, to ask a new primary for a resync
  * @param counters		counters to update
  * @param name			name of this node (node_id)
@@ -123,15 +151,18 @@ struct sasync_cluster_t {
  * @param preempt		promote over a living primary of lower priority
  * @param timeout		heartbeat timeout: interval times missed heartbeats
  *						(ms), the start-up grace is three of them
+ * @param switch_timeout	longest wait of a switchover for the exchanges
+ *						in flight (ms), 0 for immediate switchovers
  * @return				cluster
  */
 sasync_cluster_t *sasync_cluster_create(sasync_link_t *link,
 										sasync_role_t *role,
 										sasync_promote_t *promote,
+										sasync_switchover_t *switchover,
 										sasync_capture_t *capture,
 										sasync_counters_t *counters,
 										char *name, u_int priority,
 										bool election, bool preempt,
-										u_int timeout);
+										u_int timeout, u_int switch_timeout);
 
 #endif /** SASYNC_CLUSTER_H_ @}*/

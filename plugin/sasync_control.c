@@ -547,7 +547,14 @@ CALLBACK(cmd_promote, vici_message_t*,
 	bool changed;
 
 	role_reason(request, "ha-promote", reason, sizeof(reason));
-	changed = this->promote->promote(this->promote, reason, &count);
+	if (this->cluster)
+	{	/* graceful if a living primary hands over */
+		changed = this->cluster->promote(this->cluster, reason, &count);
+	}
+	else
+	{
+		changed = this->promote->promote(this->promote, reason, &count);
+	}
 	return role_reply(changed, "already primary", "activated", count);
 }
 

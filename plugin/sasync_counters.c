@@ -4,7 +4,7 @@
 
 #include "sasync_counters.h"
 
-ENUM(sasync_counter_names, SASYNC_CTR_RESYNC, SASYNC_CTR_HANDOVER_DELETED,
+ENUM(sasync_counter_names, SASYNC_CTR_RESYNC, SASYNC_CTR_SWITCHOVER_FORCED,
 	"resync",
 	"vike-sync",
 	"conn-sync",
@@ -47,6 +47,10 @@ ENUM(sasync_counter_names, SASYNC_CTR_RESYNC, SASYNC_CTR_HANDOVER_DELETED,
 	"passive-lost",
 	"sync-stalled",
 	"handover-deleted",
+	"switchovers",
+	"switchover-waited",
+	"switchover-cut",
+	"switchover-forced",
 );
 
 typedef struct private_sasync_counters_t private_sasync_counters_t;
@@ -86,13 +90,19 @@ struct private_sasync_counters_t {
 	uint32_t lag_max;
 };
 
-METHOD(sasync_counters_t, inc, void,
-	private_sasync_counters_t *this, sasync_counter_t counter)
+METHOD(sasync_counters_t, add, void,
+	private_sasync_counters_t *this, sasync_counter_t counter, u_int n)
 {
 	if (counter < SASYNC_CTR_MAX)
 	{
-		__atomic_add_fetch(&this->values[counter], 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&this->values[counter], n, __ATOMIC_RELAXED);
 	}
+}
+
+METHOD(sasync_counters_t, inc, void,
+	private_sasync_counters_t *this, sasync_counter_t counter)
+{
+	add(this, counter, 1);
 }
 
 METHOD(sasync_counters_t, get, uint64_t,
@@ -176,6 +186,7 @@ sasync_counters_t *sasync_counters_create()
 	INIT(this,
 		.public = {
 			.inc = _inc,
+			.add = _add,
 			.get = _get,
 			.set_queue_depth = _set_queue_depth,
 			.get_queue_depth = _get_queue_depth,

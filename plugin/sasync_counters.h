@@ -123,6 +123,17 @@ enum sasync_counter_t {
 	 * before it started deleting them just before a switchover or
 	 * demotion: its DELETE may never have reached the peer */
 	SASYNC_CTR_HANDOVER_DELETED,
+	/** graceful switchovers this node handed its role over in
+	 * (sasync_switchover_t) */
+	SASYNC_CTR_SWITCHOVERS,
+	/** exchanges in flight such a switchover let complete first */
+	SASYNC_CTR_SWITCHOVER_WAITED,
+	/** exchanges still in flight when it timed out: cut, as by an
+	 * immediate demotion (the peer's answer goes to the new primary) */
+	SASYNC_CTR_SWITCHOVER_CUT,
+	/** switchovers this node completed without the primary's hand-over
+	 * (it did not hand over in time) */
+	SASYNC_CTR_SWITCHOVER_FORCED,
 	SASYNC_CTR_MAX,
 };
 
@@ -140,6 +151,11 @@ struct sasync_counters_t {
 	 * Increment a counter by one.
 	 */
 	void (*inc)(sasync_counters_t *this, sasync_counter_t counter);
+
+	/**
+	 * Add n to a counter.
+	 */
+	void (*add)(sasync_counters_t *this, sasync_counter_t counter, u_int n);
 
 	/**
 	 * Get the current value of a counter.

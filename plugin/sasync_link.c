@@ -2479,10 +2479,25 @@ METHOD(sasync_link_t, set_heartbeat, bool,
 METHOD(sasync_link_t, set_beat_data, void,
 	private_sasync_link_t *this, chunk_t data)
 {
+	enumerator_t *enumerator;
+	peer_t *peer;
+
 	this->mutex->lock(this->mutex);
 	chunk_free(&this->beat_data);
 	this->beat_data = chunk_clone(chunk_create(data.ptr,
 									min(data.len, SASYNC_BEAT_DATA_MAX)));
+	/* partners learn of a role change or a switchover request at once,
+	 * not a heartbeat interval later */
+	enumerator = array_create_enumerator(this->peers);
+	while (enumerator->enumerate(enumerator, &peer))
+	{
+		if (peer->out && peer->out->state == CHAN_UP)
+		{
+			peer->heartbeat_due = TRUE;
+			flush(peer->out);
+		}
+	}
+	enumerator->destroy(enumerator);
 	this->mutex->unlock(this->mutex);
 }
 

@@ -15,6 +15,7 @@
 #include "sasync_apply.h"
 #include "sasync_outbound.h"
 #include "sasync_promote.h"
+#include "sasync_switchover.h"
 #include "sasync_standby.h"
 #include "sasync_control.h"
 #include "sasync_msg.h"
@@ -67,6 +68,9 @@ struct private_sasync_plugin_t {
 
 	/** promotion */
 	sasync_promote_t *promote;
+
+	/** graceful hand-over of the role to a standby taking over */
+	sasync_switchover_t *switchover;
 
 	/** commands and events on the plugin's vici socket */
 	sasync_control_t *control;
@@ -239,20 +243,26 @@ static u_int positive_setting(char *key, u_int def, u_int min)
 static void create_cluster(private_sasync_plugin_t *this)
 {
 	char host[256];
-	u_int interval, lost;
+	u_int interval, lost, switch_timeout;
 
 	interval = positive_setting("heartbeat_interval",
 				SASYNC_HEARTBEAT_INTERVAL, SASYNC_HEARTBEAT_INTERVAL_MIN);
 	lost = positive_setting("heartbeat_lost", SASYNC_HEARTBEAT_LOST, 2);
+	/* graceful only if we move the addresses: with keepalived they moved
+	 * already when its notify script promotes us */
+	switch_timeout = this->addresses ? positive_setting("switchover_timeout",
+									SASYNC_SWITCHOVER_TIMEOUT, 0) : 0;
 	this->link->set_heartbeat(this->link, interval, lost);
+	this->switchover = sasync_switchover_create(this->role, this->promote,
+											this->keys, this->counters);
 	this->cluster = sasync_cluster_create(this->link, this->role,
-		this->promote, this->capture, this->counters,
+		this->promote, this->switchover, this->capture, this->counters,
 		node_id(host, sizeof(host)), node_priority(),
 		lib->settings->get_bool(lib->settings, "%s.plugins.sasync.election",
 								TRUE, lib->ns),
 		lib->settings->get_bool(lib->settings, "%s.plugins.sasync.preempt",
 								FALSE, lib->ns),
-		interval * lost);
+		interval * lost, switch_timeout);
 }
 
 /**
@@ -333,6 +343,8 @@ static void stop(private_sasync_plugin_t *this)
 	this->control = NULL;
 	DESTROY_IF(this->cluster);
 	this->cluster = NULL;
+	DESTROY_IF(this->switchover);
+	this->switchover = NULL;
 	if (this->capture)
 	{
 		charon->bus->remove_listener(charon->bus, &this->capture->listener);

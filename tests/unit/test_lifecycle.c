@@ -28,6 +28,7 @@
 #include "sasync_capture.h"
 #include "sasync_apply.h"
 #include "sasync_promote.h"
+#include "sasync_switchover.h"
 #include "sasync_outbound.h"
 #include "sasync_keystore.h"
 #include "sasync_counters.h"
@@ -2832,6 +2833,132 @@ START_TEST(test_switchover_deletes_at_peer)
 END_TEST
 
 /**
+ * State of the restored copy of an SA, IKE_DESTROYING if there is none
+ */
+static ike_sa_state_t restored_state(pair_t *pair)
+{
+	ike_sa_state_t state = IKE_DESTROYING;
+	ike_sa_t *copy;
+
+	copy = restored(pair->sa);
+	if (copy)
+	{
+		state = copy->get_state(copy);
+		charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
+	}
+	return state;
+}
+
+/**
+ * Wait (bounded) until the restored copy of an SA is in a state
+ */
+static bool wait_restored_state(pair_t *pair, ike_sa_state_t state)
+{
+	u_int i;
+
+	for (i = 0; i < 200 && restored_state(pair) != state; i++)
+	{
+		usleep(10000);
+	}
+	return restored_state(pair) == state;
+}
+
+/**
+ * A graceful switchover: the old primary makes an SA without an exchange
+ * in flight passive at once but stays primary while another one's IKE
+ * rekey is in flight; once that is answered (here: its tasks are done) it
+ * makes that one passive too and demotes. Without the answer, the rekey is
+ * cut at the timeout.
+ */
+START_TEST(test_switchover_waits)
+{
+	count_sender_t sender = {
+		.public = {
+			.send = count_send,
+			.send_no_marker = count_send,
+			.flush = count_flush,
+		},
+	};
+	sasync_switchover_t *switchover;
+	sasync_promote_t *promoted;
+	pair_t *busy, *idle;
+	ike_sa_t *copy;
+	u_int sent;
+
+	lib->settings->set_bool(lib->settings,
+				"%s.plugins.sasync.updown_on_promote", FALSE, lib->ns);
+	lib->settings->set_int(lib->settings,
+				"%s.plugins.sasync.promote_rate", 0, lib->ns);
+	busy = pair_create(IKEV2, TRUE, NULL);
+	pair_derive(busy, IKE_PROPOSAL_AEAD, NULL, busy->sa);
+	child_install(busy->sa, 0xc2e00001, 0xc3e00001);
+	establish(busy);
+	idle = pair_create(IKEV2, TRUE, NULL);
+	pair_derive(idle, IKE_PROPOSAL_AEAD, NULL, idle->sa);
+	child_install(idle->sa, 0xc2e00002, 0xc3e00002);
+	establish(idle);
+	apply_range(0, rec_count());
+	check_no_apply_failure();
+	charon->sender = &sender.public;
+	promoted = sasync_promote_create(standby_role, standby_ctr, apply,
+									 standby_keys, NULL);
+	ck_assert(promoted->promote(promoted, "test", NULL));
+	switchover = sasync_switchover_create(standby_role, promoted,
+										  standby_keys, standby_ctr);
+
+	/* an IKE rekey of the new primary, unanswered */
+	copy = restored(busy->sa);
+	ck_assert(!sasync_switchover_busy(copy));
+	sent = sender.sent;
+	ck_assert(copy->rekey(copy) == SUCCESS);
+	ck_assert_int_eq(sender.sent, sent + 1);
+	ck_assert(sasync_switchover_busy(copy));
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
+	if (!lib->processor->get_total_threads(lib->processor))
+	{
+		lib->processor->set_threads(lib->processor, 2);
+	}
+
+	ck_assert(switchover->start(switchover, "b", 10000));
+	ck_assert(!switchover->start(switchover, "c", 10000));
+	ck_assert(wait_restored_state(idle, IKE_PASSIVE));
+	usleep(100000);
+	ck_assert(switchover->is_running(switchover));
+	ck_assert_int_eq(standby_role->get(standby_role), SASYNC_ROLE_PRIMARY);
+	ck_assert_int_eq(restored_state(busy), IKE_REKEYING);
+
+	/* the answer arrived: the exchange is done */
+	copy = restored(busy->sa);
+	copy->flush_queue(copy, TASK_QUEUE_ACTIVE);
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
+	ck_assert(wait_restored_state(busy, IKE_PASSIVE));
+	processor_idle();
+	ck_assert(!switchover->is_running(switchover));
+	ck_assert_int_eq(standby_role->get(standby_role), SASYNC_ROLE_STANDBY);
+	ck_assert_int_eq(ctr(SASYNC_CTR_SWITCHOVERS), 1);
+	ck_assert_int_eq(ctr(SASYNC_CTR_SWITCHOVER_WAITED), 1);
+	ck_assert_int_eq(ctr(SASYNC_CTR_SWITCHOVER_CUT), 0);
+	ck_assert(!switchover->start(switchover, "b", 10000));
+
+	/* again, nothing answers: cut at the timeout */
+	ck_assert(promoted->promote(promoted, "test again", NULL));
+	copy = restored(idle->sa);
+	ck_assert(copy->rekey(copy) == SUCCESS);
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
+	ck_assert(switchover->start(switchover, "b", 100));
+	ck_assert(wait_restored_state(idle, IKE_PASSIVE));
+	processor_idle();
+	ck_assert_int_eq(standby_role->get(standby_role), SASYNC_ROLE_STANDBY);
+	ck_assert_int_eq(ctr(SASYNC_CTR_SWITCHOVERS), 2);
+	ck_assert_int_eq(ctr(SASYNC_CTR_SWITCHOVER_WAITED), 1);
+	ck_assert_int_eq(ctr(SASYNC_CTR_SWITCHOVER_CUT), 1);
+	charon->sender = NULL;
+	switchover->destroy(switchover);
+	promoted->destroy(promoted);
+}
+END_TEST
+
+/**
  * CHILD SA records whose selectors the child config does not allow (all
  * traffic, another tunnel's subnet) are rejected, nothing reaches the
  * kernel; selectors within the config are accepted
@@ -3197,6 +3324,7 @@ Suite *lifecycle_suite_create(void)
 	tcase_add_test(tc, test_handover_mids);
 	tcase_add_test(tc, test_promote_deletes_rekeyed);
 	tcase_add_test(tc, test_switchover_deletes_at_peer);
+	tcase_add_test(tc, test_switchover_waits);
 	tcase_add_test(tc, test_promote_spreads_dpd);
 	tcase_add_test(tc, test_passive_lost);
 	tcase_add_test(tc, test_mid_records_never_go_back);

@@ -1,0 +1,330 @@
+/*
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "sasync_switchover.h"
+#include "sasync_link.h"
+
+#include <daemon.h>
+#include <collections/array.h>
+#include <processing/jobs/callback_job.h>
+#include <threading/mutex.h>
+
+/** ms between two looks at the exchanges still in flight */
+#define POLL_MS 20
+
+typedef struct private_sasync_switchover_t private_sasync_switchover_t;
+
+/**
+ * Private data of a sasync_switchover_t object.
+ */
+struct private_sasync_switchover_t {
+
+	/**
+	 * Public interface
+	 */
+	sasync_switchover_t public;
+
+	/**
+	 * Role of this node
+	 */
+	sasync_role_t *role;
+
+	/**
+	 * Promotion and demotion
+	 */
+	sasync_promote_t *promote;
+
+	/**
+	 * Key store
+	 */
+	sasync_keystore_t *keys;
+
+	/**
+	 * Counters
+	 */
+	sasync_counters_t *counters;
+
+	/**
+	 * Unique IDs of the IKE SAs with an exchange in flight (u_int)
+	 */
+	array_t *busy;
+
+	/**
+	 * Exchanges seen in flight at the start or later
+	 */
+	u_int waited;
+
+	/**
+	 * The node taking over, for logs
+	 */
+	char *to;
+
+	/**
+	 * When the exchanges still in flight are cut (sasync_link_time_ms())
+	 */
+	uint64_t deadline;
+
+	/**
+	 * A switchover is running, was cancelled, the object was destroyed
+	 */
+	bool running;
+	bool cancelled;
+	bool stopped;
+
+	/**
+	 * References: the owner and the running job
+	 */
+	refcount_t ref;
+
+	/**
+	 * Protects the flags
+	 */
+	mutex_t *mutex;
+};
+
+/*
+ * Described in header
+ */
+bool sasync_switchover_busy(ike_sa_t *ike_sa)
+{
+	task_queue_t queues[] = { TASK_QUEUE_ACTIVE, TASK_QUEUE_PASSIVE };
+	enumerator_t *enumerator;
+	task_t *task;
+	bool busy = FALSE;
+	int i;
+
+	for (i = 0; i < countof(queues) && !busy; i++)
+	{
+		enumerator = ike_sa->create_task_enumerator(ike_sa, queues[i]);
+		busy = enumerator->enumerate(enumerator, &task);
+		enumerator->destroy(enumerator);
+	}
+	return busy;
+}
+
+static void switchover_put(private_sasync_switchover_t *this)
+{
+	if (ref_put(&this->ref))
+	{
+		array_destroy(this->busy);
+		this->mutex->destroy(this->mutex);
+		free(this->to);
+		free(this);
+	}
+}
+
+/**
+ * Look at one IKE SA, checked out: one still busy is noted in the busy
+ * list and queues nothing more after its exchange; one done becomes
+ * passive
+ */
+static void look_at(private_sasync_switchover_t *this, ike_sa_t *ike_sa)
+{
+	u_int id = ike_sa->get_unique_id(ike_sa);
+
+	if (sasync_switchover_busy(ike_sa))
+	{	/* a rekey or DPD job queued meanwhile would start an exchange right
+		 * after this one: the new primary decides on those */
+		ike_sa->flush_queue(ike_sa, TASK_QUEUE_QUEUED);
+		array_insert(this->busy, ARRAY_TAIL, &id);
+		return;
+	}
+	sasync_promote_make_passive(ike_sa, this->keys);
+}
+
+/**
+ * Look at every IKE SA, as a demotion walks them
+ */
+static void look_at_all(private_sasync_switchover_t *this)
+{
+	enumerator_t *enumerator;
+	ike_sa_t *ike_sa;
+
+	enumerator = charon->ike_sa_manager->create_enumerator(
+												charon->ike_sa_manager, TRUE);
+	while (enumerator->enumerate(enumerator, &ike_sa))
+	{
+		if (ike_sa->get_state(ike_sa) != IKE_PASSIVE)
+		{
+			look_at(this, ike_sa);
+		}
+	}
+	enumerator->destroy(enumerator);
+}
+
+/**
+ * Look again at the IKE SAs that were busy; gone ones are done
+ */
+static void look_at_busy(private_sasync_switchover_t *this)
+{
+	array_t *busy = this->busy;
+	ike_sa_t *ike_sa;
+	u_int id;
+
+	this->busy = array_create(sizeof(u_int), 0);
+	while (array_remove(busy, ARRAY_HEAD, &id))
+	{
+		ike_sa = charon->ike_sa_manager->checkout_by_id(
+												charon->ike_sa_manager, id);
+		if (ike_sa)
+		{
+			look_at(this, ike_sa);
+			charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
+		}
+	}
+	array_destroy(busy);
+}
+
+/**
+ * Hand the role over: demote (cutting what is still in flight), or, if the
+ * switchover was cancelled, demote and promote again so every SA is active
+ */
+static void finish(private_sasync_switchover_t *this, bool cancelled)
+{
+	char reason[128];
+	u_int cut = array_count(this->busy);
+
+	if (cut)
+	{
+		this->counters->add(this->counters, SASYNC_CTR_SWITCHOVER_CUT, cut);
+		DBG1(DBG_APP, "sasync: switchover to %s: %u IKE_SAs still have an "
+			 "exchange in flight, cut by the demotion", this->to, cut);
+	}
+	this->counters->add(this->counters, SASYNC_CTR_SWITCHOVER_WAITED,
+						this->waited - cut);
+	snprintf(reason, sizeof(reason), "switchover to %s, %u exchanges "
+			 "completed first", this->to, this->waited - cut);
+	this->promote->demote(this->promote, reason, NULL);
+	if (cancelled)
+	{
+		snprintf(reason, sizeof(reason), "switchover to %s cancelled, the "
+				 "node is gone", this->to);
+		this->promote->promote(this->promote, reason, NULL);
+		return;
+	}
+	this->counters->inc(this->counters, SASYNC_CTR_SWITCHOVERS);
+}
+
+/**
+ * One look at the exchanges in flight, every POLL_MS until none is left,
+ * the deadline passed or the switchover was cancelled
+ */
+static job_requeue_t drain(private_sasync_switchover_t *this)
+{
+	bool cancelled, stopped;
+
+	this->mutex->lock(this->mutex);
+	cancelled = this->cancelled;
+	stopped = this->stopped;
+	this->mutex->unlock(this->mutex);
+	if (stopped)
+	{
+		return JOB_REQUEUE_NONE;
+	}
+	look_at_busy(this);
+	if (!array_count(this->busy))
+	{	/* a completed IKE rekey left a new SA, established and not listed */
+		look_at_all(this);
+		this->waited += array_count(this->busy);
+	}
+	if (!cancelled && array_count(this->busy) &&
+		sasync_link_time_ms() < this->deadline)
+	{
+		return JOB_RESCHEDULE_MS(POLL_MS);
+	}
+	finish(this, cancelled);
+	this->mutex->lock(this->mutex);
+	this->running = FALSE;
+	this->mutex->unlock(this->mutex);
+	return JOB_REQUEUE_NONE;
+}
+
+METHOD(sasync_switchover_t, start, bool,
+	private_sasync_switchover_t *this, char *to, u_int timeout)
+{
+	this->mutex->lock(this->mutex);
+	if (this->running || this->stopped ||
+		this->role->get(this->role) != SASYNC_ROLE_PRIMARY)
+	{
+		this->mutex->unlock(this->mutex);
+		return FALSE;
+	}
+	this->running = TRUE;
+	this->cancelled = FALSE;
+	free(this->to);
+	this->to = strdup(to);
+	this->mutex->unlock(this->mutex);
+
+	this->deadline = sasync_link_time_ms() + timeout;
+	this->waited = 0;
+	DBG1(DBG_APP, "sasync: switchover to %s: finishing the exchanges in "
+		 "flight first, at most %u ms", to, timeout);
+	ref_get(&this->ref);
+	lib->processor->queue_job(lib->processor,
+			(job_t*)callback_job_create_with_prio((callback_job_cb_t)drain,
+							this, (void*)switchover_put,
+							(callback_job_cancel_t)return_false,
+							JOB_PRIO_HIGH));
+	return TRUE;
+}
+
+METHOD(sasync_switchover_t, cancel, void,
+	private_sasync_switchover_t *this)
+{
+	this->mutex->lock(this->mutex);
+	if (this->running && !this->cancelled)
+	{
+		this->cancelled = TRUE;
+		DBG1(DBG_APP, "sasync: switchover to %s cancelled", this->to);
+	}
+	this->mutex->unlock(this->mutex);
+}
+
+METHOD(sasync_switchover_t, is_running, bool,
+	private_sasync_switchover_t *this)
+{
+	bool running;
+
+	this->mutex->lock(this->mutex);
+	running = this->running;
+	this->mutex->unlock(this->mutex);
+	return running;
+}
+
+METHOD(sasync_switchover_t, destroy, void,
+	private_sasync_switchover_t *this)
+{
+	this->mutex->lock(this->mutex);
+	this->stopped = TRUE;
+	this->mutex->unlock(this->mutex);
+	switchover_put(this);
+}
+
+/*
+ * Described in header
+ */
+sasync_switchover_t *sasync_switchover_create(sasync_role_t *role,
+											  sasync_promote_t *promote,
+											  sasync_keystore_t *keys,
+											  sasync_counters_t *counters)
+{
+	private_sasync_switchover_t *this;
+
+	INIT(this,
+		.public = {
+			.start = _start,
+			.cancel = _cancel,
+			.is_running = _is_running,
+			.destroy = _destroy,
+		},
+		.role = role,
+		.promote = promote,
+		.keys = keys,
+		.counters = counters,
+		.busy = array_create(sizeof(u_int), 0),
+		.ref = 1,
+		.mutex = mutex_create(MUTEX_TYPE_DEFAULT),
+	);
+	return &this->public;
+}
