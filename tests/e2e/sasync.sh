@@ -253,6 +253,35 @@ sasync_sync_idle() {
 	[ -n "$tx" ] && [ "$tx" = "$rx" ] && [ "${q:-0}" = 0 ]
 }
 
+# sasync_ike_hold NODE TYPE sport|dport on|off: drop (or no longer) the IKE
+# messages of exchange TYPE (35 IKE_AUTH, 36 CREATE_CHILD_SA) arriving at
+# NODE from (sport) or to (dport) the IKE ports. The exchange type is byte
+# 18 of the IKE header, after the UDP header and, on port 4500, the non-ESP
+# marker (4 zero bytes).
+sasync_ike_hold() {
+	local ns
+	ns=$(e2e_ns "$1")
+	if [ "$4" = off ]; then
+		ip netns exec "$ns" nft delete table inet sasync_hold
+		return
+	fi
+	ip netns exec "$ns" nft -f - <<EOF
+table inet sasync_hold {
+	chain input {
+		type filter hook input priority 0; policy accept;
+		udp $3 500 @th,208,8 $2 counter drop
+		udp $3 4500 @th,64,32 0 @th,240,8 $2 counter drop
+	}
+}
+EOF
+}
+
+# sasync_ike_held NODE: messages sasync_ike_hold dropped at NODE so far
+sasync_ike_held() {
+	ip netns exec "$(e2e_ns "$1")" nft list table inet sasync_hold 2>/dev/null |
+		awk '/counter packets/ { for (i = 1; i < NF; i++) if ($i == "packets") n += $(i + 1) } END { print n + 0 }'
+}
+
 # sasync_failover: kill -9 a's charon, move the VIPs to b, promote b
 sasync_failover() {
 	e2e_charon_kill a KILL

@@ -21,33 +21,6 @@ set -uo pipefail
 IKEV1_PEER_TPL=peer.conf
 IKEV1_CLUSTER_TPL=lifecycle-cluster.conf
 
-# handover_hold on|off: drop (or no longer) IKE_AUTH requests arriving at a
-handover_hold() {
-	local ns
-	ns=$(e2e_ns a)
-	if [ "$1" = off ]; then
-		ip netns exec "$ns" nft delete table inet sk_handover
-		return
-	fi
-	# the exchange type is byte 18 of the IKE header, after the UDP header
-	# (8 bytes) and on port 4500 the non-ESP marker (4 zero bytes)
-	ip netns exec "$ns" nft -f - <<'EOF'
-table inet sk_handover {
-	chain input {
-		type filter hook input priority 0; policy accept;
-		udp dport 500 @th,208,8 35 counter drop
-		udp dport 4500 @th,64,32 0 @th,240,8 35 counter drop
-	}
-}
-EOF
-}
-
-# handover_dropped: IKE_AUTH requests the rule dropped so far
-handover_dropped() {
-	ip netns exec "$(e2e_ns a)" nft list table inet sk_handover 2>/dev/null |
-		awk '/counter packets/ { for (i = 1; i < NF; i++) if ($i == "packets") n += $(i + 1) } END { print n + 0 }'
-}
-
 # handover_states NODE: the states of NODE's IKE SAs, one per line
 handover_states() {
 	e2e_sas_raw "$1" | awk "$_LC_AWK_KV"'/^list-sa event \{/ { split_sa(); print kv(ike, "state") }'
@@ -61,12 +34,12 @@ e2e_wait_for "the first tunnel gone on a and b" 10 \
 	eval '[ "$(e2e_sa_count a)" = 0 ] && [ "$(e2e_sa_count b)" = 0 ]' ||
 	e2e_fail "the peer's delete reached a and b"
 
-handover_hold on || e2e_fail "nftables on a"
+sasync_ike_hold a 35 dport on || e2e_fail "nftables on a"
 e2e_swanctl peer --initiate --child "$E2E_CHILD" --timeout 60 \
 	>>"$E2E_DIR/peer/initiate.out" 2>&1 &
 initiate=$!
 e2e_wait_for "a holds the new IKE SA half-open, its IKE_AUTH held back" 10 \
-	eval '[ "$(handover_states a)" = CONNECTING ] && [ "$(handover_dropped)" -ge 1 ]' ||
+	eval '[ "$(handover_states a)" = CONNECTING ] && [ "$(sasync_ike_held a)" -ge 1 ]' ||
 	e2e_fail "IKE_AUTH held back at a"
 
 sasync_ctl b promote >/dev/null || e2e_fail "promote b"
@@ -74,7 +47,7 @@ sasync_ctl a demote --reason switchover >/dev/null || e2e_fail "demote a"
 e2e_check "a still holds the IKE SA half-open after the demotion" \
 	[ "$(handover_states a)" = CONNECTING ]
 e2e_check "b does not know it" [ "$(e2e_sa_count b)" = 0 ]
-handover_hold off
+sasync_ike_hold a 35 dport off
 wait "$initiate"
 e2e_check "the peer's tunnel came up (IKE_AUTH answered by the demoted a)" \
 	e2e_sa_up peer

@@ -31,33 +31,6 @@ set -uo pipefail
 E2E_CHARON_CONF="$E2E_CHARON_CONF
 	retransmit_timeout = 1.0"
 
-# switch_hold NODE on|off: drop (or no longer) CREATE_CHILD_SA messages
-# from the peer arriving at NODE (exchange type 36: byte 18 of the IKE
-# header, after the UDP header and on port 4500 the non-ESP marker)
-switch_hold() {
-	local ns
-	ns=$(e2e_ns "$1")
-	if [ "$2" = off ]; then
-		ip netns exec "$ns" nft delete table inet sk_switch
-		return
-	fi
-	ip netns exec "$ns" nft -f - <<'EOF'
-table inet sk_switch {
-	chain input {
-		type filter hook input priority 0; policy accept;
-		udp sport 500 @th,208,8 36 counter drop
-		udp sport 4500 @th,64,32 0 @th,240,8 36 counter drop
-	}
-}
-EOF
-}
-
-# switch_dropped NODE: messages the rule dropped so far
-switch_dropped() {
-	ip netns exec "$(e2e_ns "$1")" nft list table inet sk_switch 2>/dev/null |
-		awk '/counter packets/ { for (i = 1; i < NF; i++) if ($i == "packets") n += $(i + 1) } END { print n + 0 }'
-}
-
 # switch_serves NODE: NODE holds the peer's IKE SA and CHILD SA (the first
 # listed: the test has one of each), its inbound SPI the peer's outbound
 switch_serves() {
@@ -75,12 +48,12 @@ switch_over() {
 	child_before=$(e2e_child_spis peer)
 	inits=$(e2e_count_in_log peer "initiating IKE_SA")
 	waited=$(sasync_stat "$p" switchover-waited)
-	switch_hold "$p" on || e2e_fail "nftables on $p"
+	sasync_ike_hold "$p" 36 sport on || e2e_fail "nftables on $p"
 	e2e_swanctl "$p" --rekey "--$kind" "$([ "$kind" = ike ] && echo "$E2E_CONN" || echo "$E2E_CHILD")" >/dev/null ||
 		e2e_fail "$kind rekey on $p"
 	e2e_wait_for "$p's rekey answered by the peer and held back" 5 \
-		eval '[ "$(switch_dropped "$p")" -ge 1 ]' || e2e_fail "the peer's answer held back on $p"
-	switch_hold "$p" off
+		eval '[ "$(sasync_ike_held "$p")" -ge 1 ]' || e2e_fail "the peer's answer held back on $p"
+	sasync_ike_hold "$p" 36 sport off
 	out=$(sasync_ctl "$s" promote --reason "switchover $kind" 2>&1)
 	e2e_check "sasyncctl promote on $s waited for the hand-over ($out)" \
 		eval '[ "$(sasync_status "$s" role)" = primary ] && [ "$(sasync_status "$p" role)" = standby ]'

@@ -2660,6 +2660,10 @@ static void count_flush(sender_t *this)
 {
 }
 
+/** initial value of a count_sender_t */
+#define COUNT_SENDER { .public = { .send = count_send, \
+	.send_no_marker = count_send, .flush = count_flush, }, }
+
 /**
  * A CHILD SA the failed node rekeyed is deleted at the peer by the
  * promoted node: the failed node's delete may never have gone out (churn
@@ -2669,13 +2673,7 @@ static void count_flush(sender_t *this)
  */
 START_TEST(test_promote_deletes_rekeyed)
 {
-	count_sender_t sender = {
-		.public = {
-			.send = count_send,
-			.send_no_marker = count_send,
-			.flush = count_flush,
-		},
-	};
+	count_sender_t sender = COUNT_SENDER;
 	sasync_promote_t *promoted;
 	child_sa_t *old, *new, *copy_old, *copy_new;
 	pair_t *pair;
@@ -2745,13 +2743,7 @@ static bool queued(ike_sa_t *ike_sa, task_type_t type)
 
 START_TEST(test_switchover_deletes_at_peer)
 {
-	count_sender_t sender = {
-		.public = {
-			.send = count_send,
-			.send_no_marker = count_send,
-			.flush = count_flush,
-		},
-	};
+	count_sender_t sender = COUNT_SENDER;
 	sasync_promote_t *promoted;
 	child_sa_t *gone, *kept, *copy_gone;
 	pair_t *pair, *other;
@@ -2872,13 +2864,7 @@ static bool wait_restored_state(pair_t *pair, ike_sa_state_t state)
  */
 START_TEST(test_switchover_waits)
 {
-	count_sender_t sender = {
-		.public = {
-			.send = count_send,
-			.send_no_marker = count_send,
-			.flush = count_flush,
-		},
-	};
+	count_sender_t sender = COUNT_SENDER;
 	sasync_switchover_t *switchover;
 	sasync_promote_t *promoted;
 	pair_t *busy, *idle;
