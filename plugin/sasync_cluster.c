@@ -11,6 +11,8 @@
 #include <threading/condvar.h>
 #include <utils/debug.h>
 
+#include <unistd.h>
+
 /** start-up grace before a standby that heard no primary elects, in
  * heartbeat timeouts */
 #define GRACE_TIMEOUTS 3
@@ -71,6 +73,11 @@ struct private_sasync_cluster_t {
 	 * Signals changes of the partners to a switchover waiting for them
 	 */
 	condvar_t *condvar;
+
+	/**
+	 * Serializes the updates of our heartbeat data
+	 */
+	mutex_t *beat_mutex;
 
 	/**
 	 * Capture side, asks a new primary for a resync
@@ -158,6 +165,7 @@ static void cluster_put(private_sasync_cluster_t *this)
 		}
 		array_destroy(this->nodes);
 		this->condvar->destroy(this->condvar);
+		this->beat_mutex->destroy(this->beat_mutex);
 		this->mutex->destroy(this->mutex);
 		free(this->name);
 		free(this);
@@ -165,25 +173,33 @@ static void cluster_put(private_sasync_cluster_t *this)
 }
 
 /**
- * Make our heartbeats carry our state. Not with our lock held: the link
- * calls on_beat() with its lock held, which takes ours.
+ * Make our heartbeats carry our current state. Serialized, so the last
+ * state wins; not with our lock held: the link calls on_beat() with its
+ * lock held, which takes ours.
  */
-static void update_beat(private_sasync_cluster_t *this,
-						sasync_role_state_t role, uint32_t epoch,
-						uint8_t flags)
+static void publish_beat(private_sasync_cluster_t *this)
 {
 	u_char data[BEAT_FIXED + SASYNC_NODE_ID_MAX + 1];
 	size_t len = min(strlen(this->name), SASYNC_NODE_ID_MAX);
+	uint32_t epoch;
+	uint8_t flags;
 
-	data[0] = SASYNC_BEAT_VERSION;
-	data[1] = role;
+	this->beat_mutex->lock(this->beat_mutex);
+	this->mutex->lock(this->mutex);
+	epoch = this->epoch;
+	flags = this->takeover ? SASYNC_BEAT_TAKEOVER : 0;
+	this->mutex->unlock(this->mutex);
+	/* version 1 without flags: nodes of version 1 accept no other */
+	data[0] = flags ? SASYNC_BEAT_VERSION : 1;
+	data[1] = this->role->get(this->role);
 	htoun16(data + 2, min(this->priority, 0xffff));
 	htoun32(data + 4, epoch);
 	data[8] = len;
 	memcpy(data + BEAT_FIXED, this->name, len);
 	data[BEAT_FIXED + len] = flags;
 	this->link->set_beat_data(this->link,
-							  chunk_create(data, BEAT_FIXED + len + 1));
+							  chunk_create(data, BEAT_FIXED + len + !!flags));
+	this->beat_mutex->unlock(this->beat_mutex);
 }
 
 /**
@@ -330,9 +346,6 @@ CALLBACK(on_beat, void,
 static void role_changed(private_sasync_cluster_t *this,
 						 sasync_role_state_t role, char *reason)
 {
-	uint32_t epoch;
-	uint8_t flags;
-
 	this->mutex->lock(this->mutex);
 	if (role == SASYNC_ROLE_PRIMARY)
 	{
@@ -340,11 +353,8 @@ static void role_changed(private_sasync_cluster_t *this,
 		this->takeover = FALSE;
 	}
 	this->need_resync = role == SASYNC_ROLE_STANDBY;
-	epoch = this->epoch;
-	flags = this->takeover ? SASYNC_BEAT_TAKEOVER : 0;
 	this->mutex->unlock(this->mutex);
-	/* role changes are serialized by the role's lock, so are these */
-	update_beat(this, role, epoch, flags);
+	publish_beat(this);
 	if (role == SASYNC_ROLE_STANDBY)
 	{	/* a primary may be alive already, or come later (on_beat()) */
 		queue_evaluate(this, 0);
@@ -551,28 +561,44 @@ METHOD(sasync_cluster_t, set_listener, void,
 
 /**
  * Ask the living primary to hand over, and wait until it did (it is no
- * longer a living primary) or the switchover timed out; with the lock held.
- * TRUE if it handed over.
+ * longer a living primary), the switchover timed out or another path
+ * promoted us; with the lock held. TRUE if it handed over, or we are
+ * primary already.
  */
-static bool wait_handover(private_sasync_cluster_t *this, char *primary)
+static bool wait_handover(private_sasync_cluster_t *this,
+						  sasync_cluster_node_t *primary)
 {
-	uint64_t end;
-	uint32_t epoch = this->epoch;
+	uint64_t end = sasync_link_time_ms() + this->switch_timeout +
+				   this->timeout + SWITCHOVER_GRACE_MS;
 
+	DBG1(DBG_APP, "sasync: switchover: asking %s to hand over, waiting at "
+		 "most %u ms", primary->name, this->switch_timeout + this->timeout);
 	this->takeover = TRUE;
 	this->mutex->unlock(this->mutex);
-	DBG1(DBG_APP, "sasync: switchover: asking %s to hand over, waiting at "
-		 "most %u ms", primary, this->switch_timeout + this->timeout);
-	update_beat(this, SASYNC_ROLE_STANDBY, epoch, SASYNC_BEAT_TAKEOVER);
-	end = sasync_link_time_ms() + this->switch_timeout + this->timeout +
-		  SWITCHOVER_GRACE_MS;
+	publish_beat(this);
 	this->mutex->lock(this->mutex);
 	while (this->takeover && living_primary(this) &&
 		   sasync_link_time_ms() < end)
 	{
 		this->condvar->timed_wait(this->condvar, this->mutex, 100);
 	}
-	return !living_primary(this);
+	return !this->takeover || !living_primary(this);
+}
+
+/**
+ * Wait (until the switchover's end at most) for the records the old
+ * primary sent before it handed over: its heartbeat is handled as it is
+ * read, its records are applied after it
+ */
+static void wait_delivered(private_sasync_cluster_t *this, host_t *from)
+{
+	uint64_t end = sasync_link_time_ms() + this->timeout;
+
+	while (this->link->get_undelivered(this->link, from) &&
+		   sasync_link_time_ms() < end)
+	{
+		usleep(10000);
+	}
 }
 
 METHOD(sasync_cluster_t, promote, bool,
@@ -580,6 +606,7 @@ METHOD(sasync_cluster_t, promote, bool,
 {
 	sasync_cluster_node_t *primary = NULL;
 	char name[SASYNC_NODE_ID_MAX + 1], why[512];
+	host_t *host;
 	bool handed;
 
 	this->mutex->lock(this->mutex);
@@ -594,12 +621,18 @@ METHOD(sasync_cluster_t, promote, bool,
 		return this->promote->promote(this->promote, reason, count);
 	}
 	snprintf(name, sizeof(name), "%s", primary->name);
-	handed = wait_handover(this, name);
+	host = primary->host->clone(primary->host);
+	handed = wait_handover(this, primary);
 	this->mutex->unlock(this->mutex);
-	if (!handed)
+	if (handed)
+	{
+		wait_delivered(this, host);
+	}
+	else
 	{
 		this->counters->inc(this->counters, SASYNC_CTR_SWITCHOVER_FORCED);
 	}
+	host->destroy(host);
 	snprintf(why, sizeof(why), "%s, switchover: %s %s", reason, name,
 			 handed ? "handed over" : "did not hand over in time");
 	if (!this->promote->promote(this->promote, why, count))
@@ -667,9 +700,10 @@ sasync_cluster_t *sasync_cluster_create(sasync_link_t *link,
 		.ref = 1,
 		.mutex = mutex_create(MUTEX_TYPE_DEFAULT),
 		.condvar = condvar_create(CONDVAR_TYPE_DEFAULT),
+		.beat_mutex = mutex_create(MUTEX_TYPE_DEFAULT),
 	);
 	this->grace_end = sasync_link_time_ms() + GRACE_TIMEOUTS * timeout;
-	update_beat(this, role->get(role), 0, 0);
+	publish_beat(this);
 	role->add_listener(role, (void*)role_changed, this);
 	link->set_beat_cb(link, on_beat, this);
 	if (election)

@@ -2727,6 +2727,27 @@ METHOD(sasync_link_t, get_queued, u_int,
 	return queued;
 }
 
+METHOD(sasync_link_t, get_undelivered, u_int,
+	private_sasync_link_t *this, host_t *from)
+{
+	enumerator_t *enumerator;
+	chan_t *chan;
+	u_int count = 0;
+
+	this->mutex->lock(this->mutex);
+	enumerator = this->chans->create_enumerator(this->chans);
+	while (enumerator->enumerate(enumerator, &chan))
+	{
+		if (chan->peer && from->equals(from, chan->peer->public.peer))
+		{	/* one being delivered has left the inbox */
+			count += array_count(chan->inbox) + chan->delivering;
+		}
+	}
+	enumerator->destroy(enumerator);
+	this->mutex->unlock(this->mutex);
+	return count;
+}
+
 METHOD(sasync_link_t, set_key_source, void,
 	private_sasync_link_t *this, sasync_link_keys_t cb, void *data)
 {
@@ -2831,6 +2852,7 @@ sasync_link_t *sasync_link_create(char *local, char *peers, char *name,
 			.set_keys = _set_keys,
 			.set_key_source = _set_key_source,
 			.get_queued = _get_queued,
+			.get_undelivered = _get_undelivered,
 			.create_peer_enumerator = _create_peer_enumerator,
 			.destroy = _destroy,
 		},

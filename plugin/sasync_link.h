@@ -346,6 +346,15 @@ struct sasync_link_t {
 	u_int (*get_queued)(sasync_link_t *this, host_t *to);
 
 	/**
+	 * Records received from a partner and not handed to the receiver yet
+	 * (heartbeats are handled as they are read, records after them).
+	 *
+	 * @param from		partner
+	 * @return			records
+	 */
+	u_int (*get_undelivered)(sasync_link_t *this, host_t *from);
+
+	/**
 	 * Set the keys of new connections, e.g. while the keys are changed:
 	 * connections we make use the first, those we accept may use any.
 	 * Connections already up keep the keys they derived.

@@ -254,7 +254,7 @@ static void create_cluster(private_sasync_plugin_t *this)
 									SASYNC_SWITCHOVER_TIMEOUT, 0) : 0;
 	this->link->set_heartbeat(this->link, interval, lost);
 	this->switchover = sasync_switchover_create(this->role, this->promote,
-											this->keys, this->counters);
+								this->keys, this->counters, this->link);
 	this->cluster = sasync_cluster_create(this->link, this->role,
 		this->promote, this->switchover, this->capture, this->counters,
 		node_id(host, sizeof(host)), node_priority(),

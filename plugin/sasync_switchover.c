@@ -9,6 +9,7 @@
 #include <collections/array.h>
 #include <processing/jobs/callback_job.h>
 #include <threading/mutex.h>
+#include <threading/condvar.h>
 
 /** ms between two looks at the exchanges still in flight */
 #define POLL_MS 20
@@ -46,9 +47,20 @@ struct private_sasync_switchover_t {
 	sasync_counters_t *counters;
 
 	/**
+	 * Sync link, NULL for none
+	 */
+	sasync_link_t *link;
+
+	/**
 	 * Unique IDs of the IKE SAs with an exchange in flight (u_int)
 	 */
 	array_t *busy;
+
+	/**
+	 * Unique IDs of the IKE SAs made passive, active again if the
+	 * switchover is cancelled (u_int)
+	 */
+	array_t *drained;
 
 	/**
 	 * Exchanges seen in flight at the start or later
@@ -66,11 +78,19 @@ struct private_sasync_switchover_t {
 	uint64_t deadline;
 
 	/**
-	 * A switchover is running, was cancelled, the object was destroyed
+	 * A switchover is running, was cancelled, demotes (too late to cancel),
+	 * the job works now, the object was destroyed
 	 */
 	bool running;
 	bool cancelled;
+	bool demoting;
+	bool working;
 	bool stopped;
+
+	/**
+	 * Signals the end of the job's work, for destroy()
+	 */
+	condvar_t *condvar;
 
 	/**
 	 * References: the owner and the running job
@@ -108,6 +128,8 @@ static void switchover_put(private_sasync_switchover_t *this)
 	if (ref_put(&this->ref))
 	{
 		array_destroy(this->busy);
+		array_destroy(this->drained);
+		this->condvar->destroy(this->condvar);
 		this->mutex->destroy(this->mutex);
 		free(this->to);
 		free(this);
@@ -116,21 +138,22 @@ static void switchover_put(private_sasync_switchover_t *this)
 
 /**
  * Look at one IKE SA, checked out: one still busy is noted in the busy
- * list and queues nothing more after its exchange; one done becomes
- * passive
+ * list, one done becomes passive. Tasks queued behind an exchange run as
+ * charon would (an IKEv1 Quick Mode after Main Mode, an operator's delete):
+ * the SA stays busy until its queue is done, or the switchover times out.
  */
 static void look_at(private_sasync_switchover_t *this, ike_sa_t *ike_sa)
 {
 	u_int id = ike_sa->get_unique_id(ike_sa);
 
 	if (sasync_switchover_busy(ike_sa))
-	{	/* a rekey or DPD job queued meanwhile would start an exchange right
-		 * after this one: the new primary decides on those */
-		ike_sa->flush_queue(ike_sa, TASK_QUEUE_QUEUED);
+	{
 		array_insert(this->busy, ARRAY_TAIL, &id);
-		return;
 	}
-	sasync_promote_make_passive(ike_sa, this->keys);
+	else if (sasync_promote_make_passive(ike_sa, this->keys))
+	{
+		array_insert(this->drained, ARRAY_TAIL, &id);
+	}
 }
 
 /**
@@ -151,6 +174,7 @@ static void look_at_all(private_sasync_switchover_t *this)
 		}
 	}
 	enumerator->destroy(enumerator);
+	this->waited += array_count(this->busy);
 }
 
 /**
@@ -177,13 +201,39 @@ static void look_at_busy(private_sasync_switchover_t *this)
 }
 
 /**
- * Hand the role over: demote (cutting what is still in flight), or, if the
- * switchover was cancelled, demote and promote again so every SA is active
+ * The switchover was cancelled: make the SAs it made passive active again
+ * (established, so charon schedules their rekeying and DPD anew)
  */
-static void finish(private_sasync_switchover_t *this, bool cancelled)
+static void reactivate(private_sasync_switchover_t *this)
+{
+	ike_sa_t *ike_sa;
+	u_int id, count = 0;
+
+	while (array_remove(this->drained, ARRAY_HEAD, &id))
+	{
+		ike_sa = charon->ike_sa_manager->checkout_by_id(
+												charon->ike_sa_manager, id);
+		if (ike_sa)
+		{
+			if (ike_sa->get_state(ike_sa) == IKE_PASSIVE)
+			{
+				ike_sa->set_state(ike_sa, IKE_ESTABLISHED);
+				count++;
+			}
+			charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
+		}
+	}
+	DBG1(DBG_APP, "sasync: switchover to %s cancelled, the node is gone: "
+		 "%u IKE_SAs active again", this->to, count);
+}
+
+/**
+ * Hand the role over: demote, cutting what is still in flight
+ */
+static void demote(private_sasync_switchover_t *this)
 {
 	char reason[128];
-	u_int cut = array_count(this->busy);
+	u_int cut = array_count(this->busy), done = this->waited - cut;
 
 	if (cut)
 	{
@@ -191,19 +241,33 @@ static void finish(private_sasync_switchover_t *this, bool cancelled)
 		DBG1(DBG_APP, "sasync: switchover to %s: %u IKE_SAs still have an "
 			 "exchange in flight, cut by the demotion", this->to, cut);
 	}
-	this->counters->add(this->counters, SASYNC_CTR_SWITCHOVER_WAITED,
-						this->waited - cut);
+	this->counters->add(this->counters, SASYNC_CTR_SWITCHOVER_WAITED, done);
 	snprintf(reason, sizeof(reason), "switchover to %s, %u exchanges "
-			 "completed first", this->to, this->waited - cut);
-	this->promote->demote(this->promote, reason, NULL);
-	if (cancelled)
+			 "completed first", this->to, done);
+	if (this->promote->demote(this->promote, reason, NULL))
 	{
-		snprintf(reason, sizeof(reason), "switchover to %s cancelled, the "
-				 "node is gone", this->to);
-		this->promote->promote(this->promote, reason, NULL);
-		return;
+		this->counters->inc(this->counters, SASYNC_CTR_SWITCHOVERS);
 	}
-	this->counters->inc(this->counters, SASYNC_CTR_SWITCHOVERS);
+}
+
+/**
+ * Records still queued for the partners: the heartbeat that says we are a
+ * standby would overtake them (it goes before queued records), and the
+ * new primary would promote before it applied them
+ */
+static bool records_queued(private_sasync_switchover_t *this)
+{
+	return this->link && this->link->get_queued(this->link, NULL);
+}
+
+/**
+ * Whether to look again in POLL_MS: exchanges or records are left, and
+ * the deadline did not pass
+ */
+static bool look_again(private_sasync_switchover_t *this)
+{
+	return (array_count(this->busy) || records_queued(this)) &&
+		   sasync_link_time_ms() < this->deadline;
 }
 
 /**
@@ -212,30 +276,51 @@ static void finish(private_sasync_switchover_t *this, bool cancelled)
  */
 static job_requeue_t drain(private_sasync_switchover_t *this)
 {
-	bool cancelled, stopped;
+	bool cancelled;
 
 	this->mutex->lock(this->mutex);
-	cancelled = this->cancelled;
-	stopped = this->stopped;
-	this->mutex->unlock(this->mutex);
-	if (stopped)
+	if (this->stopped)
 	{
+		this->mutex->unlock(this->mutex);
 		return JOB_REQUEUE_NONE;
 	}
-	look_at_busy(this);
-	if (!array_count(this->busy))
-	{	/* a completed IKE rekey left a new SA, established and not listed */
-		look_at_all(this);
-		this->waited += array_count(this->busy);
-	}
-	if (!cancelled && array_count(this->busy) &&
-		sasync_link_time_ms() < this->deadline)
+	this->working = TRUE;
+	cancelled = this->cancelled;
+	this->mutex->unlock(this->mutex);
+
+	if (!cancelled)
 	{
+		look_at_busy(this);
+		if (!array_count(this->busy))
+		{	/* a completed IKE rekey left a new SA, established and not
+			 * listed */
+			look_at_all(this);
+		}
+	}
+	this->mutex->lock(this->mutex);
+	cancelled = this->cancelled;
+	if (!cancelled && look_again(this))
+	{
+		this->working = FALSE;
+		this->condvar->signal(this->condvar);
+		this->mutex->unlock(this->mutex);
 		return JOB_RESCHEDULE_MS(POLL_MS);
 	}
-	finish(this, cancelled);
+	/* from here on a cancel comes too late: we demote */
+	this->demoting = !cancelled;
+	this->mutex->unlock(this->mutex);
+
+	if (cancelled)
+	{
+		reactivate(this);
+	}
+	else
+	{
+		demote(this);
+	}
 	this->mutex->lock(this->mutex);
-	this->running = FALSE;
+	this->running = this->working = this->demoting = FALSE;
+	this->condvar->signal(this->condvar);
 	this->mutex->unlock(this->mutex);
 	return JOB_REQUEUE_NONE;
 }
@@ -258,6 +343,10 @@ METHOD(sasync_switchover_t, start, bool,
 
 	this->deadline = sasync_link_time_ms() + timeout;
 	this->waited = 0;
+	array_destroy(this->busy);
+	array_destroy(this->drained);
+	this->busy = array_create(sizeof(u_int), 0);
+	this->drained = array_create(sizeof(u_int), 0);
 	DBG1(DBG_APP, "sasync: switchover to %s: finishing the exchanges in "
 		 "flight first, at most %u ms", to, timeout);
 	ref_get(&this->ref);
@@ -273,10 +362,9 @@ METHOD(sasync_switchover_t, cancel, void,
 	private_sasync_switchover_t *this)
 {
 	this->mutex->lock(this->mutex);
-	if (this->running && !this->cancelled)
+	if (this->running && !this->cancelled && !this->demoting)
 	{
 		this->cancelled = TRUE;
-		DBG1(DBG_APP, "sasync: switchover to %s cancelled", this->to);
 	}
 	this->mutex->unlock(this->mutex);
 }
@@ -297,6 +385,10 @@ METHOD(sasync_switchover_t, destroy, void,
 {
 	this->mutex->lock(this->mutex);
 	this->stopped = TRUE;
+	while (this->working)
+	{	/* it uses promotion and the key store, destroyed after us */
+		this->condvar->wait(this->condvar, this->mutex);
+	}
 	this->mutex->unlock(this->mutex);
 	switchover_put(this);
 }
@@ -307,7 +399,8 @@ METHOD(sasync_switchover_t, destroy, void,
 sasync_switchover_t *sasync_switchover_create(sasync_role_t *role,
 											  sasync_promote_t *promote,
 											  sasync_keystore_t *keys,
-											  sasync_counters_t *counters)
+											  sasync_counters_t *counters,
+											  sasync_link_t *link)
 {
 	private_sasync_switchover_t *this;
 
@@ -322,9 +415,12 @@ sasync_switchover_t *sasync_switchover_create(sasync_role_t *role,
 		.promote = promote,
 		.keys = keys,
 		.counters = counters,
+		.link = link,
 		.busy = array_create(sizeof(u_int), 0),
+		.drained = array_create(sizeof(u_int), 0),
 		.ref = 1,
 		.mutex = mutex_create(MUTEX_TYPE_DEFAULT),
+		.condvar = condvar_create(CONDVAR_TYPE_DEFAULT),
 	);
 	return &this->public;
 }

@@ -12,6 +12,7 @@
 
 #include "sasync_counters.h"
 #include "sasync_keystore.h"
+#include "sasync_link.h"
 #include "sasync_promote.h"
 #include "sasync_role.h"
 
@@ -33,14 +34,16 @@ typedef struct sasync_switchover_t sasync_switchover_t;
  * - makes every IKE SA with no exchange in flight passive at once, so it
  *   starts nothing new (charon starts no task on a passive SA, and drops
  *   what the peer sends on it: the peer retransmits to the new primary);
- * - lets the others complete their exchange (its records reach the standby
- *   as any primary's), with nothing more queued after it, and makes them
- *   passive when done; a rekey's new IKE SA too;
+ * - lets the others complete their exchange and what charon queued
+ *   behind it (its records reach the standby as any primary's), and makes
+ *   them passive when done; a rekey's new IKE SA too;
+ * - waits until no record is queued for the partners (the heartbeat that
+ *   says it is a standby would overtake them);
  * - then demotes as usual, its heartbeats say so and the new primary takes
  *   the addresses. What is still in flight after the timeout is cut as an
  *   immediate demotion would, counted as switchover-cut.
- * If the switchover is cancelled meanwhile (the node taking over is gone),
- * the node demotes and promotes itself again, through the usual paths.
+ * If the switchover is cancelled before it demotes (the node taking over is
+ * gone), the SAs it made passive become established again.
  */
 struct sasync_switchover_t {
 
@@ -64,7 +67,8 @@ struct sasync_switchover_t {
 	bool (*is_running)(sasync_switchover_t *this);
 
 	/**
-	 * Destroy a sasync_switchover_t; a running switchover stops where it is.
+	 * Destroy a sasync_switchover_t; a running switchover stops where it
+	 * is, once a look at the SAs in progress is done.
 	 */
 	void (*destroy)(sasync_switchover_t *this);
 };
@@ -86,10 +90,12 @@ bool sasync_switchover_busy(ike_sa_t *ike_sa);
  * @param promote		promotion and demotion
  * @param keys			key store
  * @param counters		counters
+ * @param link			sync link, NULL for none
  */
 sasync_switchover_t *sasync_switchover_create(sasync_role_t *role,
 											  sasync_promote_t *promote,
 											  sasync_keystore_t *keys,
-											  sasync_counters_t *counters);
+											  sasync_counters_t *counters,
+											  sasync_link_t *link);
 
 #endif /** SASYNC_SWITCHOVER_H_ @}*/

@@ -2860,7 +2860,7 @@ static bool wait_restored_state(pair_t *pair, ike_sa_state_t state)
  * in flight passive at once but stays primary while another one's IKE
  * rekey is in flight; once that is answered (here: its tasks are done) it
  * makes that one passive too and demotes. Without the answer, the rekey is
- * cut at the timeout.
+ * cut at the timeout. Cancelled, the SAs are active again.
  */
 START_TEST(test_switchover_waits)
 {
@@ -2890,7 +2890,7 @@ START_TEST(test_switchover_waits)
 									 standby_keys, NULL);
 	ck_assert(promoted->promote(promoted, "test", NULL));
 	switchover = sasync_switchover_create(standby_role, promoted,
-										  standby_keys, standby_ctr);
+										  standby_keys, standby_ctr, NULL);
 
 	/* an IKE rekey of the new primary, unanswered */
 	copy = restored(busy->sa);
@@ -2938,6 +2938,22 @@ START_TEST(test_switchover_waits)
 	ck_assert_int_eq(ctr(SASYNC_CTR_SWITCHOVERS), 2);
 	ck_assert_int_eq(ctr(SASYNC_CTR_SWITCHOVER_WAITED), 1);
 	ck_assert_int_eq(ctr(SASYNC_CTR_SWITCHOVER_CUT), 1);
+
+	/* cancelled (the node taking over is gone): active again, the
+	 * exchange in flight goes on */
+	ck_assert(promoted->promote(promoted, "test cancel", NULL));
+	copy = restored(busy->sa);
+	ck_assert(copy->rekey(copy) == SUCCESS);
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
+	ck_assert(switchover->start(switchover, "b", 10000));
+	ck_assert(wait_restored_state(idle, IKE_PASSIVE));
+	switchover->cancel(switchover);
+	ck_assert(wait_restored_state(idle, IKE_ESTABLISHED));
+	processor_idle();
+	ck_assert(!switchover->is_running(switchover));
+	ck_assert_int_eq(restored_state(busy), IKE_REKEYING);
+	ck_assert_int_eq(standby_role->get(standby_role), SASYNC_ROLE_PRIMARY);
+	ck_assert_int_eq(ctr(SASYNC_CTR_SWITCHOVERS), 2);
 	charon->sender = NULL;
 	switchover->destroy(switchover);
 	promoted->destroy(promoted);
