@@ -135,6 +135,11 @@ soak_compare() {
 		$2 != "" { print "standby " n " has stale child " $2 }')
 	lines+=$'\n'$(awk -v n="$sb" '$1 == "ike" && $5 != "PASSIVE" {
 		print "standby " n " has ike in state " $5 ": " $2, $3, $4 }' <<<"$sv")
+	# a CHILD SA it lacks INSTALLED may be there in another state
+	lines+=$'\n'$(awk '$1 == "child" && $5 != "INSTALLED" {
+		print $2, $3, $4, $6, $7 "\t" $5 }' <<<"$sv" | sort |
+		join -t $'\t' <(soak_children "$av" INSTALLED) - |
+		awk -F'\t' -v n="$sb" '{ print "  (" n " holds " $1 " in state " $2 ")" }')
 	lines+=$'\n'$(soak_reqid_clash "$sv" | sed "s/^/standby $sb: shared /")
 	SOAK_STANDBY=$(grep -c '^standby' <<<"$lines")
 	SOAK_DIFF+=$'\n'$lines
