@@ -475,11 +475,12 @@ static char *takeover_by(private_sasync_cluster_t *this)
 static void check_switchover(private_sasync_cluster_t *this)
 {
 	sasync_switchover_t *switchover = this->switchover;
-	char *to = takeover_by(this);
+	char *to = takeover_by(this), why[SASYNC_NODE_ID_MAX + 32];
 
 	if (to && this->switch_timeout)
 	{	/* FALSE if running already */
-		switchover->start(switchover, to, this->switch_timeout);
+		snprintf(why, sizeof(why), "switchover to %s", to);
+		switchover->start(switchover, why, TRUE, this->switch_timeout);
 	}
 	else if (!to && !living_primary(this))
 	{
@@ -642,6 +643,29 @@ METHOD(sasync_cluster_t, promote, bool,
 	return TRUE;
 }
 
+METHOD(sasync_cluster_t, demote, bool,
+	private_sasync_cluster_t *this, char *reason, u_int *count)
+{
+	sasync_switchover_t *switchover = this->switchover;
+	uint64_t end;
+
+	if (!this->switch_timeout ||
+		!switchover->start(switchover, reason, FALSE, this->switch_timeout))
+	{
+		return this->promote->demote(this->promote, reason, count);
+	}
+	end = sasync_link_time_ms() + this->switch_timeout + SWITCHOVER_GRACE_MS;
+	while (switchover->is_running(switchover) && sasync_link_time_ms() < end)
+	{
+		usleep(10000);
+	}
+	if (count)
+	{
+		*count = switchover->get_passive(switchover);
+	}
+	return this->role->get(this->role) == SASYNC_ROLE_STANDBY;
+}
+
 METHOD(sasync_cluster_t, get_epoch, uint32_t,
 	private_sasync_cluster_t *this)
 {
@@ -681,6 +705,7 @@ sasync_cluster_t *sasync_cluster_create(sasync_link_t *link,
 			.create_node_enumerator = _create_node_enumerator,
 			.set_listener = _set_listener,
 			.promote = _promote,
+			.demote = _demote,
 			.get_epoch = _get_epoch,
 			.destroy = _destroy,
 		},

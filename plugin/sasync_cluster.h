@@ -126,6 +126,18 @@ struct sasync_cluster_t {
 	bool (*promote)(sasync_cluster_t *this, char *reason, u_int *count);
 
 	/**
+	 * Demote this node, gracefully if switchovers are: it finishes its
+	 * exchanges in flight holding the cluster addresses first, as when a
+	 * standby takes over (sasync_switchover_t), and this waits for that.
+	 * Else at once.
+	 *
+	 * @param reason	why, for logs and events
+	 * @param count		number of IKE SAs made passive, if not NULL
+	 * @return			FALSE if already standby
+	 */
+	bool (*demote)(sasync_cluster_t *this, char *reason, u_int *count);
+
+	/**
 	 * Get the epoch of this node.
 	 */
 	uint32_t (*get_epoch)(sasync_cluster_t *this);

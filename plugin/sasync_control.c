@@ -571,7 +571,14 @@ CALLBACK(cmd_demote, vici_message_t*,
 	bool changed;
 
 	role_reason(request, "ha-demote", reason, sizeof(reason));
-	changed = this->promote->demote(this->promote, reason, &count);
+	if (this->cluster)
+	{	/* graceful: the exchanges in flight complete first */
+		changed = this->cluster->demote(this->cluster, reason, &count);
+	}
+	else
+	{
+		changed = this->promote->demote(this->promote, reason, &count);
+	}
 	return role_reply(changed, "already standby", "passive", count);
 }
 

@@ -68,9 +68,20 @@ struct private_sasync_switchover_t {
 	u_int waited;
 
 	/**
-	 * The node taking over, for logs
+	 * What hands the role over ("switchover to b", a demotion's reason)
 	 */
-	char *to;
+	char *why;
+
+	/**
+	 * The node taking over may go, cancelling the switchover (not a
+	 * demotion asked for on this node)
+	 */
+	bool cancellable;
+
+	/**
+	 * IKE SAs made passive, by the looks and by the demotion
+	 */
+	u_int passive;
 
 	/**
 	 * When the exchanges still in flight are cut (sasync_link_time_ms())
@@ -131,7 +142,7 @@ static void switchover_put(private_sasync_switchover_t *this)
 		array_destroy(this->drained);
 		this->condvar->destroy(this->condvar);
 		this->mutex->destroy(this->mutex);
-		free(this->to);
+		free(this->why);
 		free(this);
 	}
 }
@@ -223,8 +234,8 @@ static void reactivate(private_sasync_switchover_t *this)
 			charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
 		}
 	}
-	DBG1(DBG_APP, "sasync: switchover to %s cancelled, the node is gone: "
-		 "%u IKE_SAs active again", this->to, count);
+	DBG1(DBG_APP, "sasync: %s cancelled, the node is gone: %u IKE_SAs "
+		 "active again", this->why, count);
 }
 
 /**
@@ -232,22 +243,23 @@ static void reactivate(private_sasync_switchover_t *this)
  */
 static void demote(private_sasync_switchover_t *this)
 {
-	char reason[128];
-	u_int cut = array_count(this->busy), done = this->waited - cut;
+	char reason[384];
+	u_int cut = array_count(this->busy), done = this->waited - cut, count = 0;
 
 	if (cut)
 	{
 		this->counters->add(this->counters, SASYNC_CTR_SWITCHOVER_CUT, cut);
-		DBG1(DBG_APP, "sasync: switchover to %s: %u IKE_SAs still have an "
-			 "exchange in flight, cut by the demotion", this->to, cut);
+		DBG1(DBG_APP, "sasync: %s: %u IKE_SAs still have an exchange in "
+			 "flight, cut by the demotion", this->why, cut);
 	}
 	this->counters->add(this->counters, SASYNC_CTR_SWITCHOVER_WAITED, done);
-	snprintf(reason, sizeof(reason), "switchover to %s, %u exchanges "
-			 "completed first", this->to, done);
-	if (this->promote->demote(this->promote, reason, NULL))
+	snprintf(reason, sizeof(reason), "%s, %u exchanges completed first",
+			 this->why, done);
+	if (this->promote->demote(this->promote, reason, &count))
 	{
 		this->counters->inc(this->counters, SASYNC_CTR_SWITCHOVERS);
 	}
+	this->passive = array_count(this->drained) + count;
 }
 
 /**
@@ -326,7 +338,8 @@ static job_requeue_t drain(private_sasync_switchover_t *this)
 }
 
 METHOD(sasync_switchover_t, start, bool,
-	private_sasync_switchover_t *this, char *to, u_int timeout)
+	private_sasync_switchover_t *this, char *why, bool cancellable,
+	u_int timeout)
 {
 	this->mutex->lock(this->mutex);
 	if (this->running || this->stopped ||
@@ -337,18 +350,19 @@ METHOD(sasync_switchover_t, start, bool,
 	}
 	this->running = TRUE;
 	this->cancelled = FALSE;
-	free(this->to);
-	this->to = strdup(to);
+	this->cancellable = cancellable;
+	free(this->why);
+	this->why = strdup(why);
 	this->mutex->unlock(this->mutex);
 
 	this->deadline = sasync_link_time_ms() + timeout;
-	this->waited = 0;
+	this->waited = this->passive = 0;
 	array_destroy(this->busy);
 	array_destroy(this->drained);
 	this->busy = array_create(sizeof(u_int), 0);
 	this->drained = array_create(sizeof(u_int), 0);
-	DBG1(DBG_APP, "sasync: switchover to %s: finishing the exchanges in "
-		 "flight first, at most %u ms", to, timeout);
+	DBG1(DBG_APP, "sasync: %s: finishing the exchanges in flight first, at "
+		 "most %u ms", why, timeout);
 	ref_get(&this->ref);
 	lib->processor->queue_job(lib->processor,
 			(job_t*)callback_job_create_with_prio((callback_job_cb_t)drain,
@@ -362,11 +376,23 @@ METHOD(sasync_switchover_t, cancel, void,
 	private_sasync_switchover_t *this)
 {
 	this->mutex->lock(this->mutex);
-	if (this->running && !this->cancelled && !this->demoting)
+	if (this->running && this->cancellable && !this->cancelled &&
+		!this->demoting)
 	{
 		this->cancelled = TRUE;
 	}
 	this->mutex->unlock(this->mutex);
+}
+
+METHOD(sasync_switchover_t, get_passive, u_int,
+	private_sasync_switchover_t *this)
+{
+	u_int passive;
+
+	this->mutex->lock(this->mutex);
+	passive = this->passive;
+	this->mutex->unlock(this->mutex);
+	return passive;
 }
 
 METHOD(sasync_switchover_t, is_running, bool,
@@ -409,6 +435,7 @@ sasync_switchover_t *sasync_switchover_create(sasync_role_t *role,
 			.start = _start,
 			.cancel = _cancel,
 			.is_running = _is_running,
+			.get_passive = _get_passive,
 			.destroy = _destroy,
 		},
 		.role = role,

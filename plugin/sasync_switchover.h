@@ -50,16 +50,26 @@ struct sasync_switchover_t {
 	/**
 	 * Start handing the role over, in jobs.
 	 *
-	 * @param to		name of the node taking over, for logs
-	 * @param timeout	longest wait for the exchanges in flight (ms)
-	 * @return			FALSE if one is running already or not primary
+	 * @param why			what hands it over, for logs and the demotion's
+	 *						reason ("switchover to b", a demotion's reason)
+	 * @param cancellable	a node takes over, and cancel() may come if it
+	 *						goes; FALSE for a demotion asked for here
+	 * @param timeout		longest wait for the exchanges in flight (ms)
+	 * @return				FALSE if one is running already or not primary
 	 */
-	bool (*start)(sasync_switchover_t *this, char *to, u_int timeout);
+	bool (*start)(sasync_switchover_t *this, char *why, bool cancellable,
+				  u_int timeout);
 
 	/**
-	 * Cancel a running switchover: the node taking over is gone.
+	 * Cancel a running switchover: the node taking over is gone. Ignored
+	 * for a demotion asked for here, and once the demotion began.
 	 */
 	void (*cancel)(sasync_switchover_t *this);
+
+	/**
+	 * IKE SAs the last switchover made passive, 0 while it runs.
+	 */
+	u_int (*get_passive)(sasync_switchover_t *this);
 
 	/**
 	 * Whether a switchover is running.

@@ -14,7 +14,8 @@
 # the peer's first CREATE_CHILD_SA answer, so the exchange completes with
 # the primary's retransmit a second later (retransmit_timeout = 1 on the
 # cluster). Twice, both ways: an IKE rekey by a, then switch to b; a CHILD
-# rekey by b, then switch back to a. Each time: the switchover waited for
+# rekey by b, then switch back to a. Then a CHILD rekey by a and
+# `sasyncctl demote` of a (the election makes a primary again). Each time: the switchover waited for
 # the exchange (switchover-waited, nothing cut), the new primary holds
 # exactly the peer's SAs (the rekeyed ones), pings go through it both ways,
 # the peer kept its IKE SA and started none, and the old primary follows as
@@ -40,27 +41,24 @@ switch_serves() {
 		[ "$(e2e_child_spis "$1")" = "${peer_child#* } ${peer_child% *}" ]
 }
 
-# switch_over P S KIND: P rekeys its KIND (ike or child) SA with the answer
-# held back, S is promoted meanwhile; the checks above
-switch_over() {
-	local p=$1 s=$2 kind=$3 ike_before child_before out inits waited
-	ike_before=$(e2e_ike_spis peer)
-	child_before=$(e2e_child_spis peer)
-	inits=$(e2e_count_in_log peer "initiating IKE_SA")
-	waited=$(sasync_stat "$p" switchover-waited)
+# switch_rekey_held P KIND: P rekeys its KIND (ike or child) SA, the peer's
+# answer held back once (P's retransmit a second later gets through)
+switch_rekey_held() {
+	local p=$1 kind=$2
 	sasync_ike_hold "$p" 36 sport on || e2e_fail "nftables on $p"
 	e2e_swanctl "$p" --rekey "--$kind" "$([ "$kind" = ike ] && echo "$E2E_CONN" || echo "$E2E_CHILD")" >/dev/null ||
 		e2e_fail "$kind rekey on $p"
 	e2e_wait_for "$p's rekey answered by the peer and held back" 5 \
 		eval '[ "$(sasync_ike_held "$p")" -ge 1 ]' || e2e_fail "the peer's answer held back on $p"
 	sasync_ike_hold "$p" 36 sport off
-	out=$(sasync_ctl "$s" promote --reason "switchover $kind" 2>&1)
-	e2e_check "sasyncctl promote on $s waited for the hand-over ($out)" \
-		eval '[ "$(sasync_status "$s" role)" = primary ] && [ "$(sasync_status "$p" role)" = standby ]'
+}
+
+# switch_served P S KIND: after P handed over (or demoted), the checks
+# above with S primary; reads ike_before, child_before, inits and waited
+switch_served() {
+	local p=$1 s=$2 kind=$3
 	e2e_expect "$p finished the $kind rekey first, cut nothing" \
 		eval '[ "$(sasync_stat "$p" switchover-waited)" -gt "$waited" ] && [ "$(sasync_stat "$p" switchover-cut)" = 0 ]'
-	e2e_expect "$s took over with $p's hand-over, not by force" \
-		eval '[ "$(sasync_stat "$s" switchover-forced)" = 0 ] && grep -q "switchover: .* handed over" "$(e2e_log "$s")"'
 	if [ "$kind" = ike ]; then
 		e2e_check "the peer's IKE SA was rekeyed" \
 			eval '[ "$(e2e_ike_spis peer)" != "$ike_before" ] && [ "$(e2e_sa_count peer)" = 1 ]'
@@ -75,8 +73,30 @@ switch_over() {
 	e2e_ping_start l2p lan "$E2E_LAN_HOST" "$E2E_PEER_HOST"
 	e2e_ping_start p2l peer "$E2E_PEER_HOST" "$E2E_LAN_HOST"
 	sasync_pings_resume
-	e2e_check "the peer kept its IKE SA through the switchover and started none" \
+	e2e_check "the peer kept its IKE SA and started none" \
 		eval '[ "$(e2e_sa_count peer)" = 1 ] && [ "$(e2e_count_in_log peer "initiating IKE_SA")" = "$inits" ]'
+}
+
+# switch_before P: note what the checks compare with
+switch_before() {
+	ike_before=$(e2e_ike_spis peer)
+	child_before=$(e2e_child_spis peer)
+	inits=$(e2e_count_in_log peer "initiating IKE_SA")
+	waited=$(sasync_stat "$1" switchover-waited)
+}
+
+# switch_over P S KIND: P rekeys its KIND SA with the answer held back, S
+# is promoted meanwhile
+switch_over() {
+	local p=$1 s=$2 kind=$3 out
+	switch_before "$p"
+	switch_rekey_held "$p" "$kind"
+	out=$(sasync_ctl "$s" promote --reason "switchover $kind" 2>&1)
+	e2e_check "sasyncctl promote on $s waited for the hand-over ($out)" \
+		eval '[ "$(sasync_status "$s" role)" = primary ] && [ "$(sasync_status "$p" role)" = standby ]'
+	e2e_expect "$s took over with $p's hand-over, not by force" \
+		eval '[ "$(sasync_stat "$s" switchover-forced)" = 0 ] && grep -q "switchover: .* handed over" "$(e2e_log "$s")"'
+	switch_served "$p" "$s" "$kind"
 	e2e_wait_for "$p follows $s as standby" 15 sasync_synced "$s" "$p" ||
 		e2e_fail "$p holds $s's SAs"
 }
@@ -96,5 +116,17 @@ switch_over a b ike
 switch_over b a child
 e2e_check "each old primary counted one switchover" \
 	eval '[ "$(sasync_stat a switchovers)" = 1 ] && [ "$(sasync_stat b switchovers)" = 1 ]'
+
+# sasyncctl demote on the primary finishes its exchange first too; a, the
+# better node by name, is elected again at once and serves on
+switch_before a
+switch_rekey_held a child
+out=$(sasync_ctl a demote --reason "maintenance" 2>&1)
+e2e_check "sasyncctl demote on a waited for the exchange ($out)" \
+	eval 'grep -q "role primary -> standby (ha-demote command: maintenance, 1 exchanges completed first)" "$(e2e_log a)"'
+e2e_wait_for "a elected again" 10 eval '[ "$(sasync_status a role)" = primary ]' ||
+	e2e_fail "a primary again"
+switch_served a a child
+e2e_wait_for "b follows a as standby" 15 sasync_synced a b || e2e_fail "b holds a's SAs"
 
 e2e_summary

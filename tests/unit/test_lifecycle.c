@@ -818,6 +818,20 @@ static void establish(pair_t *pair)
 }
 
 /**
+ * An IKEv2 SA of the active node, established with one CHILD SA
+ */
+static pair_t *pair_established(uint32_t spi_in, uint32_t spi_out)
+{
+	pair_t *pair;
+
+	pair = pair_create(IKEV2, TRUE, NULL);
+	pair_derive(pair, IKE_PROPOSAL_AEAD, NULL, pair->sa);
+	child_install(pair->sa, spi_in, spi_out);
+	establish(pair);
+	return pair;
+}
+
+/**
  * The active node completes an IKEv2 rekey of old by new, in the order of
  * charon's ike_rekey establish_new(): new established, inherit_post(), then
  * the ike_rekey event, with old as the thread's SA
@@ -1973,13 +1987,9 @@ END_TEST
 START_TEST(test_resync_drops_waiting)
 {
 	sasync_msg_t *msg;
-	pair_t *pair;
 	u_int i;
 
-	pair = pair_create(IKEV2, TRUE, NULL);
-	pair_derive(pair, IKE_PROPOSAL_AEAD, NULL, pair->sa);
-	child_install(pair->sa, 0xc2a00001, 0xc3a00001);
-	establish(pair);
+	pair_established(0xc2a00001, 0xc3a00001);
 	/* the CHILD_ADD arrives, its IKE_ADD not: it waits for the IKE SA */
 	for (i = 0; i < rec_count(); i++)
 	{
@@ -2145,10 +2155,7 @@ START_TEST(test_reject_own_sa)
 	ike_sa_id_t *id;
 	u_int children, first;
 
-	pair = pair_create(IKEV2, TRUE, NULL);
-	pair_derive(pair, IKE_PROPOSAL_AEAD, NULL, pair->sa);
-	child_install(pair->sa, 0xc2300001, 0xc3300001);
-	establish(pair);
+	pair = pair_established(0xc2300001, 0xc3300001);
 	own_sa(pair->sa, IKE_ESTABLISHED);
 	apply_range(0, 2);
 	ck_assert_int_eq(ctr(SASYNC_CTR_REJECT_OWN_SA), 2);
@@ -2860,7 +2867,8 @@ static bool wait_restored_state(pair_t *pair, ike_sa_state_t state)
  * in flight passive at once but stays primary while another one's IKE
  * rekey is in flight; once that is answered (here: its tasks are done) it
  * makes that one passive too and demotes. Without the answer, the rekey is
- * cut at the timeout. Cancelled, the SAs are active again.
+ * cut at the timeout. Cancelled, the SAs are active again; a demotion asked
+ * for on the node itself is not cancelled.
  */
 START_TEST(test_switchover_waits)
 {
@@ -2875,14 +2883,8 @@ START_TEST(test_switchover_waits)
 				"%s.plugins.sasync.updown_on_promote", FALSE, lib->ns);
 	lib->settings->set_int(lib->settings,
 				"%s.plugins.sasync.promote_rate", 0, lib->ns);
-	busy = pair_create(IKEV2, TRUE, NULL);
-	pair_derive(busy, IKE_PROPOSAL_AEAD, NULL, busy->sa);
-	child_install(busy->sa, 0xc2e00001, 0xc3e00001);
-	establish(busy);
-	idle = pair_create(IKEV2, TRUE, NULL);
-	pair_derive(idle, IKE_PROPOSAL_AEAD, NULL, idle->sa);
-	child_install(idle->sa, 0xc2e00002, 0xc3e00002);
-	establish(idle);
+	busy = pair_established(0xc2e00001, 0xc3e00001);
+	idle = pair_established(0xc2e00002, 0xc3e00002);
 	apply_range(0, rec_count());
 	check_no_apply_failure();
 	charon->sender = &sender.public;
@@ -2905,8 +2907,8 @@ START_TEST(test_switchover_waits)
 		lib->processor->set_threads(lib->processor, 2);
 	}
 
-	ck_assert(switchover->start(switchover, "b", 10000));
-	ck_assert(!switchover->start(switchover, "c", 10000));
+	ck_assert(switchover->start(switchover, "switchover to b", TRUE, 10000));
+	ck_assert(!switchover->start(switchover, "switchover to c", TRUE, 10000));
 	ck_assert(wait_restored_state(idle, IKE_PASSIVE));
 	usleep(100000);
 	ck_assert(switchover->is_running(switchover));
@@ -2924,14 +2926,14 @@ START_TEST(test_switchover_waits)
 	ck_assert_int_eq(ctr(SASYNC_CTR_SWITCHOVERS), 1);
 	ck_assert_int_eq(ctr(SASYNC_CTR_SWITCHOVER_WAITED), 1);
 	ck_assert_int_eq(ctr(SASYNC_CTR_SWITCHOVER_CUT), 0);
-	ck_assert(!switchover->start(switchover, "b", 10000));
+	ck_assert(!switchover->start(switchover, "switchover to b", TRUE, 10000));
 
 	/* again, nothing answers: cut at the timeout */
 	ck_assert(promoted->promote(promoted, "test again", NULL));
 	copy = restored(idle->sa);
 	ck_assert(copy->rekey(copy) == SUCCESS);
 	charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
-	ck_assert(switchover->start(switchover, "b", 100));
+	ck_assert(switchover->start(switchover, "switchover to b", TRUE, 100));
 	ck_assert(wait_restored_state(idle, IKE_PASSIVE));
 	processor_idle();
 	ck_assert_int_eq(standby_role->get(standby_role), SASYNC_ROLE_STANDBY);
@@ -2945,7 +2947,7 @@ START_TEST(test_switchover_waits)
 	copy = restored(busy->sa);
 	ck_assert(copy->rekey(copy) == SUCCESS);
 	charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
-	ck_assert(switchover->start(switchover, "b", 10000));
+	ck_assert(switchover->start(switchover, "switchover to b", TRUE, 10000));
 	ck_assert(wait_restored_state(idle, IKE_PASSIVE));
 	switchover->cancel(switchover);
 	ck_assert(wait_restored_state(idle, IKE_ESTABLISHED));
@@ -2954,6 +2956,23 @@ START_TEST(test_switchover_waits)
 	ck_assert_int_eq(restored_state(busy), IKE_REKEYING);
 	ck_assert_int_eq(standby_role->get(standby_role), SASYNC_ROLE_PRIMARY);
 	ck_assert_int_eq(ctr(SASYNC_CTR_SWITCHOVERS), 2);
+
+	/* a demotion asked for here is no switchover to cancel: it waits for
+	 * the exchange still in flight and demotes */
+	ck_assert(switchover->start(switchover, "ha-demote command", FALSE,
+								10000));
+	switchover->cancel(switchover);
+	ck_assert(wait_restored_state(idle, IKE_PASSIVE));
+	ck_assert_int_eq(restored_state(busy), IKE_REKEYING);
+	copy = restored(busy->sa);
+	copy->flush_queue(copy, TASK_QUEUE_ACTIVE);
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
+	ck_assert(wait_restored_state(busy, IKE_PASSIVE));
+	processor_idle();
+	ck_assert(!switchover->is_running(switchover));
+	ck_assert_int_eq(switchover->get_passive(switchover), 2);
+	ck_assert_int_eq(standby_role->get(standby_role), SASYNC_ROLE_STANDBY);
+	ck_assert_int_eq(ctr(SASYNC_CTR_SWITCHOVERS), 3);
 	charon->sender = NULL;
 	switchover->destroy(switchover);
 	promoted->destroy(promoted);
