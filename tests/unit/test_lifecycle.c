@@ -2863,6 +2863,31 @@ static bool wait_restored_state(pair_t *pair, ike_sa_state_t state)
 }
 
 /**
+ * The restored copy of an SA starts an IKE rekey, unanswered
+ */
+static void restored_rekey(pair_t *pair)
+{
+	ike_sa_t *copy;
+
+	copy = restored(pair->sa);
+	ck_assert(copy->rekey(copy) == SUCCESS);
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
+}
+
+/**
+ * The exchange in flight of the restored copy of an SA was answered: its
+ * tasks are done
+ */
+static void restored_answered(pair_t *pair)
+{
+	ike_sa_t *copy;
+
+	copy = restored(pair->sa);
+	copy->flush_queue(copy, TASK_QUEUE_ACTIVE);
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
+}
+
+/**
  * A graceful switchover: the old primary makes an SA without an exchange
  * in flight passive at once but stays primary while another one's IKE
  * rekey is in flight; once that is answered (here: its tasks are done) it
@@ -2916,9 +2941,7 @@ START_TEST(test_switchover_waits)
 	ck_assert_int_eq(restored_state(busy), IKE_REKEYING);
 
 	/* the answer arrived: the exchange is done */
-	copy = restored(busy->sa);
-	copy->flush_queue(copy, TASK_QUEUE_ACTIVE);
-	charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
+	restored_answered(busy);
 	ck_assert(wait_restored_state(busy, IKE_PASSIVE));
 	processor_idle();
 	ck_assert(!switchover->is_running(switchover));
@@ -2930,9 +2953,7 @@ START_TEST(test_switchover_waits)
 
 	/* again, nothing answers: cut at the timeout */
 	ck_assert(promoted->promote(promoted, "test again", NULL));
-	copy = restored(idle->sa);
-	ck_assert(copy->rekey(copy) == SUCCESS);
-	charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
+	restored_rekey(idle);
 	ck_assert(switchover->start(switchover, "switchover to b", TRUE, 100));
 	ck_assert(wait_restored_state(idle, IKE_PASSIVE));
 	processor_idle();
@@ -2944,9 +2965,7 @@ START_TEST(test_switchover_waits)
 	/* cancelled (the node taking over is gone): active again, the
 	 * exchange in flight goes on */
 	ck_assert(promoted->promote(promoted, "test cancel", NULL));
-	copy = restored(busy->sa);
-	ck_assert(copy->rekey(copy) == SUCCESS);
-	charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
+	restored_rekey(busy);
 	ck_assert(switchover->start(switchover, "switchover to b", TRUE, 10000));
 	ck_assert(wait_restored_state(idle, IKE_PASSIVE));
 	switchover->cancel(switchover);
@@ -2964,9 +2983,7 @@ START_TEST(test_switchover_waits)
 	switchover->cancel(switchover);
 	ck_assert(wait_restored_state(idle, IKE_PASSIVE));
 	ck_assert_int_eq(restored_state(busy), IKE_REKEYING);
-	copy = restored(busy->sa);
-	copy->flush_queue(copy, TASK_QUEUE_ACTIVE);
-	charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
+	restored_answered(busy);
 	ck_assert(wait_restored_state(busy, IKE_PASSIVE));
 	processor_idle();
 	ck_assert(!switchover->is_running(switchover));
