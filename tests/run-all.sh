@@ -53,7 +53,7 @@ FUZZ_TIMEOUT=${FUZZ_TIMEOUT:-300}
 export FUZZ_SECONDS=${FUZZ_SECONDS:-30}
 export VALGRIND_TIMEOUT=${VALGRIND_TIMEOUT:-300}
 E2E_FILTER=${E2E_FILTER:-*}
-# long tests, not in a default run: the churn soak passed eight of nine
+# long tests, not in a default run: the churn soak passed 11 of 12
 # 20-failover runs on 2026-12-03; one found the demoted node of a
 # switchover without most CHILD SAs, once (tests/e2e/README.md, issue 11),
 # so it runs on demand (SASYNC_LONG=1) until that is understood
