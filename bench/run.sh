@@ -13,7 +13,8 @@
 # B2 to B5), with BENCH_LONG=1 also at N = 10,000, bench/mid_sync.sh (B6)
 # and bench/failover_vs_ha.sh (B7); then prints the summary table of
 # bench/summary.py: each target of issue 10, the measured medians, met or
-# not. Results (CSV, JSON, the failover_vs_ha output, summary.md) go to
+# not, and draws bench/plot.py's PNGs (b1.png; scale.png with BENCH_LONG=1).
+# Results (CSV, JSON, the failover_vs_ha output, summary.md, the PNGs) go to
 # BENCH_OUT (bench/results). BENCH_RUNS (3) runs per scenario; BENCH_SKIP_B7=1
 # leaves failover_vs_ha.sh out.
 set -uo pipefail
@@ -51,6 +52,10 @@ if [ "$BENCH_SKIP_B7" != 1 ]; then
 fi
 echo
 python3 "$TOP/bench/summary.py" "$BENCH_OUT" | tee "$BENCH_OUT/summary.md"
+# the plots: gnuplot from Debian's archive, installed if missing
+command -v gnuplot >/dev/null || apt-get install -y -qq gnuplot-nox >/dev/null ||
+	echo "bench/run.sh: gnuplot not installed, no plots"
+command -v gnuplot >/dev/null && { python3 "$TOP/bench/plot.py" "$BENCH_OUT" || rc=1; }
 echo
 echo "bench/run.sh: done in $((SECONDS - t0)) s, results in $BENCH_OUT"
 exit $rc
