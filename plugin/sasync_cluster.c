@@ -286,7 +286,7 @@ CALLBACK(on_beat, void,
 	private_sasync_cluster_t *this, host_t *peer, bool alive, chunk_t beat)
 {
 	sasync_cluster_node_t *node, heard = {};
-	bool changed, resync;
+	bool changed, wanted;
 
 	this->mutex->lock(this->mutex);
 	node = find_node(this, peer);
@@ -330,10 +330,11 @@ CALLBACK(on_beat, void,
 	{
 		this->condvar->broadcast(this->condvar);
 	}
-	resync = this->need_resync || this->takeover ||
+	/* a resync to ask for, or a switchover to start, cancel or complete */
+	wanted = this->need_resync || this->takeover || heard.takeover ||
 			 this->switchover->is_running(this->switchover);
 	this->mutex->unlock(this->mutex);
-	if (changed && (this->election || resync || heard.takeover))
+	if (changed && (this->election || wanted))
 	{
 		queue_evaluate(this, 0);
 	}

@@ -2161,6 +2161,21 @@ static void watch_connect(chan_t *chan)
 static void schedule_tick(private_sasync_link_t *this, uint32_t ms);
 
 /**
+ * Send a heartbeat to a partner now, ahead of its queued records, if our
+ * connection to it is up; with the lock held. FALSE if it is not.
+ */
+static bool beat_now(peer_t *peer)
+{
+	if (!peer->out || peer->out->state != CHAN_UP)
+	{
+		return FALSE;
+	}
+	peer->heartbeat_due = TRUE;
+	flush(peer->out);
+	return TRUE;
+}
+
+/**
  * Job run every heartbeat interval: heartbeats, reconnects, stalls
  */
 static job_requeue_t tick(private_sasync_link_t *this)
@@ -2184,12 +2199,11 @@ static job_requeue_t tick(private_sasync_link_t *this)
 	enumerator = array_create_enumerator(this->peers);
 	while (enumerator->enumerate(enumerator, &peer))
 	{
-		if (peer->out && peer->out->state == CHAN_UP)
+		if (beat_now(peer))
 		{
-			peer->heartbeat_due = TRUE;
-			flush(peer->out);
+			continue;
 		}
-		else if (!peer->out && now >= peer->retry_at)
+		if (!peer->out && now >= peer->retry_at)
 		{
 			chan = connect_peer(this, peer);
 			if (chan)
@@ -2491,11 +2505,7 @@ METHOD(sasync_link_t, set_beat_data, void,
 	enumerator = array_create_enumerator(this->peers);
 	while (enumerator->enumerate(enumerator, &peer))
 	{
-		if (peer->out && peer->out->state == CHAN_UP)
-		{
-			peer->heartbeat_due = TRUE;
-			flush(peer->out);
-		}
+		beat_now(peer);
 	}
 	enumerator->destroy(enumerator);
 	this->mutex->unlock(this->mutex);

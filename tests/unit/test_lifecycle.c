@@ -2650,6 +2650,18 @@ START_TEST(test_handover_mids)
 END_TEST
 
 /**
+ * A promotion raises no up events and starts every RFC 6311 exchange at
+ * once
+ */
+static void promote_quietly()
+{
+	lib->settings->set_bool(lib->settings,
+				"%s.plugins.sasync.updown_on_promote", FALSE, lib->ns);
+	lib->settings->set_int(lib->settings,
+				"%s.plugins.sasync.promote_rate", 0, lib->ns);
+}
+
+/**
  * A sender that counts what charon would send
  */
 typedef struct {
@@ -2686,10 +2698,7 @@ START_TEST(test_promote_deletes_rekeyed)
 	pair_t *pair;
 	ike_sa_t *copy;
 
-	lib->settings->set_bool(lib->settings,
-				"%s.plugins.sasync.updown_on_promote", FALSE, lib->ns);
-	lib->settings->set_int(lib->settings,
-				"%s.plugins.sasync.promote_rate", 0, lib->ns);
+	promote_quietly();
 	pair = pair_create(IKEV2, TRUE, NULL);
 	pair_derive(pair, IKE_PROPOSAL_AEAD, NULL, pair->sa);
 	old = child_install(pair->sa, 0xc2b00001, 0xc3b00001);
@@ -2758,10 +2767,7 @@ START_TEST(test_switchover_deletes_at_peer)
 	ike_sa_t *copy;
 	u_int sent, first;
 
-	lib->settings->set_bool(lib->settings,
-				"%s.plugins.sasync.updown_on_promote", FALSE, lib->ns);
-	lib->settings->set_int(lib->settings,
-				"%s.plugins.sasync.promote_rate", 0, lib->ns);
+	promote_quietly();
 	pair = pair_create(IKEV2, TRUE, NULL);
 	pair_derive(pair, IKE_PROPOSAL_AEAD, NULL, pair->sa);
 	gone = child_install(pair->sa, 0xc2d00001, 0xc3d00001);
@@ -2904,10 +2910,7 @@ START_TEST(test_switchover_waits)
 	ike_sa_t *copy;
 	u_int sent;
 
-	lib->settings->set_bool(lib->settings,
-				"%s.plugins.sasync.updown_on_promote", FALSE, lib->ns);
-	lib->settings->set_int(lib->settings,
-				"%s.plugins.sasync.promote_rate", 0, lib->ns);
+	promote_quietly();
 	busy = pair_established(0xc2e00001, 0xc3e00001);
 	idle = pair_established(0xc2e00002, 0xc3e00002);
 	apply_range(0, rec_count());
