@@ -7,6 +7,7 @@
 #include "sasync_keystore.h"
 #include "sasync_promote.h"
 #include "sasync_midsync.h"
+#include "sasync_resync.h"
 
 #include <daemon.h>
 #include <collections/array.h>
@@ -1240,7 +1241,7 @@ static u_int resync_ike(private_sasync_capture_t *this, host_t *to,
 	sasync_ike_keys_t *ike;
 
 	ike = find_ike(this, ike_sa);
-	if (!ike || !ike->synced || ike_sa->get_state(ike_sa) != IKE_ESTABLISHED)
+	if (!ike || !ike->synced || !sasync_resync_names_ike(ike_sa))
 	{
 		return 0;
 	}
@@ -1249,8 +1250,7 @@ static u_int resync_ike(private_sasync_capture_t *this, host_t *to,
 	while (enumerator->enumerate(enumerator, &child_sa))
 	{
 		keys = find_child(this, child_sa);
-		if (keys && keys->synced &&
-			child_sa->get_state(child_sa) == CHILD_INSTALLED)
+		if (keys && keys->synced && sasync_resync_names_child(child_sa))
 		{
 			send_msg_to(this, to, build_child_add(ike_sa, child_sa, keys));
 		}

@@ -8,6 +8,7 @@
 #include <daemon.h>
 #include <collections/array.h>
 #include <collections/hashtable.h>
+#include <inttypes.h>
 
 typedef struct private_sasync_resync_t private_sasync_resync_t;
 
@@ -132,9 +133,11 @@ static u_int sweep_children(private_sasync_resync_t *this, ike_sa_t *ike_sa)
 	enumerator->destroy(enumerator);
 	while (array_remove(gone, ARRAY_HEAD, &child_sa))
 	{
-		DBG1(DBG_APP, "sasync: CHILD_SA %s{%u} not in the resync, gone on "
-			 "the primary: destroyed", child_sa->get_name(child_sa),
-			 child_sa->get_unique_id(child_sa));
+		DBG1(DBG_APP, "sasync: CHILD_SA %s{%u} SPIs %.8x_i %.8x_o not in the "
+			 "resync, gone on the primary: destroyed",
+			 child_sa->get_name(child_sa), child_sa->get_unique_id(child_sa),
+			 ntohl(child_sa->get_spi(child_sa, TRUE)),
+			 ntohl(child_sa->get_spi(child_sa, FALSE)));
 		ike_sa->destroy_child_sa(ike_sa, child_sa->get_protocol(child_sa),
 								 child_sa->get_spi(child_sa, TRUE));
 		count++;
@@ -181,9 +184,11 @@ METHOD(sasync_resync_t, finish, void,
 		ike_sa = charon->ike_sa_manager->checkout(charon->ike_sa_manager, id);
 		if (ike_sa)
 		{
-			DBG1(DBG_APP, "sasync: IKE_SA %s[%u] not in the resync, gone on "
-				 "the primary: destroyed", ike_sa->get_name(ike_sa),
-				 ike_sa->get_unique_id(ike_sa));
+			DBG1(DBG_APP, "sasync: IKE_SA %s[%u] %.16"PRIx64"_i %.16"PRIx64
+				 "_r not in the resync, gone on the primary: destroyed",
+				 ike_sa->get_name(ike_sa), ike_sa->get_unique_id(ike_sa),
+				 be64toh(id->get_initiator_spi(id)),
+				 be64toh(id->get_responder_spi(id)));
 			sasync_keystore_sync_destroy(ike_sa);
 			count++;
 		}
@@ -202,6 +207,38 @@ METHOD(sasync_resync_t, destroy, void,
 {
 	reset(this);
 	free(this);
+}
+
+/*
+ * Described in header
+ */
+bool sasync_resync_names_ike(ike_sa_t *ike_sa)
+{
+	switch (ike_sa->get_state(ike_sa))
+	{
+		case IKE_ESTABLISHED:
+		case IKE_REKEYING:
+		case IKE_PASSIVE:
+			return TRUE;
+		default:
+			return FALSE;
+	}
+}
+
+/*
+ * Described in header
+ */
+bool sasync_resync_names_child(child_sa_t *child_sa)
+{
+	switch (child_sa->get_state(child_sa))
+	{
+		case CHILD_INSTALLED:
+		case CHILD_UPDATING:
+		case CHILD_REKEYING:
+			return TRUE;
+		default:
+			return FALSE;
+	}
 }
 
 /*

@@ -13,6 +13,7 @@
 #include "sasync_counters.h"
 
 #include <library.h>
+#include <sa/ike_sa.h>
 
 typedef struct sasync_resync_t sasync_resync_t;
 
@@ -87,5 +88,26 @@ struct sasync_resync_t {
  * @return				tracker
  */
 sasync_resync_t *sasync_resync_create(sasync_counters_t *counters);
+
+/**
+ * Whether a bulk resync from this node, as primary, names an IKE SA: it
+ * holds it established, with a rekey in flight, or still passive (the walk
+ * of a promotion has not activated it yet, or a switchover drained it).
+ * What a resync leaves out, its partner destroys.
+ *
+ * @param ike_sa		IKE SA of this node
+ * @return				TRUE if the resync names it
+ */
+bool sasync_resync_names_ike(ike_sa_t *ike_sa);
+
+/**
+ * Whether a bulk resync names a CHILD SA of an IKE SA it names: a live one
+ * (installed, updating or being rekeyed), not one a rekey replaced or one
+ * on its way out, which the partner would install again as live.
+ *
+ * @param child_sa		CHILD SA of this node
+ * @return				TRUE if the resync names it
+ */
+bool sasync_resync_names_child(child_sa_t *child_sa);
 
 #endif /** SASYNC_RESYNC_H_ @}*/

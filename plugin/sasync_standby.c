@@ -3,6 +3,7 @@
  */
 
 #include "sasync_standby.h"
+#include "sasync_resync.h"
 
 #include <daemon.h>
 
@@ -62,22 +63,6 @@ METHOD(listener_t, message_hook, bool,
 }
 
 /**
- * Whether a CHILD SA is one the node holds (not one on its way out)
- */
-static bool child_live(child_sa_t *child_sa)
-{
-	switch (child_sa->get_state(child_sa))
-	{
-		case CHILD_INSTALLED:
-		case CHILD_UPDATING:
-		case CHILD_REKEYING:
-			return TRUE;
-		default:
-			return FALSE;
-	}
-}
-
-/**
  * Whether an IKE SA of the connection holds a CHILD SA of the config:
  * restored from sync, or brought up since
  */
@@ -99,7 +84,7 @@ static bool held(peer_cfg_t *peer_cfg, child_cfg_t *child_cfg)
 		children = ike_sa->create_child_sa_enumerator(ike_sa);
 		while (!found && children->enumerate(children, &child_sa))
 		{
-			found = child_live(child_sa) &&
+			found = sasync_resync_names_child(child_sa) &&
 					streq(child_sa->get_name(child_sa),
 						  child_cfg->get_name(child_cfg));
 		}

@@ -90,6 +90,12 @@ static void rec_no_cb(sasync_link_t *this, void *cb, void *data)
 {
 }
 
+/* nothing waits in a queue: a bulk resync never pauses */
+static u_int rec_queued(sasync_link_t *this, host_t *to)
+{
+	return 0;
+}
+
 static enumerator_t *rec_peers(sasync_link_t *this)
 {
 	return enumerator_create_empty();
@@ -125,6 +131,7 @@ static rec_link_t *rec_link_create()
 			.send_to = rec_send_to,
 			.send_more = rec_send_to,
 			.flush = rec_flush,
+			.get_queued = rec_queued,
 			.set_receiver = (void*)rec_no_cb,
 			.set_up_cb = (void*)rec_no_cb,
 			.set_error_cb = (void*)rec_no_cb,
@@ -868,6 +875,23 @@ static ike_sa_t *restored(ike_sa_t *orig)
 {
 	return charon->ike_sa_manager->checkout(charon->ike_sa_manager,
 											orig->get_id(orig));
+}
+
+/**
+ * State of the restored copy of an SA, IKE_DESTROYING if there is none
+ */
+static ike_sa_state_t restored_state(pair_t *pair)
+{
+	ike_sa_state_t state = IKE_DESTROYING;
+	ike_sa_t *copy;
+
+	copy = restored(pair->sa);
+	if (copy)
+	{
+		state = copy->get_state(copy);
+		charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
+	}
+	return state;
 }
 
 /**
@@ -1684,6 +1708,97 @@ START_TEST(test_resync_sweeps_deleted)
 	charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
 	ck_assert_int_eq(standby_ctr->get(standby_ctr, SASYNC_CTR_RESYNC_REMOVED),
 					 1);
+}
+END_TEST
+
+/**
+ * Records of a type a recording link got, for one IKE SA or, with NULL,
+ * for any
+ */
+static u_int rec_count_of(rec_link_t *link, sasync_msg_type_t type,
+						  ike_sa_t *ike_sa)
+{
+	sasync_msg_t *msg;
+	chunk_t *data;
+	u_int i, count = 0;
+
+	link->mutex->lock(link->mutex);
+	for (i = 0; array_get(link->records, i, &data); i++)
+	{
+		msg = sasync_msg_parse(*data);
+		ck_assert(msg);
+		if (msg->get_type(msg) == type && (!ike_sa || rec_is_for(msg, ike_sa)))
+		{
+			count++;
+		}
+		msg->destroy(msg);
+	}
+	link->mutex->unlock(link->mutex);
+	return count;
+}
+
+/**
+ * A bulk resync names every IKE SA the primary holds, with its live CHILD
+ * SAs: one still passive (the resync asked for by the demoted node runs
+ * while the promotion's walk has not activated it yet, or a switchover
+ * drained it) and one with a rekey in flight, as well as an established
+ * one. Before, it named established SAs only, and the partner's sweep
+ * destroyed its copies of the others with all their CHILD SAs (churn soak
+ * finding 11: after a switchover the demoted node held every IKE SA but
+ * none of the CHILD SAs made before it). A CHILD SA a rekey replaced is
+ * not named: it would be installed again as live.
+ */
+START_TEST(test_resync_names_held)
+{
+	sasync_capture_t *promoted;
+	rec_link_t *link;
+	pair_t *passive, *rekeying, *established;
+	child_sa_t *rekeyed, *child_sa;
+	ike_sa_t *copy;
+
+	passive = pair_established(0xc2f00001, 0xc3f00001);
+	rekeying = pair_established(0xc2f00002, 0xc3f00002);
+	established = pair_established(0xc2f00003, 0xc3f00003);
+	rekeyed = child_install(established->sa, 0xc2f00004, 0xc3f00004);
+	apply_range(0, rec_count());
+	check_no_apply_failure();
+
+	/* the standby's copies, as the node that holds them becomes primary */
+	link = rec_link_create();
+	promoted = sasync_capture_create(&link->public, standby_role,
+									 standby_ctr, standby_keys);
+	ck_assert(standby_role->set(standby_role, SASYNC_ROLE_PRIMARY, "test"));
+	copy = restored(rekeying->sa);
+	copy->set_state(copy, IKE_REKEYING);
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
+	copy = restored(established->sa);
+	copy->set_state(copy, IKE_ESTABLISHED);
+	child_sa = copy->get_child_sa(copy, PROTO_ESP,
+								  rekeyed->get_spi(rekeyed, TRUE), TRUE);
+	ck_assert(child_sa);
+	child_sa->set_state(child_sa, CHILD_REKEYED);
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
+	ck_assert_int_eq(restored_state(passive), IKE_PASSIVE);
+
+	if (!lib->processor->get_total_threads(lib->processor))
+	{
+		lib->processor->set_threads(lib->processor, 2);
+	}
+	promoted->resync(promoted, NULL);
+	processor_idle();
+	ck_assert_int_eq(rec_count_of(link, SASYNC_MSG_RESYNC_DONE, NULL), 1);
+	ck_assert_int_eq(rec_count_of(link, SASYNC_MSG_IKE_ADD, passive->sa), 1);
+	ck_assert_int_eq(rec_count_of(link, SASYNC_MSG_CHILD_ADD, passive->sa), 1);
+	ck_assert_int_eq(rec_count_of(link, SASYNC_MSG_IKE_ADD, rekeying->sa), 1);
+	ck_assert_int_eq(rec_count_of(link, SASYNC_MSG_CHILD_ADD, rekeying->sa),
+					 1);
+	ck_assert_int_eq(rec_count_of(link, SASYNC_MSG_IKE_ADD, established->sa),
+					 1);
+	/* the one rekeyed is not named, its successor is */
+	ck_assert_int_eq(rec_count_of(link, SASYNC_MSG_CHILD_ADD,
+								  established->sa), 1);
+	promoted->destroy(promoted);
+	link->public.destroy(&link->public);
 }
 END_TEST
 
@@ -2838,23 +2953,6 @@ START_TEST(test_switchover_deletes_at_peer)
 END_TEST
 
 /**
- * State of the restored copy of an SA, IKE_DESTROYING if there is none
- */
-static ike_sa_state_t restored_state(pair_t *pair)
-{
-	ike_sa_state_t state = IKE_DESTROYING;
-	ike_sa_t *copy;
-
-	copy = restored(pair->sa);
-	if (copy)
-	{
-		state = copy->get_state(copy);
-		charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
-	}
-	return state;
-}
-
-/**
  * Wait (bounded) until the restored copy of an SA is in a state
  */
 static bool wait_restored_state(pair_t *pair, ike_sa_state_t state)
@@ -3352,6 +3450,7 @@ Suite *lifecycle_suite_create(void)
 	tcase_add_test(tc, test_resync_sweeps_deleted);
 	tcase_add_test(tc, test_resync_after_missed_rekey);
 	tcase_add_test(tc, test_resync_reinstates_child);
+	tcase_add_test(tc, test_resync_names_held);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("promotion");
