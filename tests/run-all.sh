@@ -23,8 +23,8 @@
 #   SASYNC_CONFIGURE_ARGS   extra ./configure arguments
 #   E2E_FILTER=GLOB         only tests/e2e/test_GLOB.sh (default: *)
 #   SASYNC_LONG=1           long modes: the long tests of E2E_LONG_TESTS
-#                           (skipped and listed otherwise; the churn soak
-#                           then runs 20 failovers instead of 8)
+#                           (skipped and listed otherwise), the churn soak
+#                           runs 20 failovers instead of 8
 #   E2E_TIMEOUT=S           limit for one e2e script (default 420 s, 1800 s
 #                           with SASYNC_LONG=1)
 #   E2E_BUDGET=S            limit for all e2e scripts together (default 2400 s);
@@ -32,7 +32,7 @@
 #   UNIT_TIMEOUT=S          limit for make check (default 600 s)
 #   VALGRIND_TIMEOUT=S      limit for the valgrind run (default 300 s)
 #   SANITIZE_TIMEOUT=S      limit for tests/sanitize.sh (default 450 s)
-#   FUZZ_SECONDS=S          run time of each fuzz target (default 30 s)
+#   FUZZ_SECONDS=S          run time of each fuzz target (default 20 s)
 #   FUZZ_TIMEOUT=S          limit for tests/fuzz/run.sh (default 300 s)
 # shellcheck disable=SC2317  # functions run through step(); finish() exits
 set -uo pipefail
@@ -50,14 +50,13 @@ E2E_BUDGET=${E2E_BUDGET:-2400}
 UNIT_TIMEOUT=${UNIT_TIMEOUT:-600}
 SANITIZE_TIMEOUT=${SANITIZE_TIMEOUT:-450}
 FUZZ_TIMEOUT=${FUZZ_TIMEOUT:-300}
-export FUZZ_SECONDS=${FUZZ_SECONDS:-30}
+# 20 s each keeps the whole run, churn soak included, under 30 minutes
+export FUZZ_SECONDS=${FUZZ_SECONDS:-20}
 export VALGRIND_TIMEOUT=${VALGRIND_TIMEOUT:-300}
 E2E_FILTER=${E2E_FILTER:-*}
-# long tests, not in a default run: the churn soak passed 11 of 12
-# 20-failover runs on 2026-12-03; one found the demoted node of a
-# switchover without most CHILD SAs, once (tests/e2e/README.md, issue 11),
-# so it runs on demand (SASYNC_LONG=1) until that is understood
-E2E_LONG_TESTS="test_churn_soak"
+# long tests, not in a default run (none at present: the churn soak runs
+# its bounded mode, 8 failovers, in every run and 20 with SASYNC_LONG=1)
+E2E_LONG_TESTS=""
 
 passed=0
 failed=0

@@ -10,8 +10,9 @@
 # SASYNC_LONG=1) times: kill -9
 # of the primary's charon, the standby promotes itself (election) and the
 # killed node's charon restarts as standby and rejoins by bulk resync; every
-# SOAK_SWITCH_EVERY-th (4th) failover is a switchover instead: ha-promote of
-# the standby, the old primary demotes itself on the newer epoch and resyncs.
+# SOAK_SWITCH_EVERY-th (2nd; 4th with SASYNC_LONG=1) failover is a
+# switchover instead: ha-promote of the standby, the old primary hands over
+# (finishes its exchanges), demotes itself and is resynced.
 # After each failover the churn pauses, the peer re-creates what the churn
 # had deleted, pings go both ways through SOAK_SAMPLE (3) random tunnels
 # (the new primary rekeys those CHILD SAs on their first outbound packet),
@@ -25,16 +26,17 @@
 # shellcheck disable=SC2016,SC2034
 set -uo pipefail
 
-# 8 in CI (two of them switchovers), 20 in the long mode (SASYNC_LONG=1)
+# 8 in CI (four of them switchovers), 20 in the long mode (SASYNC_LONG=1,
+# five switchovers)
 if [ "${SASYNC_LONG:-0}" = 1 ]; then
 	: "${SOAK_FAILOVERS:=20}"
-else
+	else
 	: "${SOAK_FAILOVERS:=8}"
+	: "${SOAK_SWITCH_EVERY:=2}"
 fi
 : "${SOAK_TUNNELS:=50}"
 : "${SOAK_CHILDREN:=5}"
 : "${SOAK_SAMPLE:=3}"
-: "${SOAK_SWITCH_EVERY:=4}"
 # churn between two failovers: SOAK_CHURN_S plus 0 to 2 s, one operation
 # every SOAK_CHURN_GAP s at most
 : "${SOAK_CHURN_S:=2}"
