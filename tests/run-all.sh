@@ -32,7 +32,7 @@
 #   UNIT_TIMEOUT=S          limit for make check (default 600 s)
 #   VALGRIND_TIMEOUT=S      limit for the valgrind run (default 300 s)
 #   SANITIZE_TIMEOUT=S      limit for tests/sanitize.sh (default 450 s)
-#   FUZZ_SECONDS=S          run time of each fuzz target (default 20 s)
+#   FUZZ_SECONDS=S          run time of each fuzz target (default 15 s)
 #   FUZZ_TIMEOUT=S          limit for tests/fuzz/run.sh (default 300 s)
 # shellcheck disable=SC2317  # functions run through step(); finish() exits
 set -uo pipefail
@@ -50,8 +50,8 @@ E2E_BUDGET=${E2E_BUDGET:-2400}
 UNIT_TIMEOUT=${UNIT_TIMEOUT:-600}
 SANITIZE_TIMEOUT=${SANITIZE_TIMEOUT:-450}
 FUZZ_TIMEOUT=${FUZZ_TIMEOUT:-300}
-# 20 s each keeps the whole run, churn soak included, under 30 minutes
-export FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+# 15 s each keeps the whole run, churn soak included, under 30 minutes
+export FUZZ_SECONDS=${FUZZ_SECONDS:-15}
 export VALGRIND_TIMEOUT=${VALGRIND_TIMEOUT:-300}
 E2E_FILTER=${E2E_FILTER:-*}
 # long tests, not in a default run (none at present: the churn soak runs
