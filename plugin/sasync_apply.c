@@ -630,6 +630,26 @@ static bool replaces_own(private_sasync_apply_t *this, sasync_msg_t *msg)
 }
 
 /**
+ * The CHILD SAs an IKE SA took over from the one it replaces count as named
+ * in a running resync: the primary's resync job skips an SA a rekey
+ * replaced meanwhile, and the new one came after its start, so only the
+ * rekey's IKE_ADD names it, and no record names the CHILD SAs it moved
+ */
+static void resync_inherited(private_sasync_apply_t *this, ike_sa_t *ike_sa)
+{
+	enumerator_t *enumerator;
+	child_sa_t *child_sa;
+
+	enumerator = ike_sa->create_child_sa_enumerator(ike_sa);
+	while (enumerator->enumerate(enumerator, &child_sa))
+	{
+		this->resync->seen_child(this->resync,
+								 child_sa->get_spi(child_sa, TRUE));
+	}
+	enumerator->destroy(enumerator);
+}
+
+/**
  * An IKE SA that replaces another (IKEv2 rekey, IKEv1 reauthentication)
  * takes over its CHILD SAs, virtual IPs (and so their leases), identities
  * and conditions as charon does, through inherit_post(); the old one goes
@@ -658,6 +678,7 @@ static void take_over(private_sasync_apply_t *this, ike_sa_t *ike_sa,
 	ike_sa->inherit_pre(ike_sa, old);
 	ike_sa->inherit_post(ike_sa, old);
 	sasync_keystore_sync_destroy(old);
+	resync_inherited(this, ike_sa);
 }
 
 /**

@@ -197,15 +197,22 @@ static void add_id_as(sasync_msg_t *msg, ike_sa_id_t *id, sasync_attr_t spi_i,
 }
 
 /**
+ * Add an IKE SA id to a record, as that of an SA of the given version
+ */
+static void add_ike_id_of(sasync_msg_t *msg, ike_sa_id_t *id,
+						  ike_version_t version)
+{
+	add_id_as(msg, id, SASYNC_ATTR_IKE_SPI_I, SASYNC_ATTR_IKE_SPI_R);
+	msg->add_int(msg, SASYNC_ATTR_IKE_INITIATOR, id->is_initiator(id));
+	msg->add_int(msg, SASYNC_ATTR_IKE_VERSION, version);
+}
+
+/**
  * Add the IKE SA id to a record
  */
 static void add_ike_id(sasync_msg_t *msg, ike_sa_t *ike_sa)
 {
-	ike_sa_id_t *id = ike_sa->get_id(ike_sa);
-
-	add_id_as(msg, id, SASYNC_ATTR_IKE_SPI_I, SASYNC_ATTR_IKE_SPI_R);
-	msg->add_int(msg, SASYNC_ATTR_IKE_INITIATOR, id->is_initiator(id));
-	msg->add_int(msg, SASYNC_ATTR_IKE_VERSION, ike_sa->get_version(ike_sa));
+	add_ike_id_of(msg, ike_sa->get_id(ike_sa), ike_sa->get_version(ike_sa));
 }
 
 /**
@@ -1086,12 +1093,14 @@ static void add_ts_list(sasync_msg_t *msg, child_sa_t *child_sa, bool local)
 /**
  * Build a CHILD_ADD record
  */
-static sasync_msg_t *build_child_add(ike_sa_t *ike_sa, child_sa_t *child_sa,
-									 sasync_child_keys_t *keys)
+static sasync_msg_t *build_child_add_as(ike_sa_id_t *id,
+										ike_version_t version,
+										child_sa_t *child_sa,
+										sasync_child_keys_t *keys)
 {
 	sasync_msg_t *msg = sasync_msg_create(SASYNC_MSG_CHILD_ADD);
 
-	add_ike_id(msg, ike_sa);
+	add_ike_id_of(msg, id, version);
 	msg->add_chunk(msg, SASYNC_ATTR_CHILD_NAME,
 				   chunk_from_str(child_sa->get_name(child_sa)));
 	msg->add_int(msg, SASYNC_ATTR_UNIQUE, child_sa->get_unique_id(child_sa));
@@ -1116,6 +1125,13 @@ static sasync_msg_t *build_child_add(ike_sa_t *ike_sa, child_sa_t *child_sa,
 	add_ts_list(msg, child_sa, TRUE);
 	add_ts_list(msg, child_sa, FALSE);
 	return msg;
+}
+
+static sasync_msg_t *build_child_add(ike_sa_t *ike_sa, child_sa_t *child_sa,
+									 sasync_child_keys_t *keys)
+{
+	return build_child_add_as(ike_sa->get_id(ike_sa),
+							  ike_sa->get_version(ike_sa), child_sa, keys);
 }
 
 static void child_installed(private_sasync_capture_t *this, ike_sa_t *ike_sa,
@@ -1230,6 +1246,33 @@ METHOD(listener_t, child_state_change, bool,
 }
 
 /**
+ * The CHILD SAs of an IKE SA not synced yet that charon moved there from
+ * the SA it replaces: an IKEv1 reauthentication moves them when it starts
+ * (queue_ike_reauth()), and the partner still holds them under the old SA,
+ * which a resync names without them. Named under the old SA, they stay;
+ * the new SA's IKE_ADD takes them over once it is established.
+ */
+static void resync_moved(private_sasync_capture_t *this, host_t *to,
+						 ike_sa_t *ike_sa, sasync_ike_keys_t *ike)
+{
+	enumerator_t *enumerator;
+	child_sa_t *child_sa;
+	sasync_child_keys_t *keys;
+
+	enumerator = ike_sa->create_child_sa_enumerator(ike_sa);
+	while (enumerator->enumerate(enumerator, &child_sa))
+	{
+		keys = find_child(this, child_sa);
+		if (keys && keys->synced && sasync_resync_names_child(child_sa))
+		{
+			send_msg_to(this, to, build_child_add_as(ike->replaces,
+								ike_sa->get_version(ike_sa), child_sa, keys));
+		}
+	}
+	enumerator->destroy(enumerator);
+}
+
+/**
  * Send an IKE SA and its CHILD SAs again, to one partner node or all
  */
 static u_int resync_ike(private_sasync_capture_t *this, host_t *to,
@@ -1241,6 +1284,11 @@ static u_int resync_ike(private_sasync_capture_t *this, host_t *to,
 	sasync_ike_keys_t *ike;
 
 	ike = find_ike(this, ike_sa);
+	if (ike && !ike->synced && ike->replaces)
+	{
+		resync_moved(this, to, ike_sa, ike);
+		return 0;
+	}
 	if (!ike || !ike->synced || !sasync_resync_names_ike(ike_sa))
 	{
 		return 0;
@@ -1318,21 +1366,30 @@ static void resync_start(resync_t *resync)
 }
 
 /**
- * Send the IKE SA with the given id again, if it still exists
+ * Send the IKE SA with the given id again, if it still exists; FALSE once
+ * the node is no longer primary. Checked for each SA, not once per batch:
+ * resync records sent after a demotion go out marked as hand-overs, and
+ * the new primary would apply a batch of them over its own SAs.
  */
-static void resync_one(resync_t *resync, ike_sa_id_t *id)
+static bool resync_one(resync_t *resync, ike_sa_id_t *id)
 {
 	private_sasync_capture_t *this = resync->capture;
 	ike_sa_t *ike_sa;
+	bool primary = TRUE;
 
 	ike_sa = charon->ike_sa_manager->checkout(charon->ike_sa_manager, id);
 	if (ike_sa)
 	{
 		this->keys->lock(this->keys);
-		resync->sent += resync_ike(this, resync->to, ike_sa);
+		primary = is_primary(this);
+		if (primary)
+		{
+			resync->sent += resync_ike(this, resync->to, ike_sa);
+		}
 		this->keys->unlock(this->keys);
 		charon->ike_sa_manager->checkin(charon->ike_sa_manager, ike_sa);
 	}
+	return primary;
 }
 
 /**
@@ -1376,7 +1433,10 @@ static job_requeue_t resync_job(resync_t *resync)
 		{
 			return JOB_RESCHEDULE_MS(RESYNC_WAIT);
 		}
-		resync_one(resync, id);
+		if (!resync_one(resync, id))
+		{	/* demoted meanwhile: the new primary resyncs */
+			return JOB_REQUEUE_NONE;
+		}
 		this->resync_sent = ++resync->next;
 	}
 	if (resync->next < array_count(resync->ids))

@@ -1741,8 +1741,8 @@ static u_int rec_count_of(rec_link_t *link, sasync_msg_type_t type,
  * A bulk resync names every IKE SA the primary holds, with its live CHILD
  * SAs: one still passive (the resync asked for by the demoted node runs
  * while the promotion's walk has not activated it yet, or a switchover
- * drained it) and one with a rekey in flight, as well as an established
- * one. Before, it named established SAs only, and the partner's sweep
+ * drained it) and one with an IKE and a CHILD rekey in flight, as well as
+ * an established one. Before, it named established SAs only, and the partner's sweep
  * destroyed its copies of the others with all their CHILD SAs (churn soak
  * finding 11: after a switchover the demoted node held every IKE SA but
  * none of the CHILD SAs made before it). A CHILD SA a rekey replaced is
@@ -1754,6 +1754,7 @@ START_TEST(test_resync_names_held)
 	rec_link_t *link;
 	pair_t *passive, *rekeying, *established;
 	child_sa_t *rekeyed, *child_sa;
+	enumerator_t *children;
 	ike_sa_t *copy;
 
 	passive = pair_established(0xc2f00001, 0xc3f00001);
@@ -1770,6 +1771,11 @@ START_TEST(test_resync_names_held)
 	ck_assert(standby_role->set(standby_role, SASYNC_ROLE_PRIMARY, "test"));
 	copy = restored(rekeying->sa);
 	copy->set_state(copy, IKE_REKEYING);
+	/* and its CHILD SA with a rekey in flight too */
+	children = copy->create_child_sa_enumerator(copy);
+	ck_assert(children->enumerate(children, &child_sa));
+	child_sa->set_state(child_sa, CHILD_REKEYING);
+	children->destroy(children);
 	charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
 	copy = restored(established->sa);
 	copy->set_state(copy, IKE_ESTABLISHED);
@@ -3413,6 +3419,100 @@ START_TEST(test_unique_reserved)
 }
 END_TEST
 
+/**
+ * An IKE rekey that completes while a resync runs: the primary's resync
+ * job skips the old SA (replaced by the time it gets there) and the new
+ * one came after the resync started, so only the rekey's IKE_ADD names the
+ * new SA and no record names the CHILD SAs it took over. They are kept:
+ * the sweep at the end destroyed them before (found by review)
+ */
+START_TEST(test_resync_during_rekey)
+{
+	pair_t *old, *new;
+	u_int from, children;
+
+	old = pair_established(0xc2f10001, 0xc3f10001);
+	apply_range(0, rec_count());
+	check_no_apply_failure();
+
+	apply_msg(sasync_msg_create(SASYNC_MSG_RESYNC_START));
+	from = rec_count();
+	new = pair_create(IKEV2, TRUE, old);
+	pair_derive(new, IKE_PROPOSAL_AEAD, old, old->sa);
+	establish_rekeyed(old, new);
+	apply_range(from, rec_count());
+	apply_msg(sasync_msg_create(SASYNC_MSG_RESYNC_DONE));
+	check_no_apply_failure();
+	ck_assert_int_eq(held_state(new->sa, &children), IKE_PASSIVE);
+	ck_assert_int_eq(children, 1);
+	ck_assert_int_eq(ctr(SASYNC_CTR_RESYNC_REMOVED), 0);
+}
+END_TEST
+
+/**
+ * An IKEv1 reauthentication in flight on the primary: charon moved the
+ * CHILD SAs to the new SA at its start (queue_ike_reauth()), the new SA is
+ * not synced yet and the old one is REKEYING. A resync names the old SA
+ * and, under it, the CHILD SAs the new one holds now: the partner keeps
+ * them until the new SA's IKE_ADD takes them over (found by review; the
+ * partner's sweep destroyed them before)
+ */
+START_TEST(test_resync_names_moved)
+{
+	sasync_capture_t *promoted;
+	rec_link_t *link;
+	pair_t *old;
+	child_sa_t *child_sa;
+	enumerator_t *enumerator;
+	ike_sa_t *copy, *new;
+
+	old = pair_create(IKEV1, FALSE, NULL);
+	pair_derive(old, IKEV1_PROPOSAL, NULL, old->sa);
+	establish(old);
+	child_install(old->sa, 0xc2f20001, 0xc3f20001);
+	apply_range(0, rec_count());
+	check_no_apply_failure();
+
+	link = rec_link_create();
+	promoted = sasync_capture_create(&link->public, standby_role,
+									 standby_ctr, standby_keys);
+	ck_assert(standby_role->set(standby_role, SASYNC_ROLE_PRIMARY, "test"));
+	/* what queue_ike_reauth() does to the copy, as the node's own SA */
+	copy = restored(old->sa);
+	new = charon->ike_sa_manager->create_new(charon->ike_sa_manager, IKEV1,
+											 TRUE);
+	new->set_peer_cfg(new, copy->get_peer_cfg(copy));
+	promoted->listener.children_migrate(&promoted->listener, copy,
+							new->get_id(new), new->get_unique_id(new));
+	enumerator = copy->create_child_sa_enumerator(copy);
+	while (enumerator->enumerate(enumerator, &child_sa))
+	{
+		copy->remove_child_sa(copy, enumerator);
+		new->add_child_sa(new, child_sa);
+	}
+	enumerator->destroy(enumerator);
+	promoted->listener.children_migrate(&promoted->listener, new, NULL, 0);
+	new->set_state(new, IKE_CONNECTING);
+	copy->set_state(copy, IKE_REKEYING);
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, new);
+	charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
+	charon->bus->set_sa(charon->bus, NULL);
+
+	if (!lib->processor->get_total_threads(lib->processor))
+	{
+		lib->processor->set_threads(lib->processor, 2);
+	}
+	promoted->resync(promoted, NULL);
+	processor_idle();
+	ck_assert_int_eq(rec_count_of(link, SASYNC_MSG_RESYNC_DONE, NULL), 1);
+	ck_assert_int_eq(rec_count_of(link, SASYNC_MSG_IKE_ADD, old->sa), 1);
+	ck_assert_int_eq(rec_count_of(link, SASYNC_MSG_CHILD_ADD, old->sa), 1);
+	ck_assert_int_eq(rec_count_of(link, SASYNC_MSG_CHILD_ADD, NULL), 1);
+	promoted->destroy(promoted);
+	link->public.destroy(&link->public);
+}
+END_TEST
+
 Suite *lifecycle_suite_create(void)
 {
 	Suite *s;
@@ -3451,6 +3551,8 @@ Suite *lifecycle_suite_create(void)
 	tcase_add_test(tc, test_resync_after_missed_rekey);
 	tcase_add_test(tc, test_resync_reinstates_child);
 	tcase_add_test(tc, test_resync_names_held);
+	tcase_add_test(tc, test_resync_during_rekey);
+	tcase_add_test(tc, test_resync_names_moved);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("promotion");
