@@ -7,12 +7,12 @@
 #   2. autoreconf -fi (when configure is missing or older than its inputs)
 #   3. ./configure
 #   4. make -j2              (-Werror when building from git)
-#   5. make lint             (shellcheck on every script)
+#   5. make lint             (shellcheck on every script), beside 6.
 #   6. make check            (unit tests, libcheck)
-#   7. make check-valgrind   (unit tests under valgrind, CK_FORK=no)
-#   8. tests/sanitize.sh     (unit tests built with ASan+UBSan, in build-asan/)
-#   9. tests/fuzz/run.sh     (libFuzzer targets of the decoders, FUZZ_SECONDS
-#                            each, built with clang in build-fuzz/)
+#   7. tests/fuzz/run.sh     (libFuzzer targets of the decoders, FUZZ_SECONDS
+#                            each, built with clang in build-fuzz/), beside 8.
+#   8. make check-valgrind   (unit tests under valgrind, CK_FORK=no)
+#   9. tests/sanitize.sh     (unit tests built with ASan+UBSan, in build-asan/)
 #  10. bash tests/e2e/test_*.sh, each with a timeout
 # and ends with exactly one line "N passed, N failed" (", N skipped" when
 # something was skipped); exits non-zero if anything failed.
@@ -50,7 +50,7 @@ E2E_BUDGET=${E2E_BUDGET:-2400}
 UNIT_TIMEOUT=${UNIT_TIMEOUT:-600}
 SANITIZE_TIMEOUT=${SANITIZE_TIMEOUT:-450}
 FUZZ_TIMEOUT=${FUZZ_TIMEOUT:-300}
-# 15 s each keeps the whole run, churn soak included, under 30 minutes
+# 15 s each: the fuzz stage then takes no longer than valgrind beside it
 export FUZZ_SECONDS=${FUZZ_SECONDS:-15}
 export VALGRIND_TIMEOUT=${VALGRIND_TIMEOUT:-300}
 E2E_FILTER=${E2E_FILTER:-*}
@@ -86,6 +86,27 @@ step() {
 	rc=$?
 	record "$name" "$rc" $((SECONDS - t0))
 	return "$rc"
+}
+
+# beside NAME CMD...: start a stage in the background, its output kept
+# until joined() waits for it and records it
+beside() {
+	beside_name=$1
+	shift
+	beside_log=$(mktemp)
+	beside_t0=$SECONDS
+	"$@" >"$beside_log" 2>&1 &
+	beside_pid=$!
+}
+
+joined() {
+	local rc
+	wait "$beside_pid"
+	rc=$?
+	banner "$beside_name"
+	cat "$beside_log"
+	rm -f "$beside_log"
+	record "$beside_name" "$rc" $((SECONDS - beside_t0))
 }
 
 skip() {
@@ -142,13 +163,19 @@ step "autoreconf" do_autoreconf || finish
 # shellcheck disable=SC2086
 step "configure" ./configure ${SASYNC_CONFIGURE_ARGS:-} || finish
 step "make" make -j2 || finish
-step "make lint (shellcheck)" make lint
+# Two pairs of stages run side by side, each taking about the time of the
+# longer one: shellcheck keeps both CPUs busy while the unit tests mostly
+# wait (link timeouts, jobs); the fuzz targets and valgrind take one CPU
+# each. The stage beside prints its output after the other's.
+beside "make lint (shellcheck)" make lint
 step "make check (unit tests)" timeout -k 10 "$UNIT_TIMEOUT" make check
+joined
+beside "fuzz targets (${FUZZ_SECONDS}s each)" \
+	timeout -k 10 "$FUZZ_TIMEOUT" bash tests/fuzz/run.sh
 step "unit tests under valgrind" make check-valgrind
+joined
 step "unit tests under ASan+UBSan" \
 	timeout -k 10 "$SANITIZE_TIMEOUT" bash tests/sanitize.sh
-step "fuzz targets (${FUZZ_SECONDS}s each)" \
-	timeout -k 10 "$FUZZ_TIMEOUT" bash tests/fuzz/run.sh
 
 # ------------------------------------------------------------ end to end
 if [ "${SASYNC_SKIP_E2E:-0}" = 1 ]; then
