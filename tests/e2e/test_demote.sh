@@ -66,7 +66,7 @@ e2e_check "the peer kept its IKE SA through the switchover" \
 e2e_check "the peer received no DELETE for its IKE SA" \
 	[ "$(lc_count_since peer "$mark_peer" "received DELETE for IKE_SA|deleting IKE_SA")" = 0 ]
 e2e_check "a is still passive and silent" \
-	eval '[ -z "$(lc_summary a "$LC_LIVE")" ] && [ "$(lc_count_since a "$mark_a" "sending packet")" = 0 ]'
+	eval '[ -z "$(lc_summary a "$LC_LIVE")" ] && [ "$(lc_count_since a "$mark_quiet" "sending packet")" = 0 ]'
 e2e_check "a, a standby now, holds b's SAs (b's forced rekeys synced to a)" \
 	e2e_wait_for "a follows b" 10 eval '[ -n "$(lc_summary b)" ] && [ "$(lc_summary a PASSIVE)" = "$(lc_summary b)" ]'
 e2e_check "a asked b, primary now, for a full resync, and b sent it" \
