@@ -1738,6 +1738,32 @@ static u_int rec_count_of(rec_link_t *link, sasync_msg_type_t type,
 }
 
 /**
+ * A capture of the standby's copies as the node that holds them becomes
+ * primary, before its promotion's walk activates them; it records into a
+ * link of its own
+ */
+static sasync_capture_t *capture_as_primary(rec_link_t **link)
+{
+	*link = rec_link_create();
+	ck_assert(standby_role->set(standby_role, SASYNC_ROLE_PRIMARY, "test"));
+	return sasync_capture_create(&(*link)->public, standby_role, standby_ctr,
+								 standby_keys);
+}
+
+/**
+ * A bulk resync of a capture to all partners, run to its end
+ */
+static void resync_all(sasync_capture_t *capture)
+{
+	if (!lib->processor->get_total_threads(lib->processor))
+	{
+		lib->processor->set_threads(lib->processor, 2);
+	}
+	capture->resync(capture, NULL);
+	processor_idle();
+}
+
+/**
  * A bulk resync names every IKE SA the primary holds, with its live CHILD
  * SAs: one still passive (the resync asked for by the demoted node runs
  * while the promotion's walk has not activated it yet, or a switchover
@@ -1764,11 +1790,7 @@ START_TEST(test_resync_names_held)
 	apply_range(0, rec_count());
 	check_no_apply_failure();
 
-	/* the standby's copies, as the node that holds them becomes primary */
-	link = rec_link_create();
-	promoted = sasync_capture_create(&link->public, standby_role,
-									 standby_ctr, standby_keys);
-	ck_assert(standby_role->set(standby_role, SASYNC_ROLE_PRIMARY, "test"));
+	promoted = capture_as_primary(&link);
 	copy = restored(rekeying->sa);
 	copy->set_state(copy, IKE_REKEYING);
 	/* and its CHILD SA with a rekey in flight too */
@@ -1786,12 +1808,7 @@ START_TEST(test_resync_names_held)
 	charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
 	ck_assert_int_eq(restored_state(passive), IKE_PASSIVE);
 
-	if (!lib->processor->get_total_threads(lib->processor))
-	{
-		lib->processor->set_threads(lib->processor, 2);
-	}
-	promoted->resync(promoted, NULL);
-	processor_idle();
+	resync_all(promoted);
 	ck_assert_int_eq(rec_count_of(link, SASYNC_MSG_RESYNC_DONE, NULL), 1);
 	ck_assert_int_eq(rec_count_of(link, SASYNC_MSG_IKE_ADD, passive->sa), 1);
 	ck_assert_int_eq(rec_count_of(link, SASYNC_MSG_CHILD_ADD, passive->sa), 1);
@@ -3473,10 +3490,7 @@ START_TEST(test_resync_names_moved)
 	apply_range(0, rec_count());
 	check_no_apply_failure();
 
-	link = rec_link_create();
-	promoted = sasync_capture_create(&link->public, standby_role,
-									 standby_ctr, standby_keys);
-	ck_assert(standby_role->set(standby_role, SASYNC_ROLE_PRIMARY, "test"));
+	promoted = capture_as_primary(&link);
 	/* what queue_ike_reauth() does to the copy, as the node's own SA */
 	copy = restored(old->sa);
 	new = charon->ike_sa_manager->create_new(charon->ike_sa_manager, IKEV1,
@@ -3498,12 +3512,7 @@ START_TEST(test_resync_names_moved)
 	charon->ike_sa_manager->checkin(charon->ike_sa_manager, copy);
 	charon->bus->set_sa(charon->bus, NULL);
 
-	if (!lib->processor->get_total_threads(lib->processor))
-	{
-		lib->processor->set_threads(lib->processor, 2);
-	}
-	promoted->resync(promoted, NULL);
-	processor_idle();
+	resync_all(promoted);
 	ck_assert_int_eq(rec_count_of(link, SASYNC_MSG_RESYNC_DONE, NULL), 1);
 	ck_assert_int_eq(rec_count_of(link, SASYNC_MSG_IKE_ADD, old->sa), 1);
 	ck_assert_int_eq(rec_count_of(link, SASYNC_MSG_CHILD_ADD, old->sa), 1);
